@@ -1,0 +1,13 @@
+//! sea-orm models of Cascade's tables: no HTTP types and no business rules here.
+
+pub mod api_keys;
+pub mod course_audiences;
+pub mod course_prerequisites;
+pub mod courses;
+pub mod enums;
+pub mod localities;
+pub mod memberships;
+pub mod organisations;
+pub mod people;
+pub mod programmes;
+pub mod staff_groups;

@@ -1,0 +1,36 @@
+use sea_orm::entity::prelude::*;
+
+/// A person's employment by (or affiliation with) one partner organisation.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "memberships")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub person_id: Uuid,
+    pub organisation_id: Uuid,
+    /// The organisation's own key for this person (unique per organisation).
+    pub external_id: Option<String>,
+    /// The employing organisation that charges and reports count against.
+    pub is_primary: bool,
+    pub active: bool,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::people::Entity",
+        from = "Column::PersonId",
+        to = "super::people::Column::Id"
+    )]
+    Person,
+}
+
+impl Related<super::people::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Person.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
