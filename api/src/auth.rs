@@ -1,0 +1,126 @@
+//! Who is calling, and what they may see or change. Every scope check in the API lives here.
+//!
+//! | role        | catalogue & partners | people                         | API keys |
+//! |-------------|----------------------|--------------------------------|----------|
+//! | admin       | read, write          | all: read, write               | manage   |
+//! | coordinator | read, write          | all: read, write               | —        |
+//! | partner     | read                 | own organisation: read, write  | —        |
+//! | trainer     | read                 | self: read                     | —        |
+//! | learner     | read                 | self: read                     | —        |
+//!
+//! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
+//! partner cannot learn who works elsewhere.
+
+use entities::enums::Role;
+use poem::Request;
+use poem_openapi::{SecurityScheme, auth::Bearer};
+use uuid::Uuid;
+
+use crate::{
+    domain::api_keys,
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+
+/// The authenticated caller: the key that was presented and what it is bound to.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub role: Role,
+    /// For partner keys.
+    pub organisation_id: Option<Uuid>,
+    /// For trainer and learner keys.
+    pub person_id: Option<Uuid>,
+}
+
+/// An API key sent as `Authorization: Bearer <key>`. Keys are created by an admin (`cascade keys
+/// create` or `POST /api/v1/api-keys`), shown once, and carry one role: `admin`, `coordinator`,
+/// `partner` (bound to one organisation), `trainer` or `learner` (bound to one person).
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check_key")]
+pub struct ApiKey(pub Principal);
+
+async fn check_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+    Ok(api_keys::authenticate(&state.db, &bearer.token).await?)
+}
+
+/// The kinds of thing a caller may ask to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Read partners, reference lists, programmes and courses.
+    ReadCatalogue,
+    /// Create or change partners, reference lists, programmes and courses.
+    ManageCatalogue,
+    /// Read people (within [`PeopleScope`]).
+    ReadPeople,
+    /// Create or change people and their memberships (within [`PeopleScope`]).
+    WritePeople,
+    /// Create, list and revoke API keys.
+    ManageKeys,
+}
+
+/// Which people a caller can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeopleScope {
+    All,
+    /// People with a membership (current or past) of this organisation.
+    Organisation(Uuid),
+    /// Only this person.
+    Person(Uuid),
+}
+
+impl Principal {
+    /// Refuses with 403 when the role may not do `action` at all.
+    pub fn require(&self, action: Action) -> ApiResult<()> {
+        use Action::*;
+        let allowed = match self.role {
+            Role::Admin => true,
+            Role::Coordinator => action != ManageKeys,
+            Role::Partner => matches!(action, ReadCatalogue | ReadPeople | WritePeople),
+            Role::Trainer | Role::Learner => matches!(action, ReadCatalogue | ReadPeople),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "A {} key may not do this.",
+                role_name(self.role)
+            )))
+        }
+    }
+
+    /// The people this caller can see (and, where it may write people, change).
+    pub fn people_scope(&self) -> PeopleScope {
+        match (self.role, self.organisation_id, self.person_id) {
+            (Role::Admin | Role::Coordinator, _, _) => PeopleScope::All,
+            (Role::Partner, Some(org), _) => PeopleScope::Organisation(org),
+            (_, _, Some(person)) => PeopleScope::Person(person),
+            // A key without its binding reaches no one; creation refuses such keys anyway.
+            _ => PeopleScope::Person(Uuid::nil()),
+        }
+    }
+
+    /// Refuses with 403 when the caller may not act for `organisation_id`'s memberships.
+    pub fn require_organisation(&self, organisation_id: Uuid) -> ApiResult<()> {
+        match self.people_scope() {
+            PeopleScope::All => Ok(()),
+            PeopleScope::Organisation(own) if own == organisation_id => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "A partner key may act only for its own organisation.".to_owned(),
+            )),
+        }
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Coordinator => "coordinator",
+        Role::Partner => "partner",
+        Role::Trainer => "trainer",
+        Role::Learner => "learner",
+    }
+}

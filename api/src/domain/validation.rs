@@ -1,0 +1,82 @@
+//! Collecting every field error of a request before refusing it, and the checks shared by
+//! several resources.
+
+use unicode_normalization::UnicodeNormalization;
+use validator::Validate;
+
+use crate::error::{ApiError, ApiResult, FieldError};
+
+/// Field errors gathered from the `validator` derive and from rules that need the database.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// Starts with the errors of the struct's own `#[validate]` rules.
+    pub fn of(input: &impl Validate) -> Self {
+        match input.validate() {
+            Ok(()) => Self::default(),
+            Err(errors) => match ApiError::from(errors) {
+                ApiError::Validation(list) => Self(list),
+                _ => Self::default(),
+            },
+        }
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Adds the error when `ok` is false.
+    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.add(field, message);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Refuses the request (422) when any error was collected.
+    pub fn finish(mut self) -> ApiResult<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            self.0.sort_by(|a, b| a.field.cmp(&b.field));
+            self.0.dedup();
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+/// A display text (a person's or an organisation's name, a title): trimmed and in Unicode NFC, so
+/// the same name typed on two systems is stored once and renders the same everywhere.
+pub fn clean_text(value: &str) -> String {
+    value.trim().nfc().collect()
+}
+
+/// Checks a cleaned display text: not empty, at most `max` characters, no control characters.
+pub fn check_text(errors: &mut FieldErrors, field: &str, value: &str, max: usize) {
+    if value.is_empty() {
+        errors.add(field, "must not be empty");
+    } else if value.chars().count() > max {
+        errors.add(field, format!("must be at most {max} characters"));
+    } else if value.chars().any(char::is_control) {
+        errors.add(field, "must not contain control characters");
+    }
+}
+
+/// Checks a code: lower-case letters, digits and hyphens, 2 to 40 characters.
+pub fn check_code(errors: &mut FieldErrors, field: &str, value: &str) {
+    let ok = (2..=40).contains(&value.len())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    errors.check(
+        ok,
+        field,
+        "must be 2 to 40 lower-case letters, digits or hyphens, not starting or ending with a hyphen",
+    );
+}

@@ -1,0 +1,339 @@
+//! One error type for every handler, and the problem+json (RFC 9457) body it becomes.
+//!
+//! Handlers return `Result<_, ApiError>`; `From<DbErr>` lives here and maps unique-constraint
+//! violations to 409. Errors raised outside handlers (unknown route, wrong method, malformed JSON,
+//! bad path parameter, body too large, missing credentials) are turned into problem+json by
+//! [`problem_catcher`], which wraps the whole application.
+
+use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::Json,
+    registry::{MetaResponses, Registry},
+};
+use sea_orm::{DbErr, SqlErr};
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://cascade.invalid/problems/";
+
+/// An RFC 9457 problem: every non-2xx answer of this API has this shape.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, so clients can branch on it.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, in words a person can act on.
+    pub detail: String,
+    /// For invalid input: each field that was refused, and why.
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+/// One refused field of the request.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct FieldError {
+    /// The field's path in the request, e.g. `memberships[0].organisation_id`, or a parameter name.
+    pub field: String,
+    /// Why the value was refused.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The documented error responses of every operation.
+#[derive(ApiResponse)]
+pub enum ProblemResponse {
+    /// The request was refused (bad input, missing or invalid key, not allowed, not found,
+    /// conflict with the current state). The body says which, and names each invalid field.
+    #[oai(status_range = "4XX", content_type = "application/problem+json")]
+    Client(StatusCode, Json<Problem>),
+    /// An unexpected failure on the server; the detail is deliberately opaque and the cause is
+    /// logged.
+    #[oai(status_range = "5XX", content_type = "application/problem+json")]
+    Server(StatusCode, Json<Problem>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    /// A request whose shape is right but whose values break a rule; `kind` names the rule.
+    #[error("{detail}")]
+    Rule {
+        kind: &'static str,
+        status: StatusCode,
+        detail: String,
+    },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Rule { status, .. } => *status,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Database(err) if unique_violation(err) => StatusCode::CONFLICT,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let (kind, detail, errors) = match self {
+            Self::NotFound(d) => ("not-found", d.clone(), None),
+            Self::Validation(errors) => (
+                "validation",
+                format!(
+                    "The request has {} invalid field{}; nothing was written.",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" }
+                ),
+                Some(errors.clone()),
+            ),
+            Self::Rule { kind, detail, .. } => (*kind, detail.clone(), None),
+            Self::Conflict(d) => ("conflict", d.clone(), None),
+            Self::Forbidden(d) => ("forbidden", d.clone(), None),
+            Self::Unauthorized(d) => ("unauthorized", d.clone(), None),
+            Self::Database(err) if unique_violation(err) => (
+                "conflict",
+                "A record with the same unique value already exists.".to_owned(),
+                None,
+            ),
+            Self::Database(_) | Self::Internal(_) => (
+                "internal",
+                "An unexpected error occurred; it has been logged.".to_owned(),
+                None,
+            ),
+        };
+        Problem {
+            kind: format!("{TYPE_BASE}{kind}"),
+            title: title_for(status),
+            status: status.as_u16(),
+            detail,
+            errors,
+        }
+    }
+}
+
+fn unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+fn title_for(status: StatusCode) -> String {
+    status.canonical_reason().unwrap_or("Error").to_owned()
+}
+
+/// Builds the problem+json response for a status and detail.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem))
+        .unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_CONTENT_TYPE)
+        .body(body)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status().is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        problem_response(&self.to_problem())
+    }
+}
+
+impl From<ApiError> for poem::Error {
+    fn from(err: ApiError) -> Self {
+        poem::Error::from_response(err.into_response())
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        ProblemResponse::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemResponse::register(registry);
+    }
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errors: validator::ValidationErrors) -> Self {
+        let mut out = Vec::new();
+        flatten_validation("", &errors, &mut out);
+        out.sort_by(|a, b| a.field.cmp(&b.field));
+        Self::Validation(out)
+    }
+}
+
+fn flatten_validation(
+    prefix: &str,
+    errors: &validator::ValidationErrors,
+    out: &mut Vec<FieldError>,
+) {
+    use validator::ValidationErrorsKind as Kind;
+    for (field, kind) in errors.errors() {
+        let path = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            Kind::Field(list) => {
+                for e in list {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| format!("is not valid ({})", e.code));
+                    out.push(FieldError::new(path.clone(), message));
+                }
+            }
+            Kind::Struct(inner) => flatten_validation(&path, inner, out),
+            Kind::List(items) => {
+                for (index, inner) in items {
+                    flatten_validation(&format!("{path}[{index}]"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+/// Kind and title of problems raised by the framework itself, keyed by status.
+fn framework_problem(status: StatusCode, message: String) -> Problem {
+    let (kind, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "No such resource or route.".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "This route does not accept that HTTP method.".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "The request body is larger than the 1 MiB limit.".to_owned(),
+        ),
+        StatusCode::UNAUTHORIZED => (
+            "unauthorized",
+            "A valid API key is required: send `Authorization: Bearer <key>`.".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "Send the body as `application/json`.".to_owned(),
+        ),
+        s if s.is_server_error() => (
+            "internal",
+            "An unexpected error occurred; it has been logged.".to_owned(),
+        ),
+        _ => ("bad-request", message),
+    };
+    let errors = (status == StatusCode::BAD_REQUEST).then(|| parse_error_fields(&detail));
+    Problem {
+        kind: format!("{TYPE_BASE}{kind}"),
+        title: title_for(status),
+        status: status.as_u16(),
+        detail,
+        errors: errors.filter(|e| !e.is_empty()),
+    }
+}
+
+/// poem-openapi reports parse failures as text such as ``failed to parse path `param0`: …`` or
+/// ``parse request payload error: …``; name the field where the text allows, so clients get the
+/// same `errors` list as for other invalid input.
+fn parse_error_fields(message: &str) -> Vec<FieldError> {
+    let named = |marker: &str| -> Option<String> {
+        let start = message.find(marker)? + marker.len();
+        let rest = &message[start..];
+        let end = rest.find('`')?;
+        Some(rest[..end].to_owned())
+    };
+    if named("path `").is_some() {
+        let why = if message.contains("uuid") {
+            "must be a UUID"
+        } else {
+            message
+        };
+        return vec![FieldError::new("path", why)];
+    }
+    for marker in [
+        "parameter `",
+        "query `",
+        "header `",
+        "missing field `",
+        "unknown field `",
+    ] {
+        if let Some(field) = named(marker) {
+            return vec![FieldError::new(field, message)];
+        }
+    }
+    if message.contains("payload") {
+        return vec![FieldError::new("body", message)];
+    }
+    Vec::new()
+}
+
+/// Wraps the application so that every error, whoever raised it, leaves as problem+json.
+pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    match next.call(req).await {
+        Ok(resp) => {
+            let resp = resp.into_response();
+            if resp.status().is_client_error() || resp.status().is_server_error() {
+                if resp.content_type() == Some(PROBLEM_CONTENT_TYPE) {
+                    return Ok(resp);
+                }
+                let status = resp.status();
+                let text = resp.into_body().into_string().await.unwrap_or_default();
+                return Ok(problem_response(&framework_problem(status, text)));
+            }
+            Ok(resp)
+        }
+        Err(err) => {
+            let message = err.to_string();
+            let status = err.status();
+            let resp = err.into_response();
+            if resp.content_type() == Some(PROBLEM_CONTENT_TYPE) {
+                return Ok(resp);
+            }
+            if status.is_server_error() {
+                tracing::error!(error = %message, "request failed");
+            }
+            Ok(problem_response(&framework_problem(status, message)))
+        }
+    }
+}

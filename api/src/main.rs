@@ -1,0 +1,302 @@
+//! The `cascade` binary: parses the command line and hands over to the library.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use cascade::{
+    app,
+    config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_PUBLIC_URL},
+    db, demo,
+    domain::api_keys::{self, KeyFilter, KeyRole, NewApiKey},
+    pagination::PageRequest,
+    state::AppState,
+};
+use clap::{Parser, Subcommand, ValueEnum};
+use poem::{Server, listener::TcpListener};
+use sea_orm::DatabaseConnection;
+use tracing_subscriber::EnvFilter;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "cascade",
+    version,
+    about = "Workforce training and champions cascade service"
+)]
+struct Cli {
+    /// Database URL: a SQLite file (`sqlite://cascade.db?mode=rwc`) or PostgreSQL
+    /// (`postgres://user@host/db`).
+    #[arg(long, env = "CASCADE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    /// Write logs as JSON lines (for log collectors) instead of text.
+    #[arg(long, env = "CASCADE_LOG_JSON", global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the HTTP server (applies pending migrations first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CASCADE_BIND", default_value = DEFAULT_BIND)]
+        bind: String,
+        /// The address clients reach this service at (used in certificate links and feeds).
+        #[arg(long, env = "CASCADE_PUBLIC_URL", default_value = DEFAULT_PUBLIC_URL)]
+        public_url: String,
+        /// Load the demo partnership first (idempotent).
+        #[arg(long, env = "CASCADE_DEMO")]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Load the demo partnership (idempotent) and print a coordinator key the first time.
+    Demo,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; its secret is printed alone on the last line of standard output.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The organisation a partner key acts for.
+        #[arg(long)]
+        organisation: Option<Uuid>,
+        /// The person a trainer or learner key acts as.
+        #[arg(long)]
+        person: Option<Uuid>,
+        /// A label saying who holds the key.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke { id: Uuid },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Coordinator,
+    Partner,
+    Trainer,
+    Learner,
+}
+
+impl From<RoleArg> for KeyRole {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Admin => KeyRole::Admin,
+            RoleArg::Coordinator => KeyRole::Coordinator,
+            RoleArg::Partner => KeyRole::Partner,
+            RoleArg::Trainer => KeyRole::Trainer,
+            RoleArg::Learner => KeyRole::Learner,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    match cli.command {
+        Command::Openapi => print!("{}", cascade::openapi_json()),
+        Command::Migrate => {
+            open(&cli.database_url).await?;
+            eprintln!("migrations applied");
+        }
+        Command::Demo => {
+            let db = open(&cli.database_url).await?;
+            load_demo(&db).await?;
+        }
+        Command::Serve {
+            bind,
+            public_url,
+            demo,
+        } => {
+            let db = open(&cli.database_url).await?;
+            if demo {
+                load_demo(&db).await?;
+            }
+            serve(db, Config::new(cli.database_url, public_url), &bind).await?;
+        }
+        Command::Keys { command } => {
+            let db = open(&cli.database_url).await?;
+            keys(&db, command).await?;
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_env("CASCADE_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let db = db::connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))?;
+    db::migrate(&db).await.context("applying migrations")?;
+    Ok(db)
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn load_demo(db: &DatabaseConnection) -> anyhow::Result<()> {
+    match demo::load(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading demo data: {e:?}"))?
+    {
+        Some(secret) => {
+            println!("Demo partnership loaded. Coordinator API key (shown once, store it now):");
+            println!("{secret}");
+        }
+        None => eprintln!(
+            "Demo partnership already loaded; its coordinator key was shown on the first load \
+             (create another with `cascade keys create --role coordinator --name …`)."
+        ),
+    }
+    Ok(())
+}
+
+async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Result<()> {
+    let state = AppState::new(db, config);
+    tracing::info!(%bind, "cascade listening");
+    Server::new(TcpListener::bind(bind))
+        .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(Duration::from_secs(20)))
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<()> {
+    let fail = |e: cascade::error::ApiError| {
+        anyhow::anyhow!(
+            "{}",
+            e.to_problem().errors.map_or_else(
+                || e.to_problem().detail,
+                |errors| errors
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        )
+    };
+    match command {
+        KeysCommand::Create {
+            role,
+            organisation,
+            person,
+            name,
+        } => {
+            let input = NewApiKey {
+                name,
+                role: role.into(),
+                organisation_id: organisation,
+                person_id: person,
+            };
+            let created = api_keys::create(db, input).await.map_err(fail)?;
+            println!(
+                "Created {:?} key {} ({}…). The secret follows; it is not shown again:",
+                created.key.role, created.key.id, created.key.prefix
+            );
+            println!("{}", created.secret);
+        }
+        KeysCommand::List => {
+            let mut cursor = None;
+            println!(
+                "{:<36}  {:<11}  {:<14}  {:<7}  name",
+                "id", "role", "prefix", "state"
+            );
+            loop {
+                let page = PageRequest::parse(Some(200), cursor.as_deref()).map_err(fail)?;
+                let (keys, next) = api_keys::list(db, KeyFilter::default(), page)
+                    .await
+                    .map_err(fail)?;
+                for k in keys {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    };
+                    println!(
+                        "{:<36}  {:<11}  {:<14}  {:<7}  {}",
+                        k.id,
+                        format!("{:?}", k.role).to_lowercase(),
+                        k.prefix,
+                        state,
+                        k.name
+                    );
+                }
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let key = api_keys::revoke(db, id).await.map_err(fail)?;
+            println!("Revoked key {} ({})", key.id, key.name);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::api_keys::{self, ApiKeyView, CreatedApiKey, KeyFilter, KeyRole, NewApiKey},
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct ApiKeysApi;
+
+#[OpenApi(prefix_path = "/api-keys", tag = "ApiTags::ApiKeys")]
+impl ApiKeysApi {
+    /// List API keys (admin only)
+    ///
+    /// Secrets are never shown again; `prefix` identifies a key.
+    #[oai(path = "/", method = "get", operation_id = "list_api_keys")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Only keys of this role.
+        role: Query<Option<KeyRole>>,
+        /// Only revoked (true) or only live (false) keys.
+        revoked: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<ApiKeyView>>> {
+        auth.0.require(Action::ManageKeys)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = KeyFilter {
+            role: role.0.map(Into::into),
+            revoked: revoked.0,
+        };
+        Ok(Page::json(api_keys::list(&state.db, filter, page).await?))
+    }
+
+    /// Create an API key (admin only)
+    ///
+    /// The response carries the secret once; store it then. Partner keys need
+    /// `organisation_id`; trainer and learner keys need `person_id`.
+    #[oai(path = "/", method = "post", operation_id = "create_api_key")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        body: Json<NewApiKey>,
+    ) -> ApiResult<Created<CreatedApiKey>> {
+        auth.0.require(Action::ManageKeys)?;
+        let key = api_keys::create(&state.db, body.0).await?;
+        let location = format!("/api/v1/api-keys/{}", key.key.id);
+        Ok(Created::Created(Json(key), location))
+    }
+
+    /// Get an API key (admin only)
+    #[oai(path = "/:id", method = "get", operation_id = "get_api_key")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ApiKeyView>> {
+        auth.0.require(Action::ManageKeys)?;
+        Ok(Json(api_keys::get(&state.db, id.0).await?))
+    }
+
+    /// Revoke an API key (admin only)
+    ///
+    /// The key is refused from now on. Revoking a revoked key changes nothing.
+    #[oai(path = "/:id/revoke", method = "post", operation_id = "revoke_api_key")]
+    async fn revoke(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ApiKeyView>> {
+        auth.0.require(Action::ManageKeys)?;
+        Ok(Json(api_keys::revoke(&state.db, id.0).await?))
+    }
+}

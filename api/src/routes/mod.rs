@@ -1,0 +1,56 @@
+//! HTTP only: each module declares one resource's operations; [`crate::api_service`] composes them.
+
+pub mod api_keys;
+pub mod courses;
+pub mod health;
+pub mod organisations;
+pub mod people;
+pub mod programmes;
+pub mod reference;
+
+use poem_openapi::{
+    ApiResponse, Object, Tags,
+    payload::Json,
+    types::{ParseFromJSON, ToJSON, Type},
+};
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Partner organisations: council, health, police, schools and voluntary-sector partners.
+    Organisations,
+    /// Staff of the partner organisations, and their memberships.
+    People,
+    /// Reference lists each partnership maintains: localities and staff groups.
+    ReferenceLists,
+    /// Training programmes.
+    Programmes,
+    /// Courses of the programmes.
+    Courses,
+    /// API keys (admin only).
+    ApiKeys,
+}
+
+/// One page of a list. Pass `next_cursor` back as `cursor` to get the next page; it is absent on
+/// the last page.
+#[derive(Debug, Object)]
+pub struct Page<T: ParseFromJSON + ToJSON + Type + Send + Sync> {
+    /// The items of this page, oldest first.
+    pub items: Vec<T>,
+    /// The cursor of the next page; absent when this is the last page.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ParseFromJSON + ToJSON + Type + Send + Sync> Page<T> {
+    pub fn json((items, next_cursor): (Vec<T>, Option<String>)) -> Json<Self> {
+        Json(Self { items, next_cursor })
+    }
+}
+
+/// The answer to a create.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON + Type + Send + Sync> {
+    /// Created; `Location` is the new resource's address.
+    #[oai(status = 201)]
+    Created(Json<T>, #[oai(header = "Location")] String),
+}

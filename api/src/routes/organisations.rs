@@ -1,0 +1,97 @@
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::organisations::{
+        self, NewOrganisation, Organisation, OrganisationChanges, OrganisationFilter, SectorCode,
+    },
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct OrganisationsApi;
+
+#[OpenApi(prefix_path = "/organisations", tag = "ApiTags::Organisations")]
+impl OrganisationsApi {
+    /// List partner organisations
+    ///
+    /// Every role may read the partner list. Filter by sector, funding partner and active flag.
+    #[oai(path = "/", method = "get", operation_id = "list_organisations")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Only organisations of this sector.
+        sector: Query<Option<SectorCode>>,
+        /// Only funding partners (true) or only non-funding ones (false).
+        funding_partner: Query<Option<bool>>,
+        /// Only active (true) or only deactivated (false) organisations.
+        active: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Organisation>>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = OrganisationFilter {
+            sector: sector.0.map(Into::into),
+            funding_partner: funding_partner.0,
+            active: active.0,
+        };
+        Ok(Page::json(
+            organisations::list(&state.db, filter, page).await?,
+        ))
+    }
+
+    /// Add a partner organisation
+    ///
+    /// Coordinators and admins. The name must be unique in the partnership.
+    #[oai(path = "/", method = "post", operation_id = "create_organisation")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        body: Json<NewOrganisation>,
+    ) -> ApiResult<Created<Organisation>> {
+        auth.0.require(Action::ManageCatalogue)?;
+        let org = organisations::create(&state.db, body.0).await?;
+        let location = format!("/api/v1/organisations/{}", org.id);
+        Ok(Created::Created(Json(org), location))
+    }
+
+    /// Get a partner organisation
+    #[oai(path = "/:id", method = "get", operation_id = "get_organisation")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Organisation>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        Ok(Json(organisations::get(&state.db, id.0).await?))
+    }
+
+    /// Change or deactivate a partner organisation
+    ///
+    /// Coordinators and admins. Send only the fields to change; `active: false` deactivates it
+    /// (organisations are never deleted, so their history stays).
+    #[oai(path = "/:id", method = "patch", operation_id = "update_organisation")]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<OrganisationChanges>,
+    ) -> ApiResult<Json<Organisation>> {
+        auth.0.require(Action::ManageCatalogue)?;
+        Ok(Json(organisations::update(&state.db, id.0, body.0).await?))
+    }
+}

@@ -1,0 +1,139 @@
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::people::{self, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges},
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct PeopleApi;
+
+#[OpenApi(prefix_path = "/people", tag = "ApiTags::People")]
+impl PeopleApi {
+    /// List people
+    ///
+    /// Coordinators and admins see everyone; a partner key sees only people with a membership of
+    /// its own organisation; trainer and learner keys see only their own person.
+    ///
+    /// To find someone by your HR system's key, pass `external_id` (with `organisation_id`, which
+    /// partner keys may omit).
+    #[oai(path = "/", method = "get", operation_id = "list_people")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Only people with a membership of this organisation.
+        organisation_id: Query<Option<Uuid>>,
+        /// Only the person with this external id in the organisation.
+        external_id: Query<Option<String>>,
+        /// Only the person with this email address (compared without regard to case).
+        email: Query<Option<String>>,
+        /// Only people of this staff group.
+        staff_group_id: Query<Option<Uuid>>,
+        /// Only people of this locality.
+        locality_id: Query<Option<Uuid>>,
+        /// Only active (true) or only deactivated (false) people.
+        active: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Person>>> {
+        auth.0.require(Action::ReadPeople)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = PeopleFilter {
+            organisation_id: organisation_id.0,
+            external_id: external_id.0,
+            email: email.0,
+            staff_group_id: staff_group_id.0,
+            locality_id: locality_id.0,
+            active: active.0,
+        };
+        Ok(Page::json(
+            people::list(&state.db, &auth.0, filter, page).await?,
+        ))
+    }
+
+    /// Add a person
+    ///
+    /// Coordinators, admins and partner keys (which may name only their own organisation in
+    /// `memberships`). The email must not belong to anyone else; an organisation's external id
+    /// must not be in use by another of its people.
+    #[oai(path = "/", method = "post", operation_id = "create_person")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        body: Json<NewPerson>,
+    ) -> ApiResult<Created<Person>> {
+        auth.0.require(Action::WritePeople)?;
+        let person = people::create(&state.db, &auth.0, body.0).await?;
+        let location = format!("/api/v1/people/{}", person.id);
+        Ok(Created::Created(Json(person), location))
+    }
+
+    /// Get a person
+    ///
+    /// A person outside the key's scope is reported as not found.
+    #[oai(path = "/:id", method = "get", operation_id = "get_person")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Person>> {
+        auth.0.require(Action::ReadPeople)?;
+        Ok(Json(people::get(&state.db, &auth.0, id.0).await?))
+    }
+
+    /// Change or deactivate a person
+    ///
+    /// Coordinators, admins, and partner keys for their own people. Send only the fields to
+    /// change; `null` clears the staff group or locality; `active: false` deactivates the person.
+    #[oai(path = "/:id", method = "patch", operation_id = "update_person")]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<PersonChanges>,
+    ) -> ApiResult<Json<Person>> {
+        auth.0.require(Action::WritePeople)?;
+        Ok(Json(
+            people::update(&state.db, &auth.0, id.0, body.0).await?,
+        ))
+    }
+
+    /// Add or change a person's membership of an organisation
+    ///
+    /// Creates the membership when the person has none with that organisation, otherwise changes
+    /// it. Use it to record a second employer, change an external id, mark the employing
+    /// organisation (`primary`), or end a membership when someone leaves (`active: false`).
+    /// Partner keys may do this only for their own organisation and their own people.
+    #[oai(
+        path = "/:id/memberships/:organisation_id",
+        method = "put",
+        operation_id = "put_membership"
+    )]
+    async fn put_membership(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        organisation_id: Path<Uuid>,
+        body: Json<MembershipChanges>,
+    ) -> ApiResult<Json<Person>> {
+        auth.0.require(Action::WritePeople)?;
+        Ok(Json(
+            people::put_membership(&state.db, &auth.0, id.0, organisation_id.0, body.0).await?,
+        ))
+    }
+}

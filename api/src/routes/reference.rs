@@ -1,0 +1,109 @@
+//! `/localities` and `/staff-groups`: the same operations over two lists.
+
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::reference::{self, NewReferenceItem, ReferenceItem, ReferenceItemChanges},
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+macro_rules! reference_api {
+    (
+        $api:ident, $path:literal, $entity:ty,
+        list: $list_id:literal, $list_doc:literal,
+        create: $create_id:literal, $create_doc:literal,
+        get: $get_id:literal, $get_doc:literal,
+        update: $update_id:literal, $update_doc:literal $(,)?
+    ) => {
+        pub struct $api;
+
+        #[OpenApi(prefix_path = $path, tag = "ApiTags::ReferenceLists")]
+        impl $api {
+            #[doc = $list_doc]
+            #[oai(path = "/", method = "get", operation_id = $list_id)]
+            async fn list(
+                &self,
+                auth: ApiKey,
+                state: poem::web::Data<&AppState>,
+                /// Only entries in use (true) or only retired ones (false).
+                active: Query<Option<bool>>,
+                /// Page size, 1–200 (default 50).
+                limit: Query<Option<u64>>,
+                /// The `next_cursor` of the previous page.
+                cursor: Query<Option<String>>,
+            ) -> ApiResult<Json<Page<ReferenceItem>>> {
+                auth.0.require(Action::ReadCatalogue)?;
+                let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+                Ok(Page::json(
+                    reference::list::<$entity>(&state.db, active.0, page).await?,
+                ))
+            }
+
+            #[doc = $create_doc]
+            #[oai(path = "/", method = "post", operation_id = $create_id)]
+            async fn create(
+                &self,
+                auth: ApiKey,
+                state: poem::web::Data<&AppState>,
+                body: Json<NewReferenceItem>,
+            ) -> ApiResult<Created<ReferenceItem>> {
+                auth.0.require(Action::ManageCatalogue)?;
+                let item = reference::create::<$entity>(&state.db, body.0).await?;
+                let location = format!("/api/v1{}/{}", $path, item.id);
+                Ok(Created::Created(Json(item), location))
+            }
+
+            #[doc = $get_doc]
+            #[oai(path = "/:id", method = "get", operation_id = $get_id)]
+            async fn get(
+                &self,
+                auth: ApiKey,
+                state: poem::web::Data<&AppState>,
+                id: Path<Uuid>,
+            ) -> ApiResult<Json<ReferenceItem>> {
+                auth.0.require(Action::ReadCatalogue)?;
+                Ok(Json(reference::get::<$entity>(&state.db, id.0).await?))
+            }
+
+            #[doc = $update_doc]
+            #[oai(path = "/:id", method = "patch", operation_id = $update_id)]
+            async fn update(
+                &self,
+                auth: ApiKey,
+                state: poem::web::Data<&AppState>,
+                id: Path<Uuid>,
+                body: Json<ReferenceItemChanges>,
+            ) -> ApiResult<Json<ReferenceItem>> {
+                auth.0.require(Action::ManageCatalogue)?;
+                Ok(Json(
+                    reference::update::<$entity>(&state.db, id.0, body.0).await?,
+                ))
+            }
+        }
+    };
+}
+
+reference_api!(
+    LocalitiesApi, "/localities", entities::localities::Entity,
+    list: "list_localities", "List localities (community areas such as Calne or Warminster)",
+    create: "create_locality", "Add a locality (coordinators and admins)",
+    get: "get_locality", "Get a locality",
+    update: "update_locality", "Rename or retire a locality (coordinators and admins)",
+);
+
+reference_api!(
+    StaffGroupsApi, "/staff-groups", entities::staff_groups::Entity,
+    list: "list_staff_groups", "List staff groups (early years, health visiting, police, …)",
+    create: "create_staff_group", "Add a staff group (coordinators and admins)",
+    get: "get_staff_group", "Get a staff group",
+    update: "update_staff_group", "Rename or retire a staff group (coordinators and admins)",
+);
