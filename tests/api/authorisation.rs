@@ -1,0 +1,342 @@
+//! The authorisation matrix: every operation of the API, called by every role, answers as the
+//! scope rules in `api/src/auth.rs` say. A new operation without a row here fails the test.
+
+use std::collections::BTreeSet;
+
+use cascade::domain::api_keys::KeyRole;
+use cascade_tests::TestApp;
+use serde_json::{Value, json};
+
+const ROLES: [&str; 6] = [
+    "none",
+    "admin",
+    "coordinator",
+    "partner",
+    "trainer",
+    "learner",
+];
+
+struct Row {
+    method: &'static str,
+    template: &'static str,
+    path: String,
+    body: Option<Value>,
+    /// Expected status per role, in the order of [`ROLES`].
+    expect: [u16; 6],
+}
+
+#[tokio::test]
+async fn every_operation_answers_every_role_as_the_scope_rules_say() {
+    let app = TestApp::spawn().await;
+    let own = app.organisation("Partner's own", "health").await;
+    let other = app.organisation("Another partner", "council").await;
+    let me = app
+        .person("Own person", "own@example.org", own, "O-1")
+        .await;
+    let them = app
+        .person("Other person", "other@example.org", other, "X-1")
+        .await;
+    let programme = app.programme("matrix").await;
+    let course = app.course(programme, "matrix-course").await;
+    let locality = app.reference("localities", "Devizes").await;
+    let group = app.reference("staff-groups", "Police").await;
+    let spare_key = app
+        .post(
+            "/api/v1/api-keys",
+            &app.admin,
+            json!({ "name": "spare", "role": "learner", "person_id": me }),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let keys = [
+        None,
+        Some(app.admin.clone()),
+        Some(app.key(KeyRole::Coordinator, None, None).await),
+        Some(app.key(KeyRole::Partner, Some(own), None).await),
+        Some(app.key(KeyRole::Trainer, None, Some(me)).await),
+        Some(app.key(KeyRole::Learner, None, Some(me)).await),
+    ];
+
+    let read_all = [401, 200, 200, 200, 200, 200];
+    let manage = |ok: u16| [401, ok, ok, 403, 403, 403];
+    let admin_only = |ok: u16| [401, ok, 403, 403, 403, 403];
+    let people_write = |ok: u16| [401, ok, ok, ok, 403, 403];
+    let row = |method, template, path: String, body: Option<Value>, expect| Row {
+        method,
+        template,
+        path,
+        body,
+        expect,
+    };
+    let mut rows = vec![
+        row(
+            "GET",
+            "/organisations",
+            "/organisations".into(),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/organisations/{id}",
+            format!("/organisations/{own}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/organisations/{id}",
+            format!("/organisations/{own}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row("GET", "/localities", "/localities".into(), None, read_all),
+        row(
+            "GET",
+            "/localities/{id}",
+            format!("/localities/{locality}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/localities/{id}",
+            format!("/localities/{locality}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row(
+            "GET",
+            "/staff-groups",
+            "/staff-groups".into(),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/staff-groups/{id}",
+            format!("/staff-groups/{group}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/staff-groups/{id}",
+            format!("/staff-groups/{group}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row("GET", "/programmes", "/programmes".into(), None, read_all),
+        row(
+            "GET",
+            "/programmes/{id}",
+            format!("/programmes/{programme}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/programmes/{id}",
+            format!("/programmes/{programme}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row("GET", "/courses", "/courses".into(), None, read_all),
+        row(
+            "GET",
+            "/courses/{id}",
+            format!("/courses/{course}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/courses/{id}",
+            format!("/courses/{course}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row("GET", "/people", "/people".into(), None, read_all),
+        row(
+            "GET",
+            "/people/{id}",
+            format!("/people/{me}"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/people/{id}",
+            format!("/people/{them}"),
+            None,
+            [401, 200, 200, 404, 404, 404],
+        ),
+        row(
+            "PATCH",
+            "/people/{id}",
+            format!("/people/{me}"),
+            Some(json!({})),
+            people_write(200),
+        ),
+        row(
+            "PATCH",
+            "/people/{id}",
+            format!("/people/{them}"),
+            Some(json!({})),
+            [401, 200, 200, 404, 403, 403],
+        ),
+        row(
+            "PUT",
+            "/people/{id}/memberships/{organisation_id}",
+            format!("/people/{me}/memberships/{own}"),
+            Some(json!({})),
+            people_write(200),
+        ),
+        row(
+            "PUT",
+            "/people/{id}/memberships/{organisation_id}",
+            format!("/people/{them}/memberships/{other}"),
+            Some(json!({})),
+            [401, 200, 200, 403, 403, 403],
+        ),
+        row(
+            "GET",
+            "/api-keys",
+            "/api-keys".into(),
+            None,
+            admin_only(200),
+        ),
+        row(
+            "GET",
+            "/api-keys/{id}",
+            format!("/api-keys/{spare_key}"),
+            None,
+            admin_only(200),
+        ),
+        row(
+            "POST",
+            "/api-keys/{id}/revoke",
+            format!("/api-keys/{spare_key}/revoke"),
+            Some(json!({})),
+            admin_only(200),
+        ),
+    ];
+    // Creates need a fresh body per role so that a success does not turn the next into a conflict.
+    for (i, role) in ROLES.iter().enumerate() {
+        let mut expect_manage = [0; 6];
+        let mut expect_people = [0; 6];
+        let mut expect_admin = [0; 6];
+        for j in 0..6 {
+            expect_manage[j] = if i == j { manage(201)[j] } else { 0 };
+            expect_people[j] = if i == j { people_write(201)[j] } else { 0 };
+            expect_admin[j] = if i == j { admin_only(201)[j] } else { 0 };
+        }
+        let creates = [
+            (
+                "/organisations",
+                json!({ "name": format!("Org by {role}"), "sector": "other" }),
+                expect_manage,
+            ),
+            (
+                "/localities",
+                json!({ "name": format!("Place by {role}") }),
+                expect_manage,
+            ),
+            (
+                "/staff-groups",
+                json!({ "name": format!("Group by {role}") }),
+                expect_manage,
+            ),
+            (
+                "/programmes",
+                json!({ "code": format!("by-{role}"), "name": "P" }),
+                expect_manage,
+            ),
+            (
+                "/courses",
+                json!({ "programme_id": programme, "code": format!("course-by-{role}"), "title": "C", "kind": "briefing",
+                        "duration_minutes": 60, "cpd_hours": 1, "default_capacity": 10 }),
+                expect_manage,
+            ),
+            (
+                "/people",
+                json!({ "name": "N", "email": format!("{role}@new.example"), "memberships": [{ "organisation_id": own }] }),
+                expect_people,
+            ),
+            (
+                "/api-keys",
+                json!({ "name": format!("by {role}"), "role": "coordinator" }),
+                expect_admin,
+            ),
+        ];
+        for (path, body, expect) in creates {
+            rows.push(Row {
+                method: "POST",
+                template: path,
+                path: path.to_owned(),
+                body: Some(body),
+                expect,
+            });
+        }
+    }
+
+    let mut failures = Vec::new();
+    for r in &rows {
+        for (i, role) in ROLES.iter().enumerate() {
+            if r.expect[i] == 0 {
+                continue;
+            }
+            let reply = app
+                .request(
+                    r.method,
+                    &format!("/api/v1{}", r.path),
+                    keys[i].as_deref(),
+                    r.body.clone(),
+                )
+                .await;
+            if reply.status.as_u16() != r.expect[i] {
+                failures.push(format!(
+                    "{} {} as {role}: expected {}, got {} ({})",
+                    r.method, r.path, r.expect[i], reply.status, reply.text
+                ));
+            } else if reply.status.as_u16() >= 400 {
+                assert_eq!(
+                    reply.content_type, "application/problem+json",
+                    "{} {} as {role}",
+                    r.method, r.path
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorisation matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+
+    let doc: Value = serde_json::from_str(&cascade::openapi_json()).expect("document");
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .expect("item")
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect();
+    let tested: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r.method.to_owned(), r.template.to_owned()))
+        .collect();
+    let untested: Vec<_> = documented.difference(&tested).collect();
+    assert!(
+        untested.is_empty(),
+        "operations missing from the authorisation matrix: {untested:?}"
+    );
+}

@@ -1,0 +1,11 @@
+//! Black-box tests of Cascade through its HTTP API, one module per resource.
+
+mod api_keys;
+mod authorisation;
+mod courses;
+mod errors;
+mod openapi;
+mod organisations;
+mod people;
+mod programmes;
+mod reference;

@@ -1,0 +1,403 @@
+//! The shared test harness: [`TestApp::spawn`] builds Cascade in process on a fresh, migrated
+//! database (the production migrations). SQLite by default, in a temporary file configured as in
+//! production; PostgreSQL when `TEST_DATABASE_URL` is set, in a uniquely named database that is
+//! dropped afterwards.
+
+use cascade::{
+    app,
+    config::Config,
+    db,
+    domain::api_keys::{self, KeyRole, NewApiKey},
+    state::AppState,
+};
+use poem::{EndpointExt, Response, test::TestClient};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub use poem::http::StatusCode;
+
+pub type Client = TestClient<poem::endpoint::BoxEndpoint<'static, Response>>;
+
+enum Store {
+    SqliteFile(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestApp {
+    pub client: Client,
+    pub db: DatabaseConnection,
+    /// An admin key, for arranging what a test needs.
+    pub admin: String,
+    store: Store,
+}
+
+/// A JSON response: status, content type and parsed body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: poem::http::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns its body.
+    #[track_caller]
+    pub fn problem(self, status: u16) -> Value {
+        let reply = self.expect(status);
+        assert_eq!(
+            reply.content_type, "application/problem+json",
+            "body: {}",
+            reply.text
+        );
+        for field in ["type", "title", "status", "detail"] {
+            assert!(
+                reply.body.get(field).is_some(),
+                "problem lacks `{field}`: {}",
+                reply.text
+            );
+        }
+        assert_eq!(reply.body["status"], status);
+        reply.body
+    }
+
+    /// The fields named in a problem's `errors` list.
+    pub fn error_fields(body: &Value) -> Vec<String> {
+        body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let (url, store) = match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin_url) if admin_url.starts_with("postgres") => {
+                let name = format!("cascade_test_{}", Uuid::new_v4().simple());
+                let admin = db::connect(&admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                (
+                    format!("{base}/{name}"),
+                    Store::Postgres { admin_url, name },
+                )
+            }
+            _ => {
+                let path = std::env::temp_dir().join(format!("cascade-test-{}.db", Uuid::new_v4()));
+                (
+                    format!("sqlite://{}?mode=rwc", path.display()),
+                    Store::SqliteFile(path),
+                )
+            }
+        };
+        let db = db::connect(&url).await.expect("connect to test database");
+        db::migrate(&db).await.expect("migrate test database");
+        let admin = api_keys::create(
+            &db,
+            NewApiKey {
+                name: "test admin".into(),
+                role: KeyRole::Admin,
+                organisation_id: None,
+                person_id: None,
+            },
+        )
+        .await
+        .expect("create admin key")
+        .secret;
+        let state = AppState::new(db.clone(), Config::new(url, "http://cascade.test"));
+        let client = TestClient::new(app(state).boxed());
+        Self {
+            client,
+            db,
+            admin,
+            store,
+        }
+    }
+
+    /// Creates a key of `role`, bound to an organisation or person where the role needs one.
+    pub async fn key(
+        &self,
+        role: KeyRole,
+        organisation_id: Option<Uuid>,
+        person_id: Option<Uuid>,
+    ) -> String {
+        api_keys::create(
+            &self.db,
+            NewApiKey {
+                name: format!("test {role:?}"),
+                role,
+                organisation_id,
+                person_id,
+            },
+        )
+        .await
+        .expect("create key")
+        .secret
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = match method {
+            "GET" => self.client.get(path),
+            "POST" => self.client.post(path),
+            "PATCH" => self.client.patch(path),
+            "PUT" => self.client.put(path),
+            "DELETE" => self.client.delete(path),
+            other => panic!("unsupported method {other}"),
+        };
+        if let Some(key) = key {
+            req = req.header("Authorization", format!("Bearer {key}"));
+        }
+        if let Some(body) = body {
+            req = req.body_json(&body);
+        }
+        let resp = req.send().await;
+        let status = resp.0.status();
+        let headers = resp.0.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.0.into_body().into_string().await.expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.request("GET", path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.request("POST", path, Some(key), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.request("PATCH", path, Some(key), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.request("PUT", path, Some(key), Some(body)).await
+    }
+
+    /// Sends raw bytes with a content type, for malformed-input tests.
+    pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let req = match method {
+            "POST" => self.client.post(path),
+            "PATCH" => self.client.patch(path),
+            "PUT" => self.client.put(path),
+            other => panic!("unsupported method {other}"),
+        };
+        let resp = req
+            .header("Authorization", format!("Bearer {}", self.admin))
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await;
+        let status = resp.0.status();
+        let headers = resp.0.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.0.into_body().into_string().await.expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Rows in a table, to prove that refused input wrote nothing.
+    pub async fn count<E: EntityTrait>(&self, _entity: E) -> u64
+    where
+        E::Model: Send + Sync,
+    {
+        E::find().count(&self.db).await.expect("count rows")
+    }
+
+    // --- arranging records through the API -------------------------------------------------
+
+    pub async fn organisation(&self, name: &str, sector: &str) -> Uuid {
+        let body = json!({ "name": name, "sector": sector });
+        id_of(
+            &self
+                .post("/api/v1/organisations", &self.admin, body)
+                .await
+                .expect(201)
+                .body,
+        )
+    }
+
+    pub async fn person(
+        &self,
+        name: &str,
+        email: &str,
+        organisation_id: Uuid,
+        external_id: &str,
+    ) -> Uuid {
+        let body = json!({
+            "name": name,
+            "email": email,
+            "memberships": [{ "organisation_id": organisation_id, "external_id": external_id }],
+        });
+        id_of(
+            &self
+                .post("/api/v1/people", &self.admin, body)
+                .await
+                .expect(201)
+                .body,
+        )
+    }
+
+    pub async fn programme(&self, code: &str) -> Uuid {
+        let body = json!({ "code": code, "name": format!("Programme {code}") });
+        id_of(
+            &self
+                .post("/api/v1/programmes", &self.admin, body)
+                .await
+                .expect(201)
+                .body,
+        )
+    }
+
+    pub async fn course(&self, programme_id: Uuid, code: &str) -> Uuid {
+        let body = json!({
+            "programme_id": programme_id,
+            "code": code,
+            "title": format!("Course {code}"),
+            "kind": "champion",
+            "duration_minutes": 360,
+            "cpd_hours": 6,
+            "default_capacity": 20,
+        });
+        id_of(
+            &self
+                .post("/api/v1/courses", &self.admin, body)
+                .await
+                .expect(201)
+                .body,
+        )
+    }
+
+    pub async fn reference(&self, list: &str, name: &str) -> Uuid {
+        id_of(
+            &self
+                .post(
+                    &format!("/api/v1/{list}"),
+                    &self.admin,
+                    json!({ "name": name }),
+                )
+                .await
+                .expect(201)
+                .body,
+        )
+    }
+}
+
+/// The `id` of a JSON resource.
+#[track_caller]
+pub fn id_of(body: &Value) -> Uuid {
+    body["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {body}"))
+}
+
+/// Every item of a list, following `next_cursor` from page to page.
+pub async fn collect_all(app: &TestApp, path: &str, key: &str, limit: u32) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+            None => format!("{path}{sep}limit={limit}"),
+        };
+        let page = app.get(&url, key).await.expect(200).body;
+        let batch = page["items"].as_array().expect("items").clone();
+        assert!(batch.len() <= limit as usize);
+        items.extend(batch);
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    items
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        match &self.store {
+            Store::SqliteFile(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Store::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a thread with its own runtime can block.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
+                    rt.block_on(async move {
+                        let admin = cascade::db::connect(&admin_url).await.ok()?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await
+                            .ok()?;
+                        admin.close().await.ok()
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
