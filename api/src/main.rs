@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use cascade::{
     app,
+    auth::role_name,
     config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_PUBLIC_URL},
     db, demo,
     domain::api_keys::{self, KeyFilter, KeyRole, NewApiKey},
@@ -256,8 +257,10 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
             };
             let created = api_keys::create(db, input).await.map_err(fail)?;
             println!(
-                "Created {:?} key {} ({}…). The secret follows; it is not shown again:",
-                created.key.role, created.key.id, created.key.prefix
+                "Created {} key {} ({}…). The secret follows; it is not shown again:",
+                role_name(created.key.role.into()),
+                created.key.id,
+                created.key.prefix
             );
             println!("{}", created.secret);
         }
@@ -281,7 +284,7 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
                     println!(
                         "{:<36}  {:<11}  {:<14}  {:<7}  {}",
                         k.id,
-                        format!("{:?}", k.role).to_lowercase(),
+                        role_name(k.role.into()),
                         k.prefix,
                         state,
                         k.name

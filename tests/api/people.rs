@@ -538,3 +538,41 @@ async fn a_learner_or_trainer_sees_only_themselves() {
         .problem(403);
     }
 }
+
+#[tokio::test]
+async fn concurrent_creates_of_one_email_or_external_id_make_exactly_one_person() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let org = app.organisation("Council", "council").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let app = app.clone();
+        tasks.spawn(async move {
+            // Half race on the email, half on the organisation's external id.
+            let (email, external) = if i % 2 == 0 {
+                ("SAME@example.org".to_owned(), format!("E-{i}"))
+            } else {
+                (format!("other{i}@example.org"), "SAME-ID".to_owned())
+            };
+            let body = json!({ "name": format!("P{i}"), "email": email.to_lowercase(),
+                               "memberships": [{ "organisation_id": org, "external_id": external }] });
+            app.post("/api/v1/people", &app.admin, body).await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.expect("task");
+        if reply.status.as_u16() != 201 {
+            reply.problem(409);
+            statuses.push(409);
+        } else {
+            statuses.push(201);
+        }
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        2,
+        "one per contested value"
+    );
+    assert_eq!(app.count(people::Entity).await, 2);
+    assert_eq!(app.count(memberships::Entity).await, 2);
+}
