@@ -43,6 +43,25 @@ pub struct Reply {
 }
 
 impl Reply {
+    async fn read(resp: poem::test::TestResponse) -> Self {
+        let status = resp.0.status();
+        let headers = resp.0.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.0.into_body().into_string().await.expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            content_type,
+            headers,
+            body,
+            text,
+        }
+    }
+
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
@@ -184,23 +203,7 @@ impl TestApp {
         if let Some(body) = body {
             req = req.body_json(&body);
         }
-        let resp = req.send().await;
-        let status = resp.0.status();
-        let headers = resp.0.headers().clone();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = resp.0.into_body().into_string().await.expect("read body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            content_type,
-            headers,
-            body,
-            text,
-        }
+        Reply::read(req.send().await).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Reply {
@@ -227,28 +230,11 @@ impl TestApp {
             "PUT" => self.client.put(path),
             other => panic!("unsupported method {other}"),
         };
-        let resp = req
+        let req = req
             .header("Authorization", format!("Bearer {}", self.admin))
             .content_type(content_type)
-            .body(body)
-            .send()
-            .await;
-        let status = resp.0.status();
-        let headers = resp.0.headers().clone();
-        let content_type = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = resp.0.into_body().into_string().await.expect("read body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply {
-            status,
-            content_type,
-            headers,
-            body,
-            text,
-        }
+            .body(body);
+        Reply::read(req.send().await).await
     }
 
     /// Rows in a table, to prove that refused input wrote nothing.

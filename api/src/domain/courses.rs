@@ -16,7 +16,7 @@ use validator::Validate;
 use super::{
     organisations::SectorCode,
     programmes,
-    validation::{FieldErrors, check_code, check_text, clean_text},
+    validation::{FieldErrors, check_code, check_text, clean_text, ensure_free},
 };
 use crate::{
     db::begin_write,
@@ -308,16 +308,11 @@ async fn ensure_code_free(
     code: &str,
     except: Option<Uuid>,
 ) -> ApiResult<()> {
-    let mut q = courses::Entity::find().filter(courses::Column::Code.eq(code));
-    if let Some(id) = except {
-        q = q.filter(courses::Column::Id.ne(id));
-    }
-    if q.one(db).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "A course with code `{code}` already exists."
-        )));
-    }
-    Ok(())
+    let except = except.map(|id| (courses::Column::Id, id));
+    ensure_free::<courses::Entity>(db, courses::Column::Code, code, except, || {
+        format!("A course with code `{code}` already exists.")
+    })
+    .await
 }
 
 async fn replace_links(

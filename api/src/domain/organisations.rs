@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_text, clean_text};
+use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -83,16 +83,16 @@ impl From<organisations::Model> for Organisation {
     }
 }
 
-async fn name_taken(
+async fn ensure_name_free(
     db: &impl ConnectionTrait,
     name: &str,
     except: Option<Uuid>,
-) -> ApiResult<bool> {
-    let mut q = organisations::Entity::find().filter(organisations::Column::Name.eq(name));
-    if let Some(id) = except {
-        q = q.filter(organisations::Column::Id.ne(id));
-    }
-    Ok(q.one(db).await?.is_some())
+) -> ApiResult<()> {
+    let except = except.map(|id| (organisations::Column::Id, id));
+    ensure_free::<organisations::Entity>(db, organisations::Column::Name, name, except, || {
+        format!("An organisation named “{name}” already exists.")
+    })
+    .await
 }
 
 pub async fn create(db: &impl ConnectionTrait, input: NewOrganisation) -> ApiResult<Organisation> {
@@ -100,11 +100,7 @@ pub async fn create(db: &impl ConnectionTrait, input: NewOrganisation) -> ApiRes
     let mut errors = FieldErrors::of(&input);
     check_text(&mut errors, "name", &name, 200);
     errors.finish()?;
-    if name_taken(db, &name, None).await? {
-        return Err(ApiError::Conflict(format!(
-            "An organisation named “{name}” already exists."
-        )));
-    }
+    ensure_name_free(db, &name, None).await?;
     let now = Utc::now();
     let model = organisations::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -143,12 +139,8 @@ pub async fn update(
         check_text(&mut errors, "name", name, 200);
     }
     errors.finish()?;
-    if let Some(name) = &name
-        && name_taken(db, name, Some(id)).await?
-    {
-        return Err(ApiError::Conflict(format!(
-            "An organisation named “{name}” already exists."
-        )));
+    if let Some(name) = &name {
+        ensure_name_free(db, name, Some(id)).await?;
     }
     let mut model: organisations::ActiveModel = current.into();
     if let Some(name) = name {

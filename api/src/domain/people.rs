@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_text, clean_text};
+use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
     auth::{PeopleScope, Principal},
     db::begin_write,
@@ -311,18 +311,13 @@ async fn ensure_email_free(
     key: &str,
     except: Option<Uuid>,
 ) -> ApiResult<()> {
-    let mut q = people::Entity::find().filter(people::Column::EmailKey.eq(key));
-    if let Some(id) = except {
-        q = q.filter(people::Column::Id.ne(id));
-    }
-    if q.one(db).await?.is_some() {
-        return Err(ApiError::Conflict(
-            "A person with this email address already exists; ask a coordinator to add your \
-             organisation's membership to that person."
-                .to_owned(),
-        ));
-    }
-    Ok(())
+    let except = except.map(|id| (people::Column::Id, id));
+    ensure_free::<people::Entity>(db, people::Column::EmailKey, key, except, || {
+        "A person with this email address already exists; ask a coordinator to add your \
+         organisation's membership to that person."
+            .to_owned()
+    })
+    .await
 }
 
 async fn ensure_external_id_free(

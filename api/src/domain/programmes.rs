@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_code, check_text, clean_text};
+use super::validation::{FieldErrors, check_code, check_text, clean_text, ensure_free};
 use crate::{
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -81,16 +81,11 @@ async fn ensure_code_free(
     code: &str,
     except: Option<Uuid>,
 ) -> ApiResult<()> {
-    let mut q = programmes::Entity::find().filter(programmes::Column::Code.eq(code));
-    if let Some(id) = except {
-        q = q.filter(programmes::Column::Id.ne(id));
-    }
-    if q.one(db).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "A programme with code `{code}` already exists."
-        )));
-    }
-    Ok(())
+    let except = except.map(|id| (programmes::Column::Id, id));
+    ensure_free::<programmes::Entity>(db, programmes::Column::Code, code, except, || {
+        format!("A programme with code `{code}` already exists.")
+    })
+    .await
 }
 
 pub async fn create(db: &impl ConnectionTrait, input: NewProgramme) -> ApiResult<Programme> {

@@ -12,7 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_text, clean_text};
+use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -110,17 +110,11 @@ where
     E::Model: Into<ReferenceItem> + IntoActiveModel<E::ActiveModel>,
     E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
 {
-    let mut q = E::find().filter(col::<E>("name").eq(name));
-    if let Some(id) = except {
-        q = q.filter(col::<E>("id").ne(id));
-    }
-    if q.one(db).await?.is_some() {
-        return Err(ApiError::Conflict(format!(
-            "A {} named “{name}” already exists.",
-            E::LABEL
-        )));
-    }
-    Ok(())
+    let except = except.map(|id| (col::<E>("id"), id));
+    ensure_free::<E>(db, col::<E>("name"), name, except, || {
+        format!("A {} named “{name}” already exists.", E::LABEL)
+    })
+    .await
 }
 
 pub async fn create<E: ReferenceList>(

@@ -1,7 +1,9 @@
 //! Collecting every field error of a request before refusing it, and the checks shared by
 //! several resources.
 
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
 use validator::Validate;
 
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -79,4 +81,23 @@ pub fn check_code(errors: &mut FieldErrors, field: &str, value: &str) {
         field,
         "must be 2 to 40 lower-case letters, digits or hyphens, not starting or ending with a hyphen",
     );
+}
+
+/// Refuses with 409 and `message` when a row other than `except` already holds `value` in
+/// `column`. The unique index stays the real guard; this only gives the conflict a precise message.
+pub async fn ensure_free<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    column: E::Column,
+    value: &str,
+    except: Option<(E::Column, Uuid)>,
+    message: impl FnOnce() -> String,
+) -> ApiResult<()> {
+    let mut query = E::find().filter(column.eq(value));
+    if let Some((id_column, id)) = except {
+        query = query.filter(id_column.ne(id));
+    }
+    if query.one(db).await?.is_some() {
+        return Err(ApiError::Conflict(message()));
+    }
+    Ok(())
 }
