@@ -169,3 +169,37 @@ async fn a_keys_binding_must_suit_its_role() {
         .await
         .expect(200);
 }
+
+#[tokio::test]
+async fn a_key_stops_working_while_its_organisation_or_person_is_inactive() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let person = app.person("P", "p@example.org", org, "1").await;
+    let partner = app.key(KeyRole::Partner, Some(org), None).await;
+    let learner = app.key(KeyRole::Learner, None, Some(person)).await;
+    app.patch(
+        &format!("/api/v1/people/{person}"),
+        &app.admin,
+        json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    app.get("/api/v1/people", &learner).await.problem(401);
+    app.get("/api/v1/people", &partner).await.expect(200);
+    app.patch(
+        &format!("/api/v1/organisations/{org}"),
+        &app.admin,
+        json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    app.get("/api/v1/people", &partner).await.problem(401);
+    app.patch(
+        &format!("/api/v1/organisations/{org}"),
+        &app.admin,
+        json!({ "active": true }),
+    )
+    .await
+    .expect(200);
+    app.get("/api/v1/people", &partner).await.expect(200);
+}

@@ -111,6 +111,30 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str) -> ApiResult<
         .one(db)
         .await?
         .ok_or_else(refused)?;
+    // A key acts for its organisation or person only while they are active: a partner that has
+    // left the partnership, or a member of staff who has left, loses access with them.
+    if let Some(org) = key.organisation_id {
+        let active = organisations::Entity::find_by_id(org)
+            .one(db)
+            .await?
+            .is_some_and(|o| o.active);
+        if !active {
+            return Err(ApiError::Unauthorized(
+                "The organisation of this API key is inactive.".into(),
+            ));
+        }
+    }
+    if let Some(person) = key.person_id {
+        let active = people::Entity::find_by_id(person)
+            .one(db)
+            .await?
+            .is_some_and(|p| p.active);
+        if !active {
+            return Err(ApiError::Unauthorized(
+                "The person of this API key is inactive.".into(),
+            ));
+        }
+    }
     Ok(Principal {
         key_id: key.id,
         role: key.role,
