@@ -1,12 +1,12 @@
 //! Who is calling, and what they may see or change. Every scope check in the API lives here.
 //!
-//! | role        | catalogue & partners | people                         | API keys |
-//! |-------------|----------------------|--------------------------------|----------|
-//! | admin       | read, write          | all: read, write               | manage   |
-//! | coordinator | read, write          | all: read, write               | —        |
-//! | partner     | read                 | own organisation: read, write  | —        |
-//! | trainer     | read                 | self: read                     | —        |
-//! | learner     | read                 | self: read                     | —        |
+//! | role        | catalogue, partners, sessions | people                        | bookings                         | API keys |
+//! |-------------|-------------------------------|-------------------------------|----------------------------------|----------|
+//! | admin       | read, write                   | all: read, write              | all                              | manage   |
+//! | coordinator | read, write                   | all: read, write              | all                              | —        |
+//! | partner     | read                          | own organisation: read, write | its organisation's places        | —        |
+//! | trainer     | read                          | self: read                    | own; all on sessions it delivers | —        |
+//! | learner     | read                          | self: read                    | own                              | —        |
 //!
 //! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
 //! partner cannot learn who works elsewhere.
@@ -60,6 +60,10 @@ pub enum Action {
     WritePeople,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// Schedule, change and cancel sessions.
+    ManageSessions,
+    /// Book and cancel places (for people within [`PeopleScope`]).
+    Book,
 }
 
 /// Which people a caller can reach.
@@ -79,8 +83,8 @@ impl Principal {
         let allowed = match self.role {
             Role::Admin => true,
             Role::Coordinator => action != ManageKeys,
-            Role::Partner => matches!(action, ReadCatalogue | ReadPeople | WritePeople),
-            Role::Trainer | Role::Learner => matches!(action, ReadCatalogue | ReadPeople),
+            Role::Partner => matches!(action, ReadCatalogue | ReadPeople | WritePeople | Book),
+            Role::Trainer | Role::Learner => matches!(action, ReadCatalogue | ReadPeople | Book),
         };
         if allowed {
             Ok(())
@@ -111,6 +115,19 @@ impl Principal {
             _ => Err(ApiError::Forbidden(
                 "A partner key may act only for its own organisation.".to_owned(),
             )),
+        }
+    }
+}
+
+impl Principal {
+    /// Whether the caller may see or cancel a booking of `person_id` held for `organisation_id`:
+    /// a partner reaches the places booked for its own organisation, a learner or trainer their
+    /// own.
+    pub fn reaches_booking(&self, person_id: Uuid, organisation_id: Uuid) -> bool {
+        match self.people_scope() {
+            PeopleScope::All => true,
+            PeopleScope::Organisation(own) => own == organisation_id,
+            PeopleScope::Person(me) => me == person_id,
         }
     }
 }

@@ -2,11 +2,13 @@
 //! partnership. [`app`] builds the whole HTTP application; `main.rs` only parses the command line.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
 pub mod pagination;
 pub mod routes;
 pub mod state;
@@ -22,12 +24,14 @@ use crate::{
     error::{FieldError, Problem, problem_catcher, problem_response},
     routes::{
         api_keys::ApiKeysApi,
+        bookings::BookingsApi,
         courses::CoursesApi,
         health,
         organisations::OrganisationsApi,
         people::PeopleApi,
         programmes::ProgrammesApi,
         reference::{LocalitiesApi, StaffGroupsApi},
+        sessions::SessionsApi,
     },
     state::AppState,
 };
@@ -42,6 +46,8 @@ type Apis = (
     StaffGroupsApi,
     ProgrammesApi,
     CoursesApi,
+    SessionsApi,
+    BookingsApi,
     ApiKeysApi,
 );
 
@@ -56,6 +62,8 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
             StaffGroupsApi,
             ProgrammesApi,
             CoursesApi,
+            SessionsApi,
+            BookingsApi,
             ApiKeysApi,
         ),
         "Cascade",
@@ -92,6 +100,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .around(idempotency::idempotency)
         .data(state)
         .around(limit_body)
         .around(problem_catcher)

@@ -8,7 +8,10 @@ use cascade::{
     auth::role_name,
     config::{Config, DEFAULT_BIND, DEFAULT_DATABASE_URL, DEFAULT_PUBLIC_URL},
     db, demo,
-    domain::api_keys::{self, KeyFilter, KeyRole, NewApiKey},
+    domain::{
+        api_keys::{self, KeyFilter, KeyRole, NewApiKey},
+        sessions::waitlist::settle_due_releases,
+    },
     pagination::PageRequest,
     state::AppState,
 };
@@ -199,11 +202,27 @@ async fn load_demo(db: &DatabaseConnection) -> anyhow::Result<()> {
 
 async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Result<()> {
     let state = AppState::new(db, config);
+    tokio::spawn(housekeeping(state.clone()));
     tracing::info!(%bind, "cascade listening");
     Server::new(TcpListener::bind(bind))
         .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(Duration::from_secs(20)))
         .await
         .context("serving HTTP")
+}
+
+/// Work that comes due with time rather than with a request: offering released reserved places
+/// to waitlists, and purging old idempotency records. Safe on every replica at once.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(err) = settle_due_releases(&state.db, &state.clock).await {
+            tracing::warn!(error = ?err, "settling reserved-place releases failed");
+        }
+        if let Err(err) = cascade::idempotency::purge(&state).await {
+            tracing::warn!(error = %err, "purging idempotency keys failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::config::Config;
+use crate::{clock::Clock, config::Config};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -17,6 +18,13 @@ impl AppState {
         Self {
             db,
             config: Arc::new(config),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same state with another clock (tests move time with a manual clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 }

@@ -61,7 +61,21 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         Some(app.key(KeyRole::Learner, None, Some(me)).await),
     ];
 
+    // One session per role on its own course, so each role's booking of `me` is a first booking.
+    let mut role_sessions = Vec::new();
+    for (day, role) in (30..).zip(ROLES) {
+        let course = app.course(programme, &format!("matrix-{role}")).await;
+        role_sessions.push(cascade_tests::id_of(&app.session(course, day, 10).await));
+    }
+    let session = role_sessions[0];
+    let my_booking =
+        cascade_tests::id_of(&app.book(session, me, &app.admin).await.expect(201).body);
+    let their_booking =
+        cascade_tests::id_of(&app.book(session, them, &app.admin).await.expect(201).body);
+    let missing = uuid::Uuid::now_v7();
+
     let read_all = [401, 200, 200, 200, 200, 200];
+    let own_only = [401, 200, 200, 404, 404, 404];
     let manage = |ok: u16| [401, ok, ok, 403, 403, 403];
     let admin_only = |ok: u16| [401, ok, 403, 403, 403, 403];
     let people_write = |ok: u16| [401, ok, ok, ok, 403, 403];
@@ -203,6 +217,84 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             Some(json!({})),
             [401, 200, 200, 403, 403, 403],
         ),
+        row("GET", "/sessions", "/sessions".into(), None, read_all),
+        row(
+            "GET",
+            "/sessions/{id}",
+            format!("/sessions/{session}"),
+            None,
+            read_all,
+        ),
+        row(
+            "PATCH",
+            "/sessions/{id}",
+            format!("/sessions/{session}"),
+            Some(json!({})),
+            manage(200),
+        ),
+        row(
+            "POST",
+            "/sessions/{id}/cancel",
+            format!("/sessions/{missing}/cancel"),
+            Some(json!({ "reason": "r" })),
+            manage(404),
+        ),
+        row(
+            "GET",
+            "/sessions/{id}/bookings",
+            format!("/sessions/{session}/bookings"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/bookings/{id}",
+            format!("/bookings/{my_booking}"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/bookings/{id}",
+            format!("/bookings/{their_booking}"),
+            None,
+            own_only,
+        ),
+        row(
+            "POST",
+            "/bookings/{id}/cancel",
+            format!("/bookings/{missing}/cancel"),
+            Some(json!({})),
+            [401, 404, 404, 404, 404, 404],
+        ),
+        row(
+            "POST",
+            "/bookings/{id}/cancel",
+            format!("/bookings/{their_booking}/cancel"),
+            Some(json!({})),
+            [401, 0, 0, 404, 404, 404],
+        ),
+        row(
+            "GET",
+            "/people/{id}/bookings",
+            format!("/people/{me}/bookings"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/people/{id}/bookings",
+            format!("/people/{them}/bookings"),
+            None,
+            own_only,
+        ),
+        row(
+            "POST",
+            "/sessions/{id}/bookings",
+            format!("/sessions/{session}/bookings"),
+            Some(json!({ "person_id": them })),
+            [401, 0, 0, 404, 404, 404],
+        ),
         row(
             "GET",
             "/api-keys",
@@ -282,6 +374,25 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
                 expect,
             });
         }
+        let mut expect_book = [0; 6];
+        expect_book[i] = [401, 201, 201, 201, 201, 201][i];
+        rows.push(Row {
+            method: "POST",
+            template: "/sessions/{id}/bookings",
+            path: format!("/sessions/{}/bookings", role_sessions[i]),
+            body: Some(json!({ "person_id": me })),
+            expect: expect_book,
+        });
+        let course = app.course(programme, &format!("new-session-{role}")).await;
+        let date = (app.clock.now() + chrono::Duration::days(40)).date_naive();
+        rows.push(Row {
+            method: "POST",
+            template: "/sessions",
+            path: "/sessions".into(),
+            body: Some(json!({ "course_id": course, "sittings": [{ "date": date, "start": "10:00", "end": "12:00" }],
+                               "venue": { "name": "Hall" } })),
+            expect: expect_manage,
+        });
     }
 
     let mut failures = Vec::new();

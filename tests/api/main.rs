@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod authorisation;
+mod bookings;
 mod courses;
 mod errors;
 mod openapi;
@@ -9,3 +10,4 @@ mod organisations;
 mod people;
 mod programmes;
 mod reference;
+mod sessions;

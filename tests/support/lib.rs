@@ -5,6 +5,7 @@
 
 use cascade::{
     app,
+    clock::Clock,
     config::Config,
     db,
     domain::api_keys::{self, KeyRole, NewApiKey},
@@ -29,6 +30,10 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     /// An admin key, for arranging what a test needs.
     pub admin: String,
+    /// The app's clock: it stands still until a test moves it.
+    pub clock: Clock,
+    /// The database URL, for a second instance of the app on the same database.
+    pub url: String,
     store: Store,
 }
 
@@ -151,12 +156,16 @@ impl TestApp {
         .await
         .expect("create admin key")
         .secret;
-        let state = AppState::new(db.clone(), Config::new(url, "http://cascade.test"));
+        let clock = Clock::manual(chrono::Utc::now());
+        let state = AppState::new(db.clone(), Config::new(url.clone(), "http://cascade.test"))
+            .with_clock(clock.clone());
         let client = TestClient::new(app(state).boxed());
         Self {
             client,
             db,
             admin,
+            clock,
+            url,
             store,
         }
     }
@@ -322,6 +331,80 @@ impl TestApp {
                 .body,
         )
     }
+}
+
+impl TestApp {
+    /// Serves a new instance of the app (its own connection pool, the same database and clock)
+    /// on a real socket on 127.0.0.1, as a second replica would run. Returns its base URL.
+    pub async fn serve_replica(&self) -> String {
+        let db = db::connect(&self.url).await.expect("connect replica");
+        let state = AppState::new(db, Config::new(self.url.clone(), "http://cascade.test"))
+            .with_clock(self.clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        drop(listener);
+        let server = poem::Server::new(poem::listener::TcpListener::bind(addr.to_string()));
+        tokio::spawn(async move { server.run(app(state)).await });
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        format!("{addr}")
+    }
+
+    /// Schedules a session of `course` with one sitting `days` days from the test clock's today,
+    /// 09:30–16:00 London time.
+    pub async fn session(&self, course: Uuid, days: i64, capacity: i32) -> Value {
+        let date = (self.clock.now() + chrono::Duration::days(days))
+            .with_timezone(&chrono_tz::Europe::London)
+            .date_naive();
+        let body = json!({
+            "course_id": course,
+            "sittings": [{ "date": date, "start": "09:30", "end": "16:00" }],
+            "venue": { "name": "Corn Exchange, Devizes" },
+            "capacity": capacity,
+        });
+        self.post("/api/v1/sessions", &self.admin, body)
+            .await
+            .expect(201)
+            .body
+    }
+
+    /// Books `person` on `session` as `key`, returning the reply.
+    pub async fn book(&self, session: Uuid, person: Uuid, key: &str) -> Reply {
+        self.post(
+            &format!("/api/v1/sessions/{session}/bookings"),
+            key,
+            json!({ "person_id": person }),
+        )
+        .await
+    }
+}
+
+/// Sends one HTTP/1.1 request over a real socket and returns the status and JSON body.
+pub async fn http(addr: &str, method: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let payload = body.to_string();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("receive");
+    let text = String::from_utf8_lossy(&raw);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// The `id` of a JSON resource.

@@ -176,7 +176,7 @@ fn scoped(scope: PeopleScope) -> sea_orm::Select<people::Entity> {
 }
 
 /// Finds a person the caller may see, or 404 (never 403) so nothing leaks about others.
-async fn find_visible(
+pub(crate) async fn find_visible(
     db: &impl ConnectionTrait,
     who: &Principal,
     id: Uuid,

@@ -1,12 +1,14 @@
 //! HTTP only: each module declares one resource's operations; [`crate::api_service`] composes them.
 
 pub mod api_keys;
+pub mod bookings;
 pub mod courses;
 pub mod health;
 pub mod organisations;
 pub mod people;
 pub mod programmes;
 pub mod reference;
+pub mod sessions;
 
 use poem_openapi::{
     ApiResponse, Object, Tags,
@@ -26,6 +28,10 @@ pub enum ApiTags {
     Programmes,
     /// Courses of the programmes.
     Courses,
+    /// Scheduled runs of courses, with their sittings and availability.
+    Sessions,
+    /// Places on sessions, the waitlist and cancellations.
+    Bookings,
     /// API keys (admin only).
     ApiKeys,
 }

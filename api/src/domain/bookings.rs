@@ -1,0 +1,234 @@
+//! Bookings: a person on a session, holding a general or reserved place, or waiting.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entities::{bookings, enums::BookingStatus, session_facilitators};
+use poem::http::StatusCode;
+use poem_openapi::{Enum, Object};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::{
+    auth::{PeopleScope, Principal},
+    error::{ApiError, ApiResult},
+    pagination::{PageRequest, fetch_page},
+};
+
+mod cancel;
+mod create;
+
+pub use cancel::{BookingCancellation, cancel};
+pub use create::{NewBooking, create};
+
+/// Where a booking stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(remote = "entities::enums::BookingStatus", rename_all = "snake_case")]
+pub enum BookingStatusCode {
+    /// Holds a place.
+    Confirmed,
+    /// Waiting for a place; see `waitlist_position`.
+    Waitlisted,
+    /// Withdrawn by the person, their partner or a coordinator, or by a session cancellation.
+    Cancelled,
+    /// Attended and completed the session.
+    Attended,
+    /// Did not attend.
+    NoShow,
+}
+
+/// Which kind of place a booking holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(remote = "entities::enums::Place", rename_all = "snake_case")]
+pub enum PlaceKind {
+    /// An ordinary place anyone may take.
+    General,
+    /// A place held for the course's reserved sector.
+    Reserved,
+}
+
+/// A person's place (or wait) on a session.
+#[derive(Debug, Clone, Object)]
+pub struct Booking {
+    /// The booking's id.
+    pub id: Uuid,
+    /// The session booked.
+    pub session_id: Uuid,
+    /// The session's course.
+    pub course_id: Uuid,
+    /// Who the place is for.
+    pub person_id: Uuid,
+    /// The organisation the place is booked for: the person's employer, which partner reports and
+    /// charges count against.
+    pub organisation_id: Uuid,
+    pub status: BookingStatusCode,
+    /// The place held while confirmed (kept after cancellation or attendance, for reports).
+    pub place: Option<PlaceKind>,
+    /// Position on the waitlist, from 1, while waitlisted.
+    pub waitlist_position: Option<i32>,
+    /// When the booking was made.
+    pub booked_at: DateTime<Utc>,
+    /// When it got its place.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When it was promoted from the waitlist, if it was.
+    pub promoted_at: Option<DateTime<Utc>>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled; `session_cancelled` when the session was.
+    pub cancel_reason: Option<String>,
+    /// Whether a confirmed place was given up within the session's late-cancellation period.
+    pub late_cancellation: bool,
+    /// When the booking last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A refusal by a booking rule: 409 with its own problem type.
+pub(crate) fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::Rule {
+        kind,
+        status: StatusCode::CONFLICT,
+        detail: detail.into(),
+    }
+}
+
+/// Builds booking views, computing waitlist positions with one query.
+pub(crate) async fn views(
+    db: &impl ConnectionTrait,
+    rows: Vec<bookings::Model>,
+) -> ApiResult<Vec<Booking>> {
+    let waiting_sessions: Vec<Uuid> = rows
+        .iter()
+        .filter(|b| b.status == BookingStatus::Waitlisted)
+        .map(|b| b.session_id)
+        .collect();
+    let mut seqs: HashMap<Uuid, Vec<i64>> = HashMap::new();
+    if !waiting_sessions.is_empty() {
+        for b in bookings::Entity::find()
+            .filter(bookings::Column::SessionId.is_in(waiting_sessions))
+            .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
+            .all(db)
+            .await?
+        {
+            seqs.entry(b.session_id).or_default().extend(b.waitlist_seq);
+        }
+    }
+    for list in seqs.values_mut() {
+        list.sort_unstable();
+    }
+    Ok(rows
+        .into_iter()
+        .map(|b| {
+            let waitlist_position = b.waitlist_seq.and_then(|seq| {
+                seqs.get(&b.session_id)
+                    .and_then(|list| list.binary_search(&seq).ok())
+                    .map(|i| i as i32 + 1)
+            });
+            Booking {
+                id: b.id,
+                session_id: b.session_id,
+                course_id: b.course_id,
+                person_id: b.person_id,
+                organisation_id: b.organisation_id,
+                status: b.status.into(),
+                place: b.place.map(Into::into),
+                waitlist_position,
+                booked_at: b.booked_at,
+                confirmed_at: b.confirmed_at,
+                promoted_at: b.promoted_at,
+                cancelled_at: b.cancelled_at,
+                cancel_reason: b.cancel_reason,
+                late_cancellation: b.late_cancellation,
+                updated_at: b.updated_at,
+            }
+        })
+        .collect())
+}
+
+/// Finds a booking the caller may reach, or 404.
+pub(crate) async fn find_reachable(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+) -> ApiResult<bookings::Model> {
+    bookings::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|b| who.reaches_booking(b.person_id, b.organisation_id))
+        .ok_or_else(|| ApiError::not_found("Booking"))
+}
+
+pub async fn get(db: &impl ConnectionTrait, who: &Principal, id: Uuid) -> ApiResult<Booking> {
+    let booking = find_reachable(db, who, id).await?;
+    Ok(views(db, vec![booking]).await?.remove(0))
+}
+
+/// The bookings of one session the caller may see. Facilitators of the session see them all.
+pub async fn list_for_session(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    session_id: Uuid,
+    status: Option<BookingStatus>,
+    page: PageRequest,
+) -> ApiResult<(Vec<Booking>, Option<String>)> {
+    entities::sessions::Entity::find_by_id(session_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let mut select = bookings::Entity::find().filter(bookings::Column::SessionId.eq(session_id));
+    match who.people_scope() {
+        PeopleScope::All => {}
+        PeopleScope::Organisation(org) => {
+            select = select.filter(bookings::Column::OrganisationId.eq(org))
+        }
+        PeopleScope::Person(me) => {
+            let facilitates = session_facilitators::Entity::find_by_id((session_id, me))
+                .one(db)
+                .await?
+                .is_some();
+            if !facilitates {
+                select = select.filter(bookings::Column::PersonId.eq(me));
+            }
+        }
+    }
+    if let Some(status) = status {
+        select = select.filter(bookings::Column::Status.eq(status));
+    }
+    let (rows, next) = fetch_page(
+        db,
+        select,
+        bookings::Column::Id,
+        page,
+        |m| m,
+        |m: &bookings::Model| m.id,
+    )
+    .await?;
+    Ok((views(db, rows).await?, next))
+}
+
+/// A person's bookings, newest last. A partner sees the places booked for its organisation.
+pub async fn list_for_person(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    person_id: Uuid,
+    status: Option<BookingStatus>,
+    page: PageRequest,
+) -> ApiResult<(Vec<Booking>, Option<String>)> {
+    super::people::find_visible(db, who, person_id).await?;
+    let mut select = bookings::Entity::find().filter(bookings::Column::PersonId.eq(person_id));
+    if let PeopleScope::Organisation(org) = who.people_scope() {
+        select = select.filter(bookings::Column::OrganisationId.eq(org));
+    }
+    if let Some(status) = status {
+        select = select.filter(bookings::Column::Status.eq(status));
+    }
+    let (rows, next) = fetch_page(
+        db,
+        select,
+        bookings::Column::Id,
+        page,
+        |m| m,
+        |m: &bookings::Model| m.id,
+    )
+    .await?;
+    Ok((views(db, rows).await?, next))
+}

@@ -1,0 +1,317 @@
+//! Booking a place: every rule is checked inside one transaction that holds the person's and
+//! the session's rows, so concurrent requests (and several replicas) cannot overbook or give a
+//! reserved place to the wrong sector.
+
+use chrono::Utc;
+use entities::{
+    bookings, completions, course_prerequisites, courses,
+    enums::{BookingStatus, Place, SessionStatus},
+    memberships, organisations, people, sessions,
+};
+use poem_openapi::Object;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use super::{Booking, refused, views};
+use crate::{
+    auth::{PeopleScope, Principal},
+    clock::Clock,
+    db::begin_write,
+    domain::{
+        people::find_visible,
+        sessions::{
+            Availability, lock,
+            waitlist::{
+                clashing_people, confirmed_by_organisation, place_for, save_counts, sittings_of,
+            },
+        },
+    },
+    error::{ApiError, ApiResult},
+};
+
+/// A place to book.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewBooking {
+    /// The person to book. A partner key may book its own organisation's staff; a learner or
+    /// trainer key only itself.
+    pub person_id: Uuid,
+}
+
+/// The organisation a place is booked for: a partner books for itself; otherwise the person's
+/// primary (else first) active membership.
+async fn booking_organisation(
+    db: &impl sea_orm::ConnectionTrait,
+    who: &Principal,
+    person: &people::Model,
+) -> ApiResult<organisations::Model> {
+    let mut q = memberships::Entity::find()
+        .filter(memberships::Column::PersonId.eq(person.id))
+        .filter(memberships::Column::Active.eq(true));
+    if let PeopleScope::Organisation(own) = who.people_scope() {
+        q = q.filter(memberships::Column::OrganisationId.eq(own));
+    }
+    let membership = q
+        .order_by_desc(memberships::Column::IsPrimary)
+        .order_by_asc(memberships::Column::Id)
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            refused(
+                "no-organisation",
+                format!(
+                    "{} has no current membership of an organisation to book for.",
+                    person.name
+                ),
+            )
+        })?;
+    let org = organisations::Entity::find_by_id(membership.organisation_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organisation"))?;
+    if !org.active {
+        return Err(refused(
+            "organisation-inactive",
+            format!("{} is inactive and cannot book places.", org.name),
+        ));
+    }
+    Ok(org)
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    input: NewBooking,
+) -> ApiResult<Booking> {
+    let now = clock.now();
+    let txn = begin_write(db).await?;
+    find_visible(&txn, who, input.person_id).await?;
+    // Person first, then session: every booking locks in this order, so two never deadlock.
+    let person = people::Entity::find_by_id(input.person_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Person"))?;
+    let mut session = lock(&txn, session_id).await?;
+
+    match session.status {
+        SessionStatus::Cancelled => {
+            return Err(refused(
+                "session-cancelled",
+                "The session has been cancelled.",
+            ));
+        }
+        SessionStatus::Completed => {
+            return Err(refused(
+                "session-completed",
+                "The session has already taken place.",
+            ));
+        }
+        SessionStatus::Scheduled => {}
+    }
+    if now >= session.starts_at {
+        return Err(refused(
+            "session-started",
+            "The session has already started.",
+        ));
+    }
+    if let Some(opens) = session.booking_opens_at
+        && now < opens
+    {
+        return Err(refused(
+            "booking-not-open",
+            format!("Booking opens at {}.", opens.to_rfc3339()),
+        ));
+    }
+    if now > session.booking_closes_at {
+        return Err(refused(
+            "booking-closed",
+            format!(
+                "Booking closed at {}.",
+                session.booking_closes_at.to_rfc3339()
+            ),
+        ));
+    }
+    if !person.active {
+        return Err(refused(
+            "person-inactive",
+            format!("{} is inactive and cannot be booked.", person.name),
+        ));
+    }
+    let organisation = booking_organisation(&txn, who, &person).await?;
+    check_prerequisites(&txn, &person, session.course_id).await?;
+    check_not_booked(&txn, &person, &session, now).await?;
+    let times = sittings_of(&txn, session.id).await?;
+    if !clashing_people(&txn, session.id, &times, &[person.id])
+        .await?
+        .is_empty()
+    {
+        return Err(refused(
+            "schedule-clash",
+            format!(
+                "{} already holds a place on a session at an overlapping time.",
+                person.name
+            ),
+        ));
+    }
+    let course = courses::Entity::find_by_id(session.course_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Course"))?;
+    if let Some(cap) = course.max_places_per_organisation {
+        let held = confirmed_by_organisation(&txn, session.id)
+            .await?
+            .get(&organisation.id)
+            .copied()
+            .unwrap_or(0);
+        if held >= i64::from(cap) {
+            return Err(refused(
+                "organisation-cap-reached",
+                format!(
+                    "{} already holds the most places one organisation may hold on this session ({cap}).",
+                    organisation.name
+                ),
+            ));
+        }
+    }
+
+    let place = place_for(
+        &session,
+        &Availability::of(&session, now),
+        organisation.sector,
+    );
+    let (status, seq) = match place {
+        Some(_) => (BookingStatus::Confirmed, None),
+        None => (BookingStatus::Waitlisted, Some(session.waitlist_next_seq)),
+    };
+    let id = Uuid::now_v7();
+    let booking = bookings::ActiveModel {
+        id: Set(id),
+        session_id: Set(session.id),
+        course_id: Set(session.course_id),
+        person_id: Set(person.id),
+        organisation_id: Set(organisation.id),
+        status: Set(status),
+        place: Set(place),
+        waitlist_seq: Set(seq),
+        booked_by_key_id: Set(Some(who.key_id).filter(|k| !k.is_nil())),
+        booked_at: Set(now),
+        confirmed_at: Set(place.map(|_| now)),
+        promoted_at: Set(None),
+        cancelled_at: Set(None),
+        cancel_reason: Set(None),
+        late_cancellation: Set(false),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    match place {
+        Some(place) => {
+            session.confirmed_count += 1;
+            if place == Place::Reserved {
+                session.reserved_confirmed += 1;
+            }
+        }
+        None => {
+            session.waitlist_count += 1;
+            session.waitlist_next_seq += 1;
+        }
+    }
+    save_counts(&txn, &session, now).await?;
+    let view = views(&txn, vec![booking]).await?.remove(0);
+    txn.commit().await?;
+    Ok(view)
+}
+
+async fn check_prerequisites(
+    db: &impl sea_orm::ConnectionTrait,
+    person: &people::Model,
+    course_id: Uuid,
+) -> ApiResult<()> {
+    let required: Vec<Uuid> = course_prerequisites::Entity::find()
+        .filter(course_prerequisites::Column::CourseId.eq(course_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| p.prerequisite_id)
+        .collect();
+    if required.is_empty() {
+        return Ok(());
+    }
+    let done: Vec<Uuid> = completions::Entity::find()
+        .filter(completions::Column::PersonId.eq(person.id))
+        .filter(completions::Column::CourseId.is_in(required.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.course_id)
+        .collect();
+    let missing: Vec<Uuid> = required.into_iter().filter(|c| !done.contains(c)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut titles: Vec<String> = courses::Entity::find()
+        .filter(courses::Column::Id.is_in(missing))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| format!("{} ({})", c.title, c.code))
+        .collect();
+    titles.sort();
+    Err(refused(
+        "prerequisites-missing",
+        format!("{} has not completed: {}.", person.name, titles.join(", ")),
+    ))
+}
+
+/// Refuses a second active booking on this session, or on another upcoming session of the course.
+async fn check_not_booked(
+    db: &impl sea_orm::ConnectionTrait,
+    person: &people::Model,
+    session: &sessions::Model,
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<()> {
+    let active = bookings::Entity::find()
+        .filter(bookings::Column::PersonId.eq(person.id))
+        .filter(bookings::Column::CourseId.eq(session.course_id))
+        .filter(
+            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
+        )
+        .filter(
+            bookings::Column::SessionId.in_subquery(
+                Query::select()
+                    .column(sessions::Column::Id)
+                    .from(sessions::Entity)
+                    .and_where(Expr::col(sessions::Column::StartsAt).gt(now))
+                    .and_where(Expr::col(sessions::Column::Status).eq(SessionStatus::Scheduled))
+                    .to_owned(),
+            ),
+        )
+        .all(db)
+        .await?;
+    if active.iter().any(|b| b.session_id == session.id) {
+        return Err(refused(
+            "already-booked",
+            format!(
+                "{} is already booked or waiting on this session.",
+                person.name
+            ),
+        ));
+    }
+    if !active.is_empty() {
+        return Err(refused(
+            "already-booked-on-course",
+            format!(
+                "{} is already booked or waiting on another upcoming session of this course.",
+                person.name
+            ),
+        ));
+    }
+    Ok(())
+}

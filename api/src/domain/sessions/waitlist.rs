@@ -1,0 +1,269 @@
+//! The waitlist: FIFO, and the first waiting person eligible for a freed place gets it, in the
+//! same transaction that freed it.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entities::{
+    bookings, courses,
+    enums::{BookingStatus, Place, Sector, SessionStatus},
+    organisations, sessions, sittings,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+    sea_query::{Expr, ExprTrait, Query},
+};
+use uuid::Uuid;
+
+use super::{Availability, lock};
+use crate::{clock::Clock, db::begin_write, error::ApiResult};
+
+/// The sittings of a session as instants.
+pub(crate) async fn sittings_of(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+) -> ApiResult<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+    Ok(sittings::Entity::find()
+        .filter(sittings::Column::SessionId.eq(session_id))
+        .order_by_asc(sittings::Column::Position)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.starts_at, s.ends_at))
+        .collect())
+}
+
+/// Of `people`, those with a confirmed place on another session with a sitting that overlaps one
+/// of `times` (one query, whatever the number of people).
+pub(crate) async fn clashing_people(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+    times: &[(DateTime<Utc>, DateTime<Utc>)],
+    people: &[Uuid],
+) -> ApiResult<HashSet<Uuid>> {
+    let (Some(first), Some(last)) = (
+        times.iter().map(|t| t.0).min(),
+        times.iter().map(|t| t.1).max(),
+    ) else {
+        return Ok(HashSet::new());
+    };
+    if people.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let query = Query::select()
+        .column((bookings::Entity, bookings::Column::PersonId))
+        .column((sittings::Entity, sittings::Column::StartsAt))
+        .column((sittings::Entity, sittings::Column::EndsAt))
+        .from(sittings::Entity)
+        .inner_join(
+            bookings::Entity,
+            Expr::col((bookings::Entity, bookings::Column::SessionId))
+                .equals((sittings::Entity, sittings::Column::SessionId)),
+        )
+        .and_where(
+            Expr::col((bookings::Entity, bookings::Column::PersonId)).is_in(people.iter().copied()),
+        )
+        .and_where(
+            Expr::col((bookings::Entity, bookings::Column::Status)).eq(BookingStatus::Confirmed),
+        )
+        .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session_id))
+        .and_where(Expr::col((sittings::Entity, sittings::Column::StartsAt)).lt(last))
+        .and_where(Expr::col((sittings::Entity, sittings::Column::EndsAt)).gt(first))
+        .to_owned();
+    let mut clashing = HashSet::new();
+    for row in db.query_all(&query).await? {
+        let person: Uuid = row.try_get("", "person_id")?;
+        let start: DateTime<Utc> = row.try_get("", "starts_at")?;
+        let end: DateTime<Utc> = row.try_get("", "ends_at")?;
+        if times.iter().any(|(s, e)| start < *e && end > *s) {
+            clashing.insert(person);
+        }
+    }
+    Ok(clashing)
+}
+
+/// Confirmed places per organisation in a session.
+pub(crate) async fn confirmed_by_organisation(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+) -> ApiResult<HashMap<Uuid, i64>> {
+    let query = Query::select()
+        .column(bookings::Column::OrganisationId)
+        .expr_as(Expr::col(bookings::Column::Id).count(), "places")
+        .from(bookings::Entity)
+        .and_where(Expr::col(bookings::Column::SessionId).eq(session_id))
+        .and_where(Expr::col(bookings::Column::Status).eq(BookingStatus::Confirmed))
+        .group_by_col(bookings::Column::OrganisationId)
+        .to_owned();
+    let mut out = HashMap::new();
+    for row in db.query_all(&query).await? {
+        out.insert(
+            row.try_get::<Uuid>("", "organisation_id")?,
+            row.try_get::<i64>("", "places")?,
+        );
+    }
+    Ok(out)
+}
+
+/// Which place a person of `sector` would take now, if any.
+pub(crate) fn place_for(
+    session: &sessions::Model,
+    availability: &Availability,
+    sector: Sector,
+) -> Option<Place> {
+    if availability.reserved_free > 0 && session.reserved_sector == Some(sector) {
+        Some(Place::Reserved)
+    } else if availability.general_free > 0 {
+        Some(Place::General)
+    } else {
+        None
+    }
+}
+
+/// Offers free places to the waitlist in order, inside the caller's transaction (which holds the
+/// session row). Nobody is promoted once the first sitting has started. Returns the promoted
+/// booking ids.
+pub(crate) async fn promote(
+    db: &impl ConnectionTrait,
+    session: &mut sessions::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Uuid>> {
+    if session.status != SessionStatus::Scheduled
+        || now >= session.starts_at
+        || session.waitlist_count == 0
+    {
+        return Ok(Vec::new());
+    }
+    if Availability::of(session, now).free == 0 {
+        return Ok(Vec::new());
+    }
+    let waiting = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.eq(session.id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
+        .order_by_asc(bookings::Column::WaitlistSeq)
+        .all(db)
+        .await?;
+    let org_ids: Vec<Uuid> = waiting.iter().map(|b| b.organisation_id).collect();
+    let sectors: HashMap<Uuid, Sector> = organisations::Entity::find()
+        .filter(organisations::Column::Id.is_in(org_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.sector))
+        .collect();
+    let cap = courses::Entity::find_by_id(session.course_id)
+        .one(db)
+        .await?
+        .and_then(|c| c.max_places_per_organisation);
+    let mut per_org = if cap.is_some() {
+        confirmed_by_organisation(db, session.id).await?
+    } else {
+        HashMap::new()
+    };
+    let times = sittings_of(db, session.id).await?;
+    let people: Vec<Uuid> = waiting.iter().map(|b| b.person_id).collect();
+    let clashing = clashing_people(db, session.id, &times, &people).await?;
+
+    let mut promoted = Vec::new();
+    for booking in waiting {
+        let availability = Availability::of(session, now);
+        if availability.free == 0 {
+            break;
+        }
+        let Some(sector) = sectors.get(&booking.organisation_id).copied() else {
+            continue;
+        };
+        let Some(place) = place_for(session, &availability, sector) else {
+            continue;
+        };
+        let held = per_org.get(&booking.organisation_id).copied().unwrap_or(0);
+        if cap.is_some_and(|cap| held >= i64::from(cap)) || clashing.contains(&booking.person_id) {
+            continue;
+        }
+        let id = booking.id;
+        let org = booking.organisation_id;
+        let mut model: bookings::ActiveModel = booking.into();
+        model.status = Set(BookingStatus::Confirmed);
+        model.place = Set(Some(place));
+        model.waitlist_seq = Set(None);
+        model.confirmed_at = Set(Some(now));
+        model.promoted_at = Set(Some(now));
+        model.updated_at = Set(now);
+        model.update(db).await?;
+        *per_org.entry(org).or_default() += 1;
+        session.confirmed_count += 1;
+        session.waitlist_count -= 1;
+        if place == Place::Reserved {
+            session.reserved_confirmed += 1;
+        }
+        promoted.push(id);
+    }
+    if !promoted.is_empty() {
+        save_counts(db, session, now).await?;
+    }
+    Ok(promoted)
+}
+
+/// Writes a session's counters (the caller holds its row).
+pub(crate) async fn save_counts(
+    db: &impl ConnectionTrait,
+    session: &sessions::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    sessions::ActiveModel {
+        id: Set(session.id),
+        confirmed_count: Set(session.confirmed_count),
+        reserved_confirmed: Set(session.reserved_confirmed),
+        waitlist_count: Set(session.waitlist_count),
+        waitlist_next_seq: Set(session.waitlist_next_seq),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// When a session's reserved places have just been released, offers them to the waitlist.
+/// Idempotent and safe to run from several replicas: the session row is locked and the
+/// `release_settled` flag is checked again under the lock.
+pub async fn settle_release_if_due(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    session_id: Uuid,
+) -> ApiResult<()> {
+    let now = clock.now();
+    let due = sessions::Entity::find_by_id(session_id)
+        .one(db)
+        .await?
+        .is_some_and(|s| !s.release_settled && s.reserved_release_at.is_some_and(|at| at <= now));
+    if !due {
+        return Ok(());
+    }
+    let txn = begin_write(db).await?;
+    let mut session = lock(&txn, session_id).await?;
+    if !session.release_settled && session.reserved_release_at.is_some_and(|at| at <= now) {
+        promote(&txn, &mut session, now).await?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::ReleaseSettled, Expr::value(true))
+            .filter(sessions::Column::Id.eq(session_id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Settles every release that has come due (run periodically by `cascade serve`).
+pub async fn settle_due_releases(db: &DatabaseConnection, clock: &Clock) -> ApiResult<usize> {
+    let due = sessions::Entity::find()
+        .filter(sessions::Column::ReleaseSettled.eq(false))
+        .filter(sessions::Column::ReservedReleaseAt.lte(clock.now()))
+        .all(db)
+        .await?;
+    for session in &due {
+        settle_release_if_due(db, clock, session.id).await?;
+    }
+    Ok(due.len())
+}

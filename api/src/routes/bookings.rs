@@ -1,0 +1,147 @@
+use poem_openapi::{
+    OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::bookings::{self, Booking, BookingCancellation, BookingStatusCode, NewBooking},
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct BookingsApi;
+
+#[OpenApi(tag = "ApiTags::Bookings")]
+impl BookingsApi {
+    /// Book a place on a session
+    ///
+    /// Coordinators may book anyone; a partner key its own organisation's staff; a learner or
+    /// trainer key only itself. The answer is `confirmed` (holding a `general` or `reserved`
+    /// place) or `waitlisted` with a position. People of the course's reserved sector take a free
+    /// reserved place first. Each refusal has its own problem `type`: `person-inactive`,
+    /// `prerequisites-missing`, `already-booked`, `already-booked-on-course`, `schedule-clash`,
+    /// `booking-not-open`, `booking-closed`, `session-cancelled`, `session-started`,
+    /// `session-completed`, `organisation-cap-reached`, `no-organisation`,
+    /// `organisation-inactive`. Send an `Idempotency-Key` to retry safely.
+    #[oai(
+        path = "/sessions/:id/bookings",
+        method = "post",
+        operation_id = "create_booking"
+    )]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The session.
+        id: Path<Uuid>,
+        /// Any unique string (e.g. a UUID): a retry with the same key and body returns the first
+        /// answer instead of booking twice.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<NewBooking>,
+    ) -> ApiResult<Created<Booking>> {
+        auth.0.require(Action::Book)?;
+        let booking = bookings::create(&state.db, &state.clock, &auth.0, id.0, body.0).await?;
+        let location = format!("/api/v1/bookings/{}", booking.id);
+        Ok(Created::Created(Json(booking), location))
+    }
+
+    /// List a session's bookings
+    ///
+    /// Coordinators and the session's facilitators see every booking; a partner sees the places
+    /// booked for its organisation; a learner its own.
+    #[oai(
+        path = "/sessions/:id/bookings",
+        method = "get",
+        operation_id = "list_session_bookings"
+    )]
+    async fn list_for_session(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The session.
+        id: Path<Uuid>,
+        /// Only bookings with this status.
+        status: Query<Option<BookingStatusCode>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Booking>>> {
+        auth.0.require(Action::Book)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let status = status.0.map(Into::into);
+        Ok(Page::json(
+            bookings::list_for_session(&state.db, &auth.0, id.0, status, page).await?,
+        ))
+    }
+
+    /// Get a booking
+    #[oai(path = "/bookings/:id", method = "get", operation_id = "get_booking")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Booking>> {
+        auth.0.require(Action::Book)?;
+        Ok(Json(bookings::get(&state.db, &auth.0, id.0).await?))
+    }
+
+    /// Cancel a booking
+    ///
+    /// By the person, their partner or a coordinator, before the session starts. A confirmed
+    /// place given up within the session's late-cancellation period is marked late. The freed
+    /// place goes to the first eligible person on the waitlist at once.
+    #[oai(
+        path = "/bookings/:id/cancel",
+        method = "post",
+        operation_id = "cancel_booking"
+    )]
+    async fn cancel(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<BookingCancellation>,
+    ) -> ApiResult<Json<Booking>> {
+        auth.0.require(Action::Book)?;
+        Ok(Json(
+            bookings::cancel(&state.db, &state.clock, &auth.0, id.0, body.0).await?,
+        ))
+    }
+
+    /// List a person's bookings
+    ///
+    /// A partner sees the places booked for its organisation; a learner or trainer its own.
+    #[oai(
+        path = "/people/:id/bookings",
+        method = "get",
+        operation_id = "list_person_bookings"
+    )]
+    async fn list_for_person(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The person.
+        id: Path<Uuid>,
+        /// Only bookings with this status.
+        status: Query<Option<BookingStatusCode>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Booking>>> {
+        auth.0.require(Action::Book)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let status = status.0.map(Into::into);
+        Ok(Page::json(
+            bookings::list_for_person(&state.db, &auth.0, id.0, status, page).await?,
+        ))
+    }
+}

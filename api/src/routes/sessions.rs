@@ -1,0 +1,143 @@
+use chrono::NaiveDate;
+use poem_openapi::{
+    OpenApi,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created, Page};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::sessions::{
+        self, NewSession, Session, SessionFilter, SessionStatusCode,
+        changes::{SessionCancellation, SessionChanges},
+    },
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct SessionsApi;
+
+#[OpenApi(prefix_path = "/sessions", tag = "ApiTags::Sessions")]
+impl SessionsApi {
+    /// List sessions
+    ///
+    /// Every role may browse sessions. Each carries its availability (confirmed, reserved and
+    /// general places free, waitlist). Filter by programme, course, locality, status, the London
+    /// date range of the first sitting, and whether places are free.
+    #[oai(path = "/", method = "get", operation_id = "list_sessions")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Only sessions of this programme.
+        programme_id: Query<Option<Uuid>>,
+        /// Only sessions of this course.
+        course_id: Query<Option<Uuid>>,
+        /// Only sessions at a venue in this locality.
+        locality_id: Query<Option<Uuid>>,
+        /// Only sessions with this status.
+        status: Query<Option<SessionStatusCode>>,
+        /// Only sessions whose first sitting is on or after this London date.
+        from: Query<Option<NaiveDate>>,
+        /// Only sessions whose first sitting is on or before this London date.
+        to: Query<Option<NaiveDate>>,
+        /// true: only scheduled sessions with a free place (general or reserved); false: only full,
+        /// cancelled or completed ones.
+        has_free_places: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Session>>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = SessionFilter {
+            programme_id: programme_id.0,
+            course_id: course_id.0,
+            locality_id: locality_id.0,
+            status: status.0.map(Into::into),
+            from: from.0,
+            to: to.0,
+            has_free_places: has_free_places.0,
+        };
+        Ok(Page::json(
+            sessions::list(&state.db, &state.clock, filter, page).await?,
+        ))
+    }
+
+    /// Schedule a session (coordinators and admins)
+    ///
+    /// Sittings are given as London dates and wall-clock times and stored as instants. The
+    /// course's reserved-place policy is fixed for the session now: it reserves
+    /// ceil(capacity × share) places for the sector until the release date. Send an
+    /// `Idempotency-Key` to retry safely.
+    #[oai(path = "/", method = "post", operation_id = "create_session")]
+    async fn create(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Any unique string (e.g. a UUID): a retry with the same key and body returns the first
+        /// answer instead of scheduling twice.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<NewSession>,
+    ) -> ApiResult<Created<Session>> {
+        auth.0.require(Action::ManageSessions)?;
+        let session = sessions::create(&state.db, &state.clock, body.0).await?;
+        let location = format!("/api/v1/sessions/{}", session.id);
+        Ok(Created::Created(Json(session), location))
+    }
+
+    /// Get a session with its availability
+    #[oai(path = "/:id", method = "get", operation_id = "get_session")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Session>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        Ok(Json(
+            sessions::get_settled(&state.db, &state.clock, id.0).await?,
+        ))
+    }
+
+    /// Change a scheduled session (coordinators and admins)
+    ///
+    /// Changes to times, venue, link or facilitators raise `revision`. Capacity may not go below
+    /// the confirmed places (409 `capacity-below-confirmed`); raising it promotes from the
+    /// waitlist at once.
+    #[oai(path = "/:id", method = "patch", operation_id = "update_session")]
+    async fn update(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<SessionChanges>,
+    ) -> ApiResult<Json<Session>> {
+        auth.0.require(Action::ManageSessions)?;
+        Ok(Json(
+            sessions::update(&state.db, &state.clock, id.0, body.0).await?,
+        ))
+    }
+
+    /// Cancel a session (coordinators and admins)
+    ///
+    /// Every confirmed and waitlisted booking is cancelled with the reason `session_cancelled`.
+    #[oai(path = "/:id/cancel", method = "post", operation_id = "cancel_session")]
+    async fn cancel(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<SessionCancellation>,
+    ) -> ApiResult<Json<Session>> {
+        auth.0.require(Action::ManageSessions)?;
+        Ok(Json(
+            sessions::cancel(&state.db, &state.clock, id.0, body.0).await?,
+        ))
+    }
+}
