@@ -3,6 +3,7 @@
 mod api_keys;
 mod authorisation;
 mod bookings;
+mod concurrency;
 mod courses;
 mod errors;
 mod openapi;

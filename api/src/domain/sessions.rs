@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Europe::London;
 use entities::{
-    courses, enums::SessionStatus, localities, people, session_audiences, session_facilitators,
-    sessions, sittings, staff_groups,
+    courses,
+    enums::{Sector, SessionStatus},
+    localities, people, session_audiences, session_facilitators, sessions, sittings, staff_groups,
 };
 use poem_openapi::{Enum, Object};
 use sea_orm::{
@@ -369,9 +370,13 @@ pub(crate) fn default_close(starts_at: DateTime<Utc>) -> DateTime<Utc> {
     starts_at - Duration::days(DEFAULT_CLOSE_DAYS)
 }
 
-pub(crate) fn release_at(s: &sessions::Model) -> Option<DateTime<Utc>> {
-    s.reserved_sector
-        .map(|_| s.starts_at - Duration::days(i64::from(s.reserved_release_days)))
+/// When unused reserved places become general: the release days before the first sitting.
+pub(crate) fn release_at(
+    sector: Option<Sector>,
+    starts_at: DateTime<Utc>,
+    release_days: i32,
+) -> Option<DateTime<Utc>> {
+    sector.map(|_| starts_at - Duration::days(i64::from(release_days)))
 }
 
 pub(crate) async fn replace_links(
@@ -513,7 +518,7 @@ pub async fn create(
 
     let id = Uuid::now_v7();
     let venue = input.venue.as_ref();
-    let model = sessions::ActiveModel {
+    sessions::ActiveModel {
         id: Set(id),
         course_id: Set(course.id),
         programme_id: Set(course.programme_id),
@@ -521,7 +526,11 @@ pub async fn create(
         reserved_sector: Set(course.reserved_sector),
         reserved_share_bp: Set(course.reserved_share_bp),
         reserved_release_days: Set(course.reserved_release_days),
-        reserved_release_at: Set(None),
+        reserved_release_at: Set(release_at(
+            course.reserved_sector,
+            starts_at,
+            course.reserved_release_days,
+        )),
         release_settled: Set(course.reserved_sector.is_none()),
         venue_name: Set(venue.map(|v| clean_text(&v.name))),
         venue_address: Set(venue.and_then(|v| v.address.as_ref().map(|a| a.trim().to_owned()))),
@@ -545,10 +554,6 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    let release = release_at(&model);
-    let mut model: sessions::ActiveModel = model.into();
-    model.reserved_release_at = Set(release);
-    model.update(&txn).await?;
     replace_sittings(&txn, id, &parsed).await?;
     replace_links(
         &txn,

@@ -205,7 +205,11 @@ pub async fn update(
     if parsed.is_some() {
         current.starts_at = starts_at;
         current.ends_at = ends_at;
-        let release = release_at(&current);
+        let release = release_at(
+            current.reserved_sector,
+            current.starts_at,
+            current.reserved_release_days,
+        );
         if release != current.reserved_release_at {
             current.reserved_release_at = release;
             current.release_settled = release.is_none();
