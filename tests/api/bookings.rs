@@ -637,6 +637,17 @@ async fn who_may_book_whom() {
         .await
         .expect(200);
     assert_eq!(cancelled.body["cancel_reason"], "Clash with a home visit");
+
+    // The partner cancels a place it booked for its own staff.
+    let by_partner = app
+        .post(
+            &format!("/api/v1/bookings/{}/cancel", id_of(&theirs_booking)),
+            &other_partner,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(by_partner.body["status"], "cancelled");
 }
 
 #[tokio::test]
