@@ -1,12 +1,14 @@
 //! Who is calling, and what they may see or change. Every scope check in the API lives here.
 //!
-//! | role        | catalogue, partners, sessions | people                        | bookings                         | API keys |
-//! |-------------|-------------------------------|-------------------------------|----------------------------------|----------|
-//! | admin       | read, write                   | all: read, write              | all                              | manage   |
-//! | coordinator | read, write                   | all: read, write              | all                              | —        |
-//! | partner     | read                          | own organisation: read, write | its organisation's places        | —        |
-//! | trainer     | read                          | self: read                    | own; all on sessions it delivers | —        |
-//! | learner     | read                          | self: read                    | own                              | —        |
+//! | role        | catalogue, partners, sessions | people                        | bookings                         | records¹            | register, steps, cascades          | reports             | API keys |
+//! |-------------|-------------------------------|-------------------------------|----------------------------------|---------------------|------------------------------------|---------------------|----------|
+//! | admin       | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | manage   |
+//! | coordinator | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | —        |
+//! | partner     | read                          | own organisation: read, write | its organisation's places        | own staff; import   | —                                  | own org + totals    | —        |
+//! | trainer     | read                          | self: read                    | own; all on sessions it delivers | self                | sessions it delivers; sign-offs    | —                   | —        |
+//! | learner     | read                          | self: read                    | own                              | self                | —                                  | —                   | —        |
+//!
+//! ¹ completions, champions, trainer progress and lineage.
 //!
 //! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
 //! partner cannot learn who works elsewhere.
@@ -64,6 +66,18 @@ pub enum Action {
     ManageSessions,
     /// Book and cancel places (for people within [`PeopleScope`]).
     Book,
+    /// Read completions, champions, trainers and lineage (within [`PeopleScope`]).
+    ReadRecords,
+    /// Import completions done elsewhere (for people within [`PeopleScope`]).
+    ImportCompletions,
+    /// Keep a session's register and close it (trainers: only sessions they facilitate).
+    KeepRegister,
+    /// Record trainer progression steps (trainers: only sign-offs, as themselves).
+    RecordSteps,
+    /// Record, correct and read cascade sessions (trainers: only their own).
+    Cascades,
+    /// Read programme reports (partners: their organisation's breakdowns and programme totals).
+    ReadReports,
 }
 
 /// Which people a caller can reach.
@@ -83,8 +97,27 @@ impl Principal {
         let allowed = match self.role {
             Role::Admin => true,
             Role::Coordinator => action != ManageKeys,
-            Role::Partner => matches!(action, ReadCatalogue | ReadPeople | WritePeople | Book),
-            Role::Trainer | Role::Learner => matches!(action, ReadCatalogue | ReadPeople | Book),
+            Role::Partner => matches!(
+                action,
+                ReadCatalogue
+                    | ReadPeople
+                    | WritePeople
+                    | Book
+                    | ReadRecords
+                    | ImportCompletions
+                    | ReadReports
+            ),
+            Role::Trainer => matches!(
+                action,
+                ReadCatalogue
+                    | ReadPeople
+                    | Book
+                    | ReadRecords
+                    | KeepRegister
+                    | RecordSteps
+                    | Cascades
+            ),
+            Role::Learner => matches!(action, ReadCatalogue | ReadPeople | Book | ReadRecords),
         };
         if allowed {
             Ok(())

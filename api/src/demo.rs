@@ -478,6 +478,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 release_days_before_start: 14,
             }),
             max_places_per_organisation: None,
+            completion_threshold_percent: None,
         };
         course_rules::create(db, input).await?;
     }

@@ -23,6 +23,8 @@ pub struct Model {
     /// Days before the first sitting when unused reserved places become general.
     pub reserved_release_days: i32,
     pub max_places_per_organisation: Option<i32>,
+    /// The share of sittings a person must attend to complete the course, in percent.
+    pub completion_threshold_percent: i32,
     pub active: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -91,6 +91,7 @@ pub enum BookingStatus {
     Waitlisted,
     Cancelled,
     Attended,
+    Partial,
     NoShow,
 }
 
@@ -123,4 +124,44 @@ pub enum CompletionSource {
     Session,
     CascadeSession,
     Imported,
+}
+
+/// How a cascade session was delivered.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    InPerson,
+    Online,
+}
+
+/// What proves a step of a trainer pipeline.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(
+    rs_type = "String",
+    db_type = "String(StringLen::None)",
+    rename_all = "snake_case"
+)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Completing a champion course of the programme (recorded automatically).
+    Champion,
+    /// A coordinator records it with evidence.
+    Manual,
+    /// Completing a trainer course of the programme (recorded automatically).
+    TrainerCourse,
+    /// Co-delivering cascade sessions with an accredited trainer (recorded automatically).
+    CoDelivery,
+    /// A sign-off by a coordinator or an accredited trainer.
+    SignOff,
+    /// Accreditation: starts a licence; capped by the programme's trainer target.
+    Accreditation,
 }

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_foundation;
 mod m20261123_000002_sessions_bookings;
+mod m20261123_000003_attendance_trainers_cascades;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_sessions_bookings::Migration),
+            Box::new(m20261123_000003_attendance_trainers_cascades::Migration),
         ]
     }
 }

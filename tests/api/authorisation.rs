@@ -74,6 +74,20 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         cascade_tests::id_of(&app.book(session, them, &app.admin).await.expect(201).body);
     let missing = uuid::Uuid::now_v7();
 
+    app.put(
+        &format!("/api/v1/programmes/{programme}/years/2026"),
+        &app.admin,
+        json!({ "trainers_target": 25 }),
+    )
+    .await
+    .expect(200);
+    let today = cascade::domain::sessions::london_today(app.clock.now());
+    let register = [401, 404, 404, 403, 404, 403];
+    let cascade_body = json!({
+        "course_id": course, "lead_trainer_id": me, "delivered_on": today, "start": "10:00",
+        "duration_minutes": 60, "mode": "in_person",
+    });
+
     let read_all = [401, 200, 200, 200, 200, 200];
     let own_only = [401, 200, 200, 404, 404, 404];
     let manage = |ok: u16| [401, ok, ok, 403, 403, 403];
@@ -294,6 +308,157 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             format!("/sessions/{session}/bookings"),
             Some(json!({ "person_id": them })),
             [401, 0, 0, 404, 404, 404],
+        ),
+        row(
+            "GET",
+            "/sessions/{id}/attendance",
+            format!("/sessions/{session}/attendance"),
+            None,
+            [401, 200, 200, 403, 403, 403],
+        ),
+        row(
+            "PUT",
+            "/sessions/{id}/attendance",
+            format!("/sessions/{missing}/attendance"),
+            Some(json!({ "marks": [] })),
+            [401, 422, 422, 403, 422, 403],
+        ),
+        row(
+            "POST",
+            "/sessions/{id}/complete",
+            format!("/sessions/{missing}/complete"),
+            Some(json!({})),
+            register,
+        ),
+        row("GET", "/completions", "/completions".into(), None, read_all),
+        row(
+            "POST",
+            "/completions",
+            "/completions".into(),
+            Some(json!({ "person_id": me, "course_id": course, "completed_on": today })),
+            [401, 201, 201, 201, 403, 403],
+        ),
+        row("GET", "/champions", "/champions".into(), None, read_all),
+        row(
+            "GET",
+            "/programmes/{id}/pipeline",
+            format!("/programmes/{programme}/pipeline"),
+            None,
+            read_all,
+        ),
+        row(
+            "PUT",
+            "/programmes/{id}/pipeline",
+            format!("/programmes/{programme}/pipeline"),
+            Some(
+                json!({ "steps": [{ "code": "accredited", "kind": "accreditation", "licence_months": 12 }] }),
+            ),
+            manage(200),
+        ),
+        row(
+            "GET",
+            "/programmes/{id}/years",
+            format!("/programmes/{programme}/years"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/programmes/{id}/years/{year}",
+            format!("/programmes/{programme}/years/2026"),
+            None,
+            read_all,
+        ),
+        row(
+            "PUT",
+            "/programmes/{id}/years/{year}",
+            format!("/programmes/{programme}/years/2027"),
+            Some(json!({ "champions_target": 600 })),
+            manage(200),
+        ),
+        row(
+            "GET",
+            "/trainers",
+            format!("/trainers?programme_id={programme}"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/trainers/{person_id}",
+            format!("/trainers/{me}"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/trainers/{person_id}",
+            format!("/trainers/{them}"),
+            None,
+            own_only,
+        ),
+        row(
+            "GET",
+            "/trainers/{person_id}/lineage",
+            format!("/trainers/{me}/lineage?programme_id={programme}"),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/trainers/{person_id}/lineage",
+            format!("/trainers/{them}/lineage?programme_id={programme}"),
+            None,
+            own_only,
+        ),
+        row(
+            "POST",
+            "/trainers/{person_id}/steps",
+            format!("/trainers/{me}/steps"),
+            Some(json!({ "programme_id": missing, "step": "nominated", "evidence": "e" })),
+            [401, 422, 422, 403, 422, 403],
+        ),
+        row(
+            "GET",
+            "/cascade-sessions",
+            "/cascade-sessions".into(),
+            None,
+            [401, 200, 200, 403, 200, 403],
+        ),
+        row(
+            "GET",
+            "/cascade-sessions/{id}",
+            format!("/cascade-sessions/{missing}"),
+            None,
+            register,
+        ),
+        row(
+            "POST",
+            "/cascade-sessions",
+            "/cascade-sessions".into(),
+            Some(cascade_body.clone()),
+            [401, 422, 422, 403, 422, 403],
+        ),
+        row(
+            "PUT",
+            "/cascade-sessions/{id}",
+            format!("/cascade-sessions/{missing}"),
+            Some(cascade_body.clone()),
+            register,
+        ),
+        row(
+            "DELETE",
+            "/cascade-sessions/{id}",
+            format!("/cascade-sessions/{missing}"),
+            None,
+            register,
+        ),
+        row(
+            "GET",
+            "/reports/reach",
+            format!("/reports/reach?programme_id={programme}"),
+            None,
+            [401, 200, 200, 200, 403, 403],
         ),
         row(
             "GET",

@@ -10,5 +10,7 @@ mod openapi;
 mod organisations;
 mod people;
 mod programmes;
+mod progression;
 mod reference;
 mod sessions;
+mod trainers;

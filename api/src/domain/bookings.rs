@@ -31,8 +31,10 @@ pub enum BookingStatusCode {
     Waitlisted,
     /// Withdrawn by the person, their partner or a coordinator, or by a session cancellation.
     Cancelled,
-    /// Attended and completed the session.
+    /// Attended and completed the session (present at enough sittings).
     Attended,
+    /// Attended some sittings, but not enough to complete the session.
+    Partial,
     /// Did not attend.
     NoShow,
 }

@@ -92,6 +92,8 @@ pub struct Course {
     pub reserved_places: Option<ReservedPlacePolicy>,
     /// The most places one organisation may hold in one session; none means no cap.
     pub max_places_per_organisation: Option<i32>,
+    /// The share of a session's sittings a person must attend to complete it, in percent.
+    pub completion_threshold_percent: i32,
     /// Inactive courses keep their history but cannot be scheduled.
     pub active: bool,
     /// When the course was added.
@@ -142,6 +144,9 @@ pub struct NewCourse {
     pub reserved_places: Option<ReservedPlacePolicy>,
     /// At least 1; omit for no cap.
     pub max_places_per_organisation: Option<i32>,
+    /// The share of sittings a person must attend to complete the course, 1–100 percent
+    /// (default 100: every sitting).
+    pub completion_threshold_percent: Option<i32>,
 }
 
 /// Changes to a course; omitted fields stay as they are, `null` clears an optional setting, and
@@ -182,6 +187,8 @@ pub struct CourseChanges {
     pub reserved_places: MaybeUndefined<ReservedPlacePolicy>,
     /// New per-organisation cap (at least 1); `null` removes the cap.
     pub max_places_per_organisation: MaybeUndefined<i32>,
+    /// New completion threshold, 1–100 percent of sittings.
+    pub completion_threshold_percent: Option<i32>,
     /// Set false to retire the course, true to bring it back.
     pub active: Option<bool>,
 }
@@ -189,12 +196,20 @@ pub struct CourseChanges {
 /// The settings checked the same way on create and update.
 struct Settings<'a> {
     cpd_hours: Option<f64>,
+    completion_threshold_percent: Option<i32>,
     certificate_validity_months: Option<i32>,
     reserved_places: Option<&'a ReservedPlacePolicy>,
     max_places_per_organisation: Option<i32>,
 }
 
 fn check_settings(errors: &mut FieldErrors, s: &Settings<'_>) {
+    if let Some(percent) = s.completion_threshold_percent {
+        errors.check(
+            (1..=100).contains(&percent),
+            "completion_threshold_percent",
+            "must be between 1 and 100",
+        );
+    }
     if let Some(hours) = s.cpd_hours {
         errors.check(
             (0.0..=200.0).contains(&hours) && (hours * 4.0).fract() == 0.0,
@@ -367,6 +382,7 @@ pub async fn create(db: &DatabaseConnection, input: NewCourse) -> ApiResult<Cour
         &mut errors,
         &Settings {
             cpd_hours: Some(input.cpd_hours),
+            completion_threshold_percent: input.completion_threshold_percent,
             certificate_validity_months: input.certificate_validity_months,
             reserved_places: input.reserved_places.as_ref(),
             max_places_per_organisation: input.max_places_per_organisation,
@@ -408,6 +424,7 @@ pub async fn create(db: &DatabaseConnection, input: NewCourse) -> ApiResult<Cour
             policy.map_or(default_release_days(), |p| p.release_days_before_start)
         ),
         max_places_per_organisation: Set(input.max_places_per_organisation),
+        completion_threshold_percent: Set(input.completion_threshold_percent.unwrap_or(100)),
         active: Set(true),
         created_at: Set(now),
         updated_at: Set(now),
@@ -448,6 +465,7 @@ pub async fn update(
         &mut errors,
         &Settings {
             cpd_hours: changes.cpd_hours,
+            completion_threshold_percent: changes.completion_threshold_percent,
             certificate_validity_months: changes.certificate_validity_months.value().copied(),
             reserved_places: changes.reserved_places.value(),
             max_places_per_organisation: changes.max_places_per_organisation.value().copied(),
@@ -506,6 +524,9 @@ pub async fn update(
     match &changes.max_places_per_organisation {
         MaybeUndefined::Undefined => {}
         value => model.max_places_per_organisation = Set(value.value().copied()),
+    }
+    if let Some(percent) = changes.completion_threshold_percent {
+        model.completion_threshold_percent = Set(percent);
     }
     if let Some(active) = changes.active {
         model.active = Set(active);
@@ -586,6 +607,7 @@ async fn with_links(
                     release_days_before_start: m.reserved_release_days,
                 }),
                 max_places_per_organisation: m.max_places_per_organisation,
+                completion_threshold_percent: m.completion_threshold_percent,
                 active: m.active,
                 created_at: m.created_at,
                 updated_at: m.updated_at,

@@ -1,11 +1,18 @@
 //! The rules and transactions of each resource, free of routing.
 
 pub mod api_keys;
+pub mod attendance;
 pub mod bookings;
+pub mod cascades;
+pub mod champions;
+pub mod completions;
 pub mod courses;
 pub mod organisations;
 pub mod people;
+pub mod programme_years;
 pub mod programmes;
+pub mod reach;
 pub mod reference;
 pub mod sessions;
+pub mod trainers;
 pub mod validation;

@@ -582,6 +582,11 @@ pub async fn get(db: &impl ConnectionTrait, clock: &Clock, id: Uuid) -> ApiResul
     Ok(views(db, clock, vec![model]).await?.remove(0))
 }
 
+/// Today's date in Europe/London.
+pub fn london_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&London).date_naive()
+}
+
 fn local(t: DateTime<Utc>) -> (NaiveDate, String) {
     let l = t.with_timezone(&London);
     (l.date_naive(), l.format("%H:%M").to_string())

@@ -1,14 +1,20 @@
 //! HTTP only: each module declares one resource's operations; [`crate::api_service`] composes them.
 
 pub mod api_keys;
+pub mod attendance;
 pub mod bookings;
+pub mod cascades;
+pub mod champions;
+pub mod completions;
 pub mod courses;
 pub mod health;
 pub mod organisations;
 pub mod people;
 pub mod programmes;
 pub mod reference;
+pub mod reports;
 pub mod sessions;
+pub mod trainers;
 
 use poem_openapi::{
     ApiResponse, Object, Tags,
@@ -32,6 +38,18 @@ pub enum ApiTags {
     Sessions,
     /// Places on sessions, the waitlist and cancellations.
     Bookings,
+    /// Registers of sessions, and closing them.
+    Attendance,
+    /// Completion records of courses.
+    Completions,
+    /// Champions of the programmes.
+    Champions,
+    /// Trainer progression from champion to accredited trainer.
+    Trainers,
+    /// Light-touch sessions trainers deliver to the wider workforce.
+    CascadeSessions,
+    /// Reports for the programme boards.
+    Reports,
     /// API keys (admin only).
     ApiKeys,
 }

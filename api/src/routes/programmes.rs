@@ -8,7 +8,11 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    domain::programmes::{self, NewProgramme, Programme, ProgrammeChanges},
+    domain::{
+        programme_years::{self, ProgrammeYear, ProgrammeYearInput},
+        programmes::{self, NewProgramme, Programme, ProgrammeChanges},
+        trainers::pipeline::{self, Pipeline, PipelineInput},
+    },
     error::ApiResult,
     pagination::PageRequest,
     state::AppState,
@@ -77,5 +81,93 @@ impl ProgrammesApi {
     ) -> ApiResult<Json<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
         Ok(Json(programmes::update(&state.db, id.0, body.0).await?))
+    }
+
+    /// List a programme's years and their targets
+    ///
+    /// Programme years are UK financial years (April–March), named by the year they start in.
+    #[oai(
+        path = "/:id/years",
+        method = "get",
+        operation_id = "list_programme_years"
+    )]
+    async fn list_years(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<ProgrammeYear>>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        Ok(Json(programme_years::list(&state.db, id.0).await?))
+    }
+
+    /// Get a programme year's targets
+    #[oai(
+        path = "/:id/years/:year",
+        method = "get",
+        operation_id = "get_programme_year"
+    )]
+    async fn get_year(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        /// The year it starts in: 2026 is April 2026 to March 2027.
+        year: Path<i32>,
+    ) -> ApiResult<Json<ProgrammeYear>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        Ok(Json(programme_years::get(&state.db, id.0, year.0).await?))
+    }
+
+    /// Set a programme year's targets (coordinators and admins)
+    ///
+    /// Replaces the year's targets; the trainer target caps accreditation.
+    #[oai(
+        path = "/:id/years/:year",
+        method = "put",
+        operation_id = "put_programme_year"
+    )]
+    async fn put_year(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        /// The year it starts in: 2026 is April 2026 to March 2027.
+        year: Path<i32>,
+        body: Json<ProgrammeYearInput>,
+    ) -> ApiResult<Json<ProgrammeYear>> {
+        auth.0.require(Action::ManageCatalogue)?;
+        Ok(Json(
+            programme_years::put(&state.db, &state.clock, id.0, year.0, body.0).await?,
+        ))
+    }
+
+    /// Get a programme's trainer pipeline
+    ///
+    /// The steps from champion to accredited trainer; programmes that have not set their own use
+    /// the default (champion → nominated → trainer_course_completed → co_delivered → observed →
+    /// accredited).
+    #[oai(path = "/:id/pipeline", method = "get", operation_id = "get_pipeline")]
+    async fn get_pipeline(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Pipeline>> {
+        auth.0.require(Action::ReadCatalogue)?;
+        Ok(Json(pipeline::get(&state.db, id.0).await?))
+    }
+
+    /// Set a programme's trainer pipeline (coordinators and admins)
+    #[oai(path = "/:id/pipeline", method = "put", operation_id = "put_pipeline")]
+    async fn put_pipeline(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<PipelineInput>,
+    ) -> ApiResult<Json<Pipeline>> {
+        auth.0.require(Action::ManageCatalogue)?;
+        Ok(Json(pipeline::put(&state.db, id.0, body.0).await?))
     }
 }

@@ -1,0 +1,367 @@
+//! Attendance per sitting, and closing a session: each confirmed booking becomes attended,
+//! partial or no-show, and attended ones become completion records.
+
+use std::collections::{HashMap, HashSet};
+
+use entities::{
+    attendance, bookings, courses,
+    enums::{BookingStatus, CompletionSource, Role, SessionStatus},
+    session_facilitators, sessions, sittings,
+};
+use poem::http::StatusCode;
+use poem_openapi::Object;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use super::{
+    completions::{self, Origin},
+    sessions::{self as session_rules, Session, lock, london_today},
+    validation::FieldErrors,
+};
+use crate::{
+    auth::Principal,
+    clock::Clock,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+};
+
+/// One mark: a booking's presence at one sitting.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AttendanceMark {
+    /// A confirmed booking of the session.
+    pub booking_id: Uuid,
+    /// The sitting's position, from 1.
+    pub sitting: i32,
+    /// True for present, false for absent.
+    pub present: bool,
+}
+
+/// Marks to record; a mark sent again replaces the earlier one.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AttendanceInput {
+    /// 1 to 5,000 marks.
+    pub marks: Vec<AttendanceMark>,
+}
+
+/// One booking's row of the register.
+#[derive(Debug, Clone, Object)]
+pub struct RegisterRow {
+    /// The booking.
+    pub booking_id: Uuid,
+    /// The person booked.
+    pub person_id: Uuid,
+    /// The booking's status (confirmed until the session is completed).
+    pub status: super::bookings::BookingStatusCode,
+    /// Per sitting, in order: true present, false absent, null not yet marked.
+    pub sittings: Vec<Option<bool>>,
+}
+
+/// A session's register.
+#[derive(Debug, Clone, Object)]
+pub struct Register {
+    /// The session.
+    pub session_id: Uuid,
+    /// The number of sittings.
+    pub sittings: i32,
+    /// The share of sittings needed to complete, in percent (from the course).
+    pub completion_threshold_percent: i32,
+    /// One row per booking that holds (or held) a place.
+    pub rows: Vec<RegisterRow>,
+}
+
+fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::Rule {
+        kind,
+        status: StatusCode::CONFLICT,
+        detail: detail.into(),
+    }
+}
+
+/// Coordinators, and trainer keys of the session's facilitators, may keep its register.
+async fn require_register_keeper(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    session_id: Uuid,
+) -> ApiResult<()> {
+    match who.role {
+        Role::Admin | Role::Coordinator => Ok(()),
+        Role::Trainer => {
+            let facilitates = match who.person_id {
+                Some(me) => session_facilitators::Entity::find_by_id((session_id, me))
+                    .one(db)
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            if facilitates {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(
+                    "Only the session's facilitators and coordinators keep its register.".into(),
+                ))
+            }
+        }
+        _ => Err(ApiError::Forbidden(
+            "Only the session's facilitators and coordinators keep its register.".into(),
+        )),
+    }
+}
+
+pub async fn register(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    session_id: Uuid,
+) -> ApiResult<Register> {
+    let session = sessions::Entity::find_by_id(session_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    require_register_keeper(db, who, session_id).await?;
+    let course = courses::Entity::find_by_id(session.course_id)
+        .one(db)
+        .await?;
+    let sittings = sittings::Entity::find()
+        .filter(sittings::Column::SessionId.eq(session_id))
+        .order_by_asc(sittings::Column::Position)
+        .all(db)
+        .await?;
+    let booked = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.is_in([
+            BookingStatus::Confirmed,
+            BookingStatus::Attended,
+            BookingStatus::Partial,
+            BookingStatus::NoShow,
+        ]))
+        .order_by_asc(bookings::Column::Id)
+        .all(db)
+        .await?;
+    let marks: HashMap<(Uuid, Uuid), bool> = attendance::Entity::find()
+        .filter(attendance::Column::BookingId.is_in(booked.iter().map(|b| b.id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| ((a.booking_id, a.sitting_id), a.present))
+        .collect();
+    Ok(Register {
+        session_id,
+        sittings: sittings.len() as i32,
+        completion_threshold_percent: course.map_or(100, |c| c.completion_threshold_percent),
+        rows: booked
+            .into_iter()
+            .map(|b| RegisterRow {
+                booking_id: b.id,
+                person_id: b.person_id,
+                status: b.status.into(),
+                sittings: sittings
+                    .iter()
+                    .map(|s| marks.get(&(b.id, s.id)).copied())
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// Records marks (all or nothing). Only for confirmed bookings, sittings that have started, and
+/// a session not yet completed or cancelled.
+pub async fn record(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    input: AttendanceInput,
+) -> ApiResult<Register> {
+    let now = clock.now();
+    let mut errors = FieldErrors::default();
+    errors.check(
+        (1..=5000).contains(&input.marks.len()),
+        "marks",
+        "must list 1 to 5000 marks",
+    );
+    errors.finish()?;
+    let txn = begin_write(db).await?;
+    let session = lock(&txn, session_id).await?;
+    require_register_keeper(&txn, who, session_id).await?;
+    if session.status != SessionStatus::Scheduled {
+        return Err(refused(
+            "session-not-scheduled",
+            "The session is no longer open for attendance.",
+        ));
+    }
+    let sittings: HashMap<i32, sittings::Model> = sittings::Entity::find()
+        .filter(sittings::Column::SessionId.eq(session_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|s| (s.position, s))
+        .collect();
+    let confirmed: HashSet<Uuid> = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Confirmed))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    let mut errors = FieldErrors::default();
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, mark) in input.marks.iter().enumerate() {
+        errors.check(
+            confirmed.contains(&mark.booking_id),
+            &format!("marks[{i}].booking_id"),
+            "is not a confirmed booking of this session",
+        );
+        match sittings.get(&mark.sitting) {
+            None => errors.add(
+                format!("marks[{i}].sitting"),
+                "the session has no such sitting",
+            ),
+            Some(s) if s.starts_at > now => {
+                errors.add(format!("marks[{i}].sitting"), "has not started yet")
+            }
+            Some(s) => {
+                errors.check(
+                    seen.insert((mark.booking_id, s.id)),
+                    &format!("marks[{i}]"),
+                    "marks the same booking and sitting twice",
+                );
+                rows.push(attendance::ActiveModel {
+                    booking_id: Set(mark.booking_id),
+                    sitting_id: Set(s.id),
+                    present: Set(mark.present),
+                    recorded_by_key_id: Set(Some(who.key_id)),
+                    recorded_at: Set(now),
+                });
+            }
+        }
+    }
+    errors.finish()?;
+    attendance::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([attendance::Column::BookingId, attendance::Column::SittingId])
+                .update_columns([
+                    attendance::Column::Present,
+                    attendance::Column::RecordedByKeyId,
+                    attendance::Column::RecordedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
+    let register = register(&txn, who, session_id).await?;
+    txn.commit().await?;
+    Ok(register)
+}
+
+/// Closes a session once its last sitting has ended: confirmed bookings become `attended`
+/// (present at the course's threshold share of sittings, which records a completion), `partial`
+/// or `no_show` (present at none); anyone still waiting is cancelled.
+pub async fn complete(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+) -> ApiResult<Session> {
+    let now = clock.now();
+    let txn = begin_write(db).await?;
+    let session = lock(&txn, session_id).await?;
+    require_register_keeper(&txn, who, session_id).await?;
+    if session.status != SessionStatus::Scheduled {
+        return Err(refused(
+            "session-not-scheduled",
+            "The session is already completed or cancelled.",
+        ));
+    }
+    if now < session.ends_at {
+        return Err(refused(
+            "session-not-finished",
+            "The session's last sitting has not ended yet.",
+        ));
+    }
+    let course = courses::Entity::find_by_id(session.course_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Course"))?;
+    let sitting_count = sittings::Entity::find()
+        .filter(sittings::Column::SessionId.eq(session_id))
+        .all(&txn)
+        .await?
+        .len() as i64;
+    let confirmed = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Confirmed))
+        .all(&txn)
+        .await?;
+    let mut present: HashMap<Uuid, i64> = HashMap::new();
+    for mark in attendance::Entity::find()
+        .filter(attendance::Column::BookingId.is_in(confirmed.iter().map(|b| b.id)))
+        .filter(attendance::Column::Present.eq(true))
+        .all(&txn)
+        .await?
+    {
+        *present.entry(mark.booking_id).or_default() += 1;
+    }
+    let completed_on = london_today(session.ends_at);
+    let threshold = i64::from(course.completion_threshold_percent);
+    for booking in confirmed {
+        let attended = present.get(&booking.id).copied().unwrap_or(0);
+        let status = if attended * 100 >= threshold * sitting_count && attended > 0 {
+            BookingStatus::Attended
+        } else if attended == 0 {
+            BookingStatus::NoShow
+        } else {
+            BookingStatus::Partial
+        };
+        let person = booking.person_id;
+        let mut model: bookings::ActiveModel = booking.into();
+        model.status = Set(status);
+        model.updated_at = Set(now);
+        model.update(&txn).await?;
+        if status == BookingStatus::Attended {
+            let origin = Origin {
+                source: CompletionSource::Session,
+                source_id: Some(session_id),
+                key_id: Some(who.key_id),
+            };
+            completions::record(&txn, person, &course, completed_on, origin, now).await?;
+        }
+    }
+    bookings::Entity::update_many()
+        .col_expr(
+            bookings::Column::Status,
+            Expr::value(BookingStatus::Cancelled),
+        )
+        .col_expr(
+            bookings::Column::CancelReason,
+            Expr::value("session_completed"),
+        )
+        .col_expr(bookings::Column::CancelledAt, Expr::value(now))
+        .col_expr(
+            bookings::Column::WaitlistSeq,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
+        .exec(&txn)
+        .await?;
+    sessions::ActiveModel {
+        id: Set(session_id),
+        status: Set(SessionStatus::Completed),
+        waitlist_count: Set(0),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(&txn)
+    .await?;
+    let view = session_rules::get(&txn, clock, session_id).await?;
+    txn.commit().await?;
+    Ok(view)
+}

@@ -1,0 +1,181 @@
+//! Programme years (UK financial years, April–March) and their targets.
+
+use chrono::{DateTime, Utc};
+use entities::programme_years;
+use poem_openapi::Object;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::{programmes, validation::FieldErrors};
+use crate::{
+    clock::Clock,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+};
+
+/// A programme's targets for one financial year.
+#[derive(Debug, Clone, Object)]
+pub struct ProgrammeYear {
+    /// The programme.
+    pub programme_id: Uuid,
+    /// The year it starts in: 2026 is April 2026 to March 2027.
+    pub year: i32,
+    /// Champion-course sessions to run.
+    pub champion_sessions_target: Option<i32>,
+    /// Champions to train.
+    pub champions_target: Option<i32>,
+    /// Active accredited trainers; accreditation beyond it needs an override reason.
+    pub trainers_target: Option<i32>,
+    /// The share of champion places for the reserved sector, in basis points.
+    pub reserved_share_bp: Option<i32>,
+    /// People to reach through cascade sessions.
+    pub reach_target: Option<i32>,
+    /// When the year was first set.
+    pub created_at: DateTime<Utc>,
+    /// When its targets last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Targets to set for a year; omitted or null targets are not set.
+#[derive(Debug, Clone, Default, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProgrammeYearInput {
+    /// Champion-course sessions to run (0–10,000).
+    pub champion_sessions_target: Option<i32>,
+    /// Champions to train (0–1,000,000).
+    pub champions_target: Option<i32>,
+    /// Active accredited trainers (0–10,000).
+    pub trainers_target: Option<i32>,
+    /// Reserved-sector share of champion places, 0–10,000 basis points.
+    pub reserved_share_bp: Option<i32>,
+    /// People to reach through cascades (0–10,000,000).
+    pub reach_target: Option<i32>,
+}
+
+impl From<programme_years::Model> for ProgrammeYear {
+    fn from(m: programme_years::Model) -> Self {
+        Self {
+            programme_id: m.programme_id,
+            year: m.year,
+            champion_sessions_target: m.champion_sessions_target,
+            champions_target: m.champions_target,
+            trainers_target: m.trainers_target,
+            reserved_share_bp: m.reserved_share_bp,
+            reach_target: m.reach_target,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+fn check_year(year: i32) -> ApiResult<()> {
+    if (2000..=2100).contains(&year) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("year", "must be between 2000 and 2100"))
+    }
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<ProgrammeYear> {
+    check_year(year)?;
+    programmes::find(db, programme_id).await?;
+    programme_years::Entity::find_by_id((programme_id, year))
+        .one(db)
+        .await?
+        .map(Into::into)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "No targets are set for {year}/{}.",
+                (year + 1) % 100
+            ))
+        })
+}
+
+pub async fn list(db: &impl ConnectionTrait, programme_id: Uuid) -> ApiResult<Vec<ProgrammeYear>> {
+    programmes::find(db, programme_id).await?;
+    Ok(programme_years::Entity::find()
+        .filter(programme_years::Column::ProgrammeId.eq(programme_id))
+        .order_by_asc(programme_years::Column::Year)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+/// Sets a year's targets (creating the year if needed).
+pub async fn put(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    programme_id: Uuid,
+    year: i32,
+    input: ProgrammeYearInput,
+) -> ApiResult<ProgrammeYear> {
+    check_year(year)?;
+    let mut errors = FieldErrors::default();
+    for (field, value, max) in [
+        (
+            "champion_sessions_target",
+            input.champion_sessions_target,
+            10_000,
+        ),
+        ("champions_target", input.champions_target, 1_000_000),
+        ("trainers_target", input.trainers_target, 10_000),
+        ("reserved_share_bp", input.reserved_share_bp, 10_000),
+        ("reach_target", input.reach_target, 10_000_000),
+    ] {
+        if let Some(v) = value {
+            errors.check(
+                (0..=max).contains(&v),
+                field,
+                &format!("must be between 0 and {max}"),
+            );
+        }
+    }
+    errors.finish()?;
+    let now = clock.now();
+    let txn = begin_write(db).await?;
+    programmes::find(&txn, programme_id).await?;
+    // An upsert, so two coordinators setting the same year at once both succeed (last wins).
+    programme_years::Entity::insert(programme_years::ActiveModel {
+        programme_id: Set(programme_id),
+        year: Set(year),
+        champion_sessions_target: Set(input.champion_sessions_target),
+        champions_target: Set(input.champions_target),
+        trainers_target: Set(input.trainers_target),
+        reserved_share_bp: Set(input.reserved_share_bp),
+        reach_target: Set(input.reach_target),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            programme_years::Column::ProgrammeId,
+            programme_years::Column::Year,
+        ])
+        .update_columns([
+            programme_years::Column::ChampionSessionsTarget,
+            programme_years::Column::ChampionsTarget,
+            programme_years::Column::TrainersTarget,
+            programme_years::Column::ReservedShareBp,
+            programme_years::Column::ReachTarget,
+            programme_years::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec(&txn)
+    .await?;
+    let saved = programme_years::Entity::find_by_id((programme_id, year))
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Programme year"))?;
+    txn.commit().await?;
+    Ok(saved.into())
+}

@@ -1,0 +1,127 @@
+use poem_openapi::{
+    OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::{ApiTags, Created};
+use crate::{
+    auth::{Action, ApiKey},
+    domain::{
+        reach::{self, Lineage},
+        trainers::{
+            TrainerState,
+            steps::{self, NewStep},
+            views::{self, TrainerPage, TrainerProgress, TrainerStep},
+        },
+    },
+    error::ApiResult,
+    pagination::PageRequest,
+    state::AppState,
+};
+
+pub struct TrainersApi;
+
+#[OpenApi(prefix_path = "/trainers", tag = "ApiTags::Trainers")]
+impl TrainersApi {
+    /// List a programme's trainer pipeline
+    ///
+    /// Everyone with a step in the programme's pipeline, with the furthest step reached, their
+    /// state (`in_progress`, `accredited`, `lapsed`) computed now, and counts by state.
+    #[oai(path = "/", method = "get", operation_id = "list_trainers")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The programme.
+        programme_id: Query<Uuid>,
+        /// Only trainers in this state (the counts still cover every state).
+        #[oai(name = "state")]
+        trainer_state: Query<Option<TrainerState>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<TrainerPage>> {
+        auth.0.require(Action::ReadRecords)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        Ok(Json(
+            views::list(
+                &state.db,
+                &state.clock,
+                &auth.0,
+                programme_id.0,
+                trainer_state.0,
+                page,
+            )
+            .await?,
+        ))
+    }
+
+    /// Get a person's trainer progress
+    ///
+    /// For each programme where they have a step: where they stand and the full history.
+    #[oai(path = "/:person_id", method = "get", operation_id = "get_trainer")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        person_id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<TrainerProgress>>> {
+        auth.0.require(Action::ReadRecords)?;
+        Ok(Json(
+            views::get(&state.db, &state.clock, &auth.0, person_id.0).await?,
+        ))
+    }
+
+    /// Record a progression step
+    ///
+    /// Steps go in pipeline order with evidence. Steps the data proves (champion, trainer course,
+    /// co-delivery) are recorded automatically and refused here (`step-automatic`) unless a
+    /// coordinator gives an `override_reason` (evidence from outside Cascade). Out of order:
+    /// `step-out-of-order`; twice: `step-already-recorded`. A sign-off comes from a coordinator
+    /// or an accredited trainer (a trainer key signs off as itself). Accreditation beyond the
+    /// programme year's trainer target needs `override_reason` (`trainer-target-reached`).
+    /// `renewed` renews a licence and needs 2 cascade sessions in the last 12 months, or an
+    /// override reason (`renewal-needs-deliveries`).
+    #[oai(
+        path = "/:person_id/steps",
+        method = "post",
+        operation_id = "record_trainer_step"
+    )]
+    async fn record(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        person_id: Path<Uuid>,
+        body: Json<NewStep>,
+    ) -> ApiResult<Created<TrainerStep>> {
+        auth.0.require(Action::RecordSteps)?;
+        let step = steps::record(&state.db, &state.clock, &auth.0, person_id.0, body.0).await?;
+        let location = format!("/api/v1/trainers/{}", person_id.0);
+        Ok(Created::Created(Json(step), location))
+    }
+
+    /// Trace a trainer's lineage
+    ///
+    /// Champion course → progression steps → cascade sessions delivered → people reached.
+    #[oai(
+        path = "/:person_id/lineage",
+        method = "get",
+        operation_id = "get_trainer_lineage"
+    )]
+    async fn lineage(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        person_id: Path<Uuid>,
+        /// The programme.
+        programme_id: Query<Uuid>,
+    ) -> ApiResult<Json<Lineage>> {
+        auth.0.require(Action::ReadRecords)?;
+        Ok(Json(
+            reach::lineage(&state.db, &auth.0, person_id.0, programme_id.0).await?,
+        ))
+    }
+}

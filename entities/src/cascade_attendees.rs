@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+/// A named person who attended a cascade session.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "cascade_attendees")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub cascade_session_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub person_id: Uuid,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

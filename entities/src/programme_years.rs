@@ -1,0 +1,24 @@
+use sea_orm::entity::prelude::*;
+
+/// A programme's targets for one UK financial year (April to March), keyed by its first year.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "programme_years")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub programme_id: Uuid,
+    /// 2026 means April 2026 to March 2027.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub year: i32,
+    pub champion_sessions_target: Option<i32>,
+    pub champions_target: Option<i32>,
+    pub trainers_target: Option<i32>,
+    pub reserved_share_bp: Option<i32>,
+    pub reach_target: Option<i32>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
