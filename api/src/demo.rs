@@ -2,7 +2,9 @@
 //! real programme. Loading is idempotent: each record is found by its natural key before it is
 //! created, and the demo coordinator key is created (and its secret returned) only once.
 
-use entities::{api_keys, courses, localities, organisations, people, programmes, staff_groups};
+use entities::{
+    api_keys, courses, localities, organisations, people, programme_years, programmes, staff_groups,
+};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -11,8 +13,10 @@ use crate::domain::{
     courses::{self as course_rules, CourseKindCode, NewCourse, ReservedPlacePolicy},
     organisations::{self as org_rules, NewOrganisation, SectorCode},
     people::{self as people_rules, NewMembership, NewPerson},
+    programme_years::{self as years, ProgrammeYearInput},
     programmes::{self as programme_rules, NewProgramme},
     reference::{self, NewReferenceItem},
+    trainers,
 };
 use crate::{auth::Principal, error::ApiResult};
 
@@ -403,6 +407,28 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             };
             programme_rules::create(db, input).await?;
         }
+    }
+    // Year-one targets from the seeds (12 champion courses, 600 champions, 25 trainers, 10%
+    // voluntary-sector places), set for the current programme year if it has none.
+    let clock = crate::clock::Clock::system();
+    let year = trainers::steps::financial_year(crate::domain::sessions::london_today(clock.now()));
+    if let Some(ftt) = programmes::Entity::find()
+        .filter(programmes::Column::Code.eq("five-to-thrive"))
+        .one(db)
+        .await?
+        && programme_years::Entity::find_by_id((ftt.id, year))
+            .one(db)
+            .await?
+            .is_none()
+    {
+        let targets = ProgrammeYearInput {
+            champion_sessions_target: Some(12),
+            champions_target: Some(600),
+            trainers_target: Some(25),
+            reserved_share_bp: Some(1000),
+            reach_target: None,
+        };
+        years::put(db, &clock, ftt.id, year, targets).await?;
     }
     let staff_group_id = |name: &str| {
         let name = name.to_owned();

@@ -1011,3 +1011,219 @@ async fn reach_adds_up_by_trainer_cohort_partner_sector_locality_and_staff_group
         .problem(422);
     assert_eq!(Reply::error_fields(&problem), ["to"]);
 }
+
+#[tokio::test]
+async fn programme_years_and_pipelines_are_set_and_validated() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let year = app
+        .put(
+            &format!("/api/v1/programmes/{}/years/2026", f.programme),
+            &app.admin,
+            json!({ "champion_sessions_target": 12, "champions_target": 600, "trainers_target": 25, "reserved_share_bp": 1000 }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            year["champions_target"].as_i64(),
+            year["reach_target"].as_i64()
+        ),
+        (Some(600), None)
+    );
+    let changed = app
+        .put(
+            &format!("/api/v1/programmes/{}/years/2026", f.programme),
+            &app.admin,
+            json!({ "trainers_target": 30 }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            changed["trainers_target"].as_i64(),
+            changed["champions_target"].as_i64()
+        ),
+        (Some(30), None)
+    );
+    assert_eq!(changed["created_at"], year["created_at"]);
+    let listed = app
+        .get(
+            &format!("/api/v1/programmes/{}/years", f.programme),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    app.get(
+        &format!("/api/v1/programmes/{}/years/2030", f.programme),
+        &app.admin,
+    )
+    .await
+    .problem(404);
+    let bad = app
+        .put(
+            &format!("/api/v1/programmes/{}/years/2026", f.programme),
+            &app.admin,
+            json!({ "trainers_target": -1, "reserved_share_bp": 10001 }),
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        Reply::error_fields(&bad),
+        ["reserved_share_bp", "trainers_target"]
+    );
+    let bad_year = app
+        .put(
+            &format!("/api/v1/programmes/{}/years/1999", f.programme),
+            &app.admin,
+            json!({}),
+        )
+        .await
+        .problem(422);
+    assert_eq!(Reply::error_fields(&bad_year), ["year"]);
+
+    let invalid = json!({ "steps": [
+        { "code": "accredited", "kind": "accreditation", "licence_months": 12 },
+        { "code": "Observed", "kind": "sign_off" },
+        { "code": "co", "kind": "co_delivery" },
+        { "code": "co", "kind": "manual", "licence_months": 3 },
+    ]});
+    let problem = app
+        .put(
+            &format!("/api/v1/programmes/{}/pipeline", f.programme),
+            &app.admin,
+            invalid,
+        )
+        .await
+        .problem(422);
+    assert_eq!(
+        Reply::error_fields(&problem),
+        [
+            "steps[0].kind",
+            "steps[1].code",
+            "steps[2].min_sessions",
+            "steps[3].code",
+            "steps[3].licence_months"
+        ]
+    );
+    let custom = json!({ "steps": [
+        { "code": "champion", "kind": "champion" },
+        { "code": "shadowed", "kind": "manual" },
+        { "code": "co_delivered", "kind": "co_delivery", "min_sessions": 3 },
+        { "code": "accredited", "kind": "accreditation", "licence_months": 24 },
+    ]});
+    let set = app
+        .put(
+            &format!("/api/v1/programmes/{}/pipeline", f.programme),
+            &app.admin,
+            custom.clone(),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(set["default"], false);
+    assert_eq!(
+        set["steps"],
+        custom["steps"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .map(|s| {
+                        let mut s = s.clone();
+                        for k in ["min_sessions", "licence_months"] {
+                            if s.get(k).is_none() {
+                                s[k] = Value::Null;
+                            }
+                        }
+                        s
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .map(Value::from)
+            .unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_accreditations_never_exceed_the_trainer_target() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let f = ftt(&app).await;
+    let org = app.organisation("Council", "council").await;
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(
+            app.person(
+                &format!("T{i}"),
+                &format!("t{i}@example.org"),
+                org,
+                &format!("T{i}"),
+            )
+            .await,
+        );
+    }
+    run_session(&app, f.champion, &people).await;
+    let year = cascade::domain::trainers::steps::financial_year(today(&app));
+    app.put(
+        &format!("/api/v1/programmes/{}/years/{year}", f.programme),
+        &app.admin,
+        json!({ "trainers_target": 2 }),
+    )
+    .await
+    .expect(200);
+    for p in &people {
+        step(&app, &app.admin, *p, f.programme, "nominated", json!({}))
+            .await
+            .expect(201);
+        app.post(
+            "/api/v1/completions",
+            &app.admin,
+            json!({ "person_id": p, "course_id": f.trainer, "completed_on": today(&app) }),
+        )
+        .await
+        .expect(201);
+        step(
+            &app,
+            &app.admin,
+            *p,
+            f.programme,
+            "co_delivered",
+            json!({ "override_reason": "KCA" }),
+        )
+        .await
+        .expect(201);
+        step(&app, &app.admin, *p, f.programme, "observed", json!({}))
+            .await
+            .expect(201);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in people {
+        let app = app.clone();
+        let programme = f.programme;
+        tasks.spawn(async move {
+            step(&app, &app.admin, p, programme, "accredited", json!({}))
+                .await
+                .status
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.expect("task"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 201, 409, 409, 409, 409]);
+    let list = app
+        .get(
+            &format!("/api/v1/trainers?programme_id={}", f.programme),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["accredited"], 2);
+}

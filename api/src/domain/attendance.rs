@@ -289,6 +289,7 @@ pub async fn complete(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
+    super::programmes::lock(&txn, course.programme_id).await?;
     let sitting_count = sittings::Entity::find()
         .filter(sittings::Column::SessionId.eq(session_id))
         .all(&txn)

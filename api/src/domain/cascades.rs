@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::{
     completions::{Origin, record},
+    programmes,
     sessions::london_today,
     trainers::{self, TrainerState, facts_of, pipeline_of, standing},
     validation::FieldErrors,
@@ -388,6 +389,7 @@ pub async fn create(
     require_delivered_by(who, input.lead_trainer_id, input.co_trainer_id)?;
     let txn = begin_write(db).await?;
     let course = check(&txn, &input, london_today(now)).await?;
+    programmes::lock(&txn, course.programme_id).await?;
     check_eligible(&txn, course.programme_id, &input).await?;
     let id = Uuid::now_v7();
     cascade_sessions::ActiveModel {
@@ -455,6 +457,13 @@ pub async fn update(
     let txn = begin_write(db).await?;
     let current = find_correctable(&txn, who, id, now).await?;
     let course = check(&txn, &input, london_today(now)).await?;
+    // Both programmes (when a correction moves the session), always in id order.
+    let mut affected = vec![current.programme_id, course.programme_id];
+    affected.sort();
+    affected.dedup();
+    for programme in &affected {
+        programmes::lock(&txn, *programme).await?;
+    }
     check_eligible(&txn, course.programme_id, &input).await?;
     clear_attendance(&txn, id).await?;
     let mut model: cascade_sessions::ActiveModel = current.clone().into();
@@ -499,6 +508,7 @@ pub async fn delete(
     let now = clock.now();
     let txn = begin_write(db).await?;
     let current = find_correctable(&txn, who, id, now).await?;
+    programmes::lock(&txn, current.programme_id).await?;
     clear_attendance(&txn, id).await?;
     cascade_sessions::Entity::delete_by_id(id)
         .exec(&txn)

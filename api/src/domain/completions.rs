@@ -6,7 +6,7 @@ use entities::{completions, courses, enums::CompletionSource};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, sea_query::Query,
+    QuerySelect, Set, sea_query::Query,
 };
 use uuid::Uuid;
 
@@ -144,9 +144,18 @@ pub async fn import(
     let today = crate::domain::sessions::london_today(now);
     let txn = begin_write(db).await?;
     find_visible(&txn, who, input.person_id).await?;
+    // One writer per person at a time, so two imports of one course make one record; and the
+    // programme row, since a completion may derive trainer steps.
+    entities::people::Entity::find_by_id(input.person_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
     let course = courses::Entity::find_by_id(input.course_id)
         .one(&txn)
         .await?;
+    if let Some(course) = &course {
+        super::programmes::lock(&txn, course.programme_id).await?;
+    }
     let mut errors = super::validation::FieldErrors::default();
     errors.check(course.is_some(), "course_id", "no such course");
     errors.check(

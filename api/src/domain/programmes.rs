@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use entities::programmes;
 use poem_openapi::Object;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use uuid::Uuid;
 use validator::Validate;
 
@@ -108,6 +110,17 @@ pub async fn create(db: &impl ConnectionTrait, input: NewProgramme) -> ApiResult
     .insert(db)
     .await?;
     Ok(model.into())
+}
+
+/// Loads a programme and holds its row until the transaction ends (`FOR UPDATE` on PostgreSQL;
+/// SQLite's write transaction already serialises): writes that derive trainer steps for a
+/// programme take this lock, so replicas never derive them twice.
+pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::Model> {
+    programmes::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Programme"))
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::Model> {

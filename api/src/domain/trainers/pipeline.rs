@@ -12,7 +12,7 @@ use super::{RENEWED, StepKindCode};
 use crate::{
     db::begin_write,
     domain::{programmes, validation::FieldErrors},
-    error::{ApiError, ApiResult},
+    error::ApiResult,
 };
 
 /// One step of a trainer pipeline.
@@ -191,9 +191,7 @@ pub async fn put(
     }
     errors.finish()?;
     let txn = begin_write(db).await?;
-    programmes::find(&txn, programme_id)
-        .await
-        .map_err(|_| ApiError::not_found("Programme"))?;
+    programmes::lock(&txn, programme_id).await?;
     pipeline_steps::Entity::delete_many()
         .filter(pipeline_steps::Column::ProgrammeId.eq(programme_id))
         .exec(&txn)

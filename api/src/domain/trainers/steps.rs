@@ -1,7 +1,7 @@
 //! Recording steps: automatically from Cascade's data, or by hand with evidence, in order.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use entities::{enums::Role, programme_years, programmes, trainer_steps};
+use entities::{enums::Role, programme_years, trainer_steps};
 use poem::http::StatusCode;
 use poem_openapi::Object;
 use sea_orm::{
@@ -220,11 +220,11 @@ pub async fn record(
     } else {
         find_visible(&txn, who, person_id).await?;
     }
-    // Held until commit: accreditations in one programme are decided one at a time.
-    let programme = programmes::Entity::find_by_id(input.programme_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?;
+    // Held until commit: steps in one programme (and so accreditations against its target) are
+    // decided one at a time.
+    let programme = crate::domain::programmes::lock(&txn, input.programme_id)
+        .await
+        .ok();
     errors.check(programme.is_some(), "programme_id", "no such programme");
     let pipeline = pipeline_of(&txn, input.programme_id).await?;
     let step = pipeline.iter().find(|p| p.code == input.step);
