@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m20261123_000001_foundation;
 mod m20261123_000002_sessions_bookings;
 mod m20261123_000003_attendance_trainers_cascades;

@@ -12,14 +12,13 @@ use poem::http::StatusCode;
 use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-    sea_query::{Expr, OnConflict},
+    QueryOrder, Set, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use super::{
     completions::{self, Origin},
-    sessions::{self as session_rules, Session, lock, london_today},
+    sessions::{self as session_rules, Session, lock, london_today, waitlist::cancel_all},
     validation::FieldErrors,
 };
 use crate::{
@@ -334,25 +333,14 @@ pub async fn complete(
             completions::record(&txn, person, &course, completed_on, origin, now).await?;
         }
     }
-    bookings::Entity::update_many()
-        .col_expr(
-            bookings::Column::Status,
-            Expr::value(BookingStatus::Cancelled),
-        )
-        .col_expr(
-            bookings::Column::CancelReason,
-            Expr::value("session_completed"),
-        )
-        .col_expr(bookings::Column::CancelledAt, Expr::value(now))
-        .col_expr(
-            bookings::Column::WaitlistSeq,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-        .filter(bookings::Column::SessionId.eq(session_id))
-        .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
-        .exec(&txn)
-        .await?;
+    cancel_all(
+        &txn,
+        session_id,
+        &[BookingStatus::Waitlisted],
+        "session_completed",
+        now,
+    )
+    .await?;
     sessions::ActiveModel {
         id: Set(session_id),
         status: Set(SessionStatus::Completed),

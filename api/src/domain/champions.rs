@@ -13,8 +13,9 @@ use poem_openapi::{Enum, Object};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Query};
 use uuid::Uuid;
 
+use crate::domain::people::{members_of, within_scope};
 use crate::{
-    auth::{PeopleScope, Principal},
+    auth::Principal,
     clock::Clock,
     domain::sessions::london_today,
     error::ApiResult,
@@ -97,6 +98,18 @@ pub fn status_on(refresh_due_on: Option<NaiveDate>, today: NaiveDate) -> Champio
     }
 }
 
+/// The champion courses (of one programme, or of all), as a sub-query of course ids.
+pub(crate) fn champion_courses(programme_id: Option<Uuid>) -> sea_orm::sea_query::SelectStatement {
+    let mut q = Query::select();
+    q.column(courses::Column::Id)
+        .from(courses::Entity)
+        .and_where(courses::Column::Kind.eq(CourseKind::Champion));
+    if let Some(programme) = programme_id {
+        q.and_where(courses::Column::ProgrammeId.eq(programme));
+    }
+    q.to_owned()
+}
+
 pub async fn list(
     db: &impl ConnectionTrait,
     clock: &Clock,
@@ -104,32 +117,11 @@ pub async fn list(
     filter: ChampionFilter,
     page: PageRequest,
 ) -> ApiResult<ChampionPage> {
-    let mut champion_courses = Query::select();
-    champion_courses
-        .column(courses::Column::Id)
-        .from(courses::Entity)
-        .and_where(courses::Column::Kind.eq(CourseKind::Champion));
-    if let Some(programme) = filter.programme_id {
-        champion_courses.and_where(courses::Column::ProgrammeId.eq(programme));
-    }
     let mut select = completions::Entity::find()
-        .filter(completions::Column::CourseId.in_subquery(champion_courses.to_owned()));
-    let member_subquery = |org: Uuid| {
-        Query::select()
-            .column(memberships::Column::PersonId)
-            .from(memberships::Entity)
-            .and_where(memberships::Column::OrganisationId.eq(org))
-            .to_owned()
-    };
-    match who.people_scope() {
-        PeopleScope::All => {}
-        PeopleScope::Organisation(org) => {
-            select = select.filter(completions::Column::PersonId.in_subquery(member_subquery(org)))
-        }
-        PeopleScope::Person(me) => select = select.filter(completions::Column::PersonId.eq(me)),
-    }
+        .filter(completions::Column::CourseId.in_subquery(champion_courses(filter.programme_id)));
+    select = select.filter(within_scope(who, completions::Column::PersonId));
     if let Some(org) = filter.organisation_id {
-        select = select.filter(completions::Column::PersonId.in_subquery(member_subquery(org)));
+        select = select.filter(completions::Column::PersonId.in_subquery(members_of(org, None)));
     }
     if let Some(sector) = filter.sector {
         select = select.filter(

@@ -11,8 +11,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{people::find_visible, trainers};
+use crate::domain::people::within_scope;
 use crate::{
-    auth::{PeopleScope, Principal},
+    auth::Principal,
     clock::Clock,
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -201,21 +202,7 @@ pub async fn list(
     page: PageRequest,
 ) -> ApiResult<(Vec<Completion>, Option<String>)> {
     let mut select = completions::Entity::find();
-    match who.people_scope() {
-        PeopleScope::All => {}
-        PeopleScope::Organisation(org) => {
-            select = select.filter(
-                completions::Column::PersonId.in_subquery(
-                    Query::select()
-                        .column(entities::memberships::Column::PersonId)
-                        .from(entities::memberships::Entity)
-                        .and_where(entities::memberships::Column::OrganisationId.eq(org))
-                        .to_owned(),
-                ),
-            )
-        }
-        PeopleScope::Person(me) => select = select.filter(completions::Column::PersonId.eq(me)),
-    }
+    select = select.filter(within_scope(who, completions::Column::PersonId));
     if let Some(person) = filter.person_id {
         select = select.filter(completions::Column::PersonId.eq(person));
     }

@@ -150,7 +150,8 @@ fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-fn members_of(
+/// The people with a membership (current or past) of an organisation, as a sub-query.
+pub(crate) fn members_of(
     organisation_id: Uuid,
     external_id: Option<&str>,
 ) -> sea_orm::sea_query::SelectStatement {
@@ -162,6 +163,17 @@ fn members_of(
         q.and_where(memberships::Column::ExternalId.eq(external));
     }
     q.to_owned()
+}
+
+/// Limits a query on any person-id column to the people the caller can reach.
+pub(crate) fn within_scope(who: &Principal, person_column: impl ColumnTrait) -> sea_orm::Condition {
+    match who.people_scope() {
+        PeopleScope::All => sea_orm::Condition::all(),
+        PeopleScope::Organisation(org) => {
+            sea_orm::Condition::all().add(person_column.in_subquery(members_of(org, None)))
+        }
+        PeopleScope::Person(me) => sea_orm::Condition::all().add(person_column.eq(me)),
+    }
 }
 
 fn scoped(scope: PeopleScope) -> sea_orm::Select<people::Entity> {

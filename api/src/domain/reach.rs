@@ -6,17 +6,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use entities::{
-    cascade_attendees, cascade_headcounts, cascade_sessions, completions, courses,
-    enums::{CompletionSource, CourseKind},
+    cascade_attendees, cascade_headcounts, cascade_sessions, completions, enums::CompletionSource,
     localities, memberships, organisations, people, sessions, staff_groups,
 };
 use poem_openapi::Object;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Query,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
+    champions::champion_courses,
     people::find_visible,
     programmes,
     sessions::london_today,
@@ -134,16 +132,7 @@ async fn cohorts(
     let rows = completions::Entity::find()
         .filter(completions::Column::PersonId.is_in(trainers.iter().copied()))
         .filter(completions::Column::Source.eq(CompletionSource::Session))
-        .filter(
-            completions::Column::CourseId.in_subquery(
-                Query::select()
-                    .column(courses::Column::Id)
-                    .from(courses::Entity)
-                    .and_where(courses::Column::ProgrammeId.eq(programme_id))
-                    .and_where(courses::Column::Kind.eq(CourseKind::Champion))
-                    .to_owned(),
-            ),
-        )
+        .filter(completions::Column::CourseId.in_subquery(champion_courses(Some(programme_id))))
         .order_by_asc(completions::Column::CompletedOn)
         .all(db)
         .await?;
@@ -430,16 +419,7 @@ pub async fn lineage(
     programmes::find(db, programme_id).await?;
     let champion = completions::Entity::find()
         .filter(completions::Column::PersonId.eq(person_id))
-        .filter(
-            completions::Column::CourseId.in_subquery(
-                Query::select()
-                    .column(courses::Column::Id)
-                    .from(courses::Entity)
-                    .and_where(courses::Column::ProgrammeId.eq(programme_id))
-                    .and_where(courses::Column::Kind.eq(CourseKind::Champion))
-                    .to_owned(),
-            ),
-        )
+        .filter(completions::Column::CourseId.in_subquery(champion_courses(Some(programme_id))))
         .order_by_desc(completions::Column::CompletedOn)
         .one(db)
         .await?

@@ -2,23 +2,19 @@
 
 use chrono::{DateTime, Utc};
 use entities::{
-    bookings,
     enums::{BookingStatus, SessionStatus},
     session_facilitators, sessions,
 };
 use poem::http::StatusCode;
 use poem_openapi::{Object, types::MaybeUndefined};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    sea_query::Expr,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 use validator::Validate;
 
 use super::{
     Session, SittingInput, Venue, check_people_and_groups, check_venue, check_window,
     default_close, get, lock, parse_sittings, release_at, replace_links, replace_sittings,
-    waitlist::promote,
+    waitlist::{cancel_all, promote},
 };
 use crate::{
     clock::Clock,
@@ -270,27 +266,14 @@ pub async fn cancel(
     if current.status != SessionStatus::Scheduled {
         return Err(not_scheduled(&current));
     }
-    bookings::Entity::update_many()
-        .col_expr(
-            bookings::Column::Status,
-            Expr::value(BookingStatus::Cancelled),
-        )
-        .col_expr(
-            bookings::Column::CancelReason,
-            Expr::value("session_cancelled"),
-        )
-        .col_expr(bookings::Column::CancelledAt, Expr::value(now))
-        .col_expr(
-            bookings::Column::WaitlistSeq,
-            Expr::value(Option::<i64>::None),
-        )
-        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
-        .filter(bookings::Column::SessionId.eq(id))
-        .filter(
-            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
-        )
-        .exec(&txn)
-        .await?;
+    cancel_all(
+        &txn,
+        id,
+        &[BookingStatus::Confirmed, BookingStatus::Waitlisted],
+        "session_cancelled",
+        now,
+    )
+    .await?;
     sessions::ActiveModel {
         id: Set(id),
         status: Set(SessionStatus::Cancelled),

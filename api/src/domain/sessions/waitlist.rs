@@ -205,6 +205,34 @@ pub(crate) async fn promote(
     Ok(promoted)
 }
 
+/// Cancels every booking of a session that is in one of `statuses`, with `reason` (never late),
+/// inside the caller's transaction; the caller resets the session's counters.
+pub(crate) async fn cancel_all(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+    statuses: &[BookingStatus],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    bookings::Entity::update_many()
+        .col_expr(
+            bookings::Column::Status,
+            Expr::value(BookingStatus::Cancelled),
+        )
+        .col_expr(bookings::Column::CancelReason, Expr::value(reason))
+        .col_expr(bookings::Column::CancelledAt, Expr::value(now))
+        .col_expr(
+            bookings::Column::WaitlistSeq,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(bookings::Column::UpdatedAt, Expr::value(now))
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.is_in(statuses.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Writes a session's counters (the caller holds its row).
 pub(crate) async fn save_counts(
     db: &impl ConnectionTrait,

@@ -3,14 +3,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{people, trainer_steps};
 use poem_openapi::Object;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Query,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::{TrainerState, facts_of, pipeline_of, standing};
+use crate::domain::people::within_scope;
 use crate::{
-    auth::{PeopleScope, Principal},
+    auth::Principal,
     clock::Clock,
     domain::{people::find_visible, sessions::london_today},
     error::ApiResult,
@@ -160,21 +159,7 @@ pub async fn list(
         .column(trainer_steps::Column::PersonId)
         .distinct()
         .filter(trainer_steps::Column::ProgrammeId.eq(programme_id));
-    match who.people_scope() {
-        PeopleScope::All => {}
-        PeopleScope::Organisation(org) => {
-            q = q.filter(
-                trainer_steps::Column::PersonId.in_subquery(
-                    Query::select()
-                        .column(entities::memberships::Column::PersonId)
-                        .from(entities::memberships::Entity)
-                        .and_where(entities::memberships::Column::OrganisationId.eq(org))
-                        .to_owned(),
-                ),
-            )
-        }
-        PeopleScope::Person(me) => q = q.filter(trainer_steps::Column::PersonId.eq(me)),
-    }
+    q = q.filter(within_scope(who, trainer_steps::Column::PersonId));
     let mut people_ids: Vec<Uuid> = q.into_tuple().all(db).await?;
     people_ids.sort();
     let all = summaries(db, programme_id, people_ids, london_today(clock.now())).await?;
