@@ -78,6 +78,8 @@ pub enum Action {
     Cascades,
     /// Read programme reports (partners: their organisation's breakdowns and programme totals).
     ReadReports,
+    /// Revoke and reissue certificates, and print a session's certificates.
+    ManageCertificates,
 }
 
 /// Which people a caller can reach.

@@ -7,6 +7,13 @@ pub struct Config {
     pub database_url: String,
     /// The address clients reach this service at, used in certificate links and calendar feeds.
     pub public_url: String,
+    /// The issuing partnership named on certificates.
+    pub issuer: String,
+    /// The organiser named in calendar invitations.
+    pub organizer_name: String,
+    pub organizer_email: String,
+    /// Public certificate verifications allowed per client address per minute.
+    pub verify_per_minute: u32,
 }
 
 impl Config {
@@ -14,6 +21,10 @@ impl Config {
         Self {
             database_url: database_url.into(),
             public_url: public_url.into().trim_end_matches('/').to_owned(),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            organizer_name: DEFAULT_ORGANIZER_NAME.to_owned(),
+            organizer_email: DEFAULT_ORGANIZER_EMAIL.to_owned(),
+            verify_per_minute: DEFAULT_VERIFY_PER_MINUTE,
         }
     }
 }
@@ -22,3 +33,7 @@ impl Config {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cascade.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_ISSUER: &str = "Wiltshire Families and Children's Transformation partnership";
+pub const DEFAULT_ORGANIZER_NAME: &str = "FACT workforce training";
+pub const DEFAULT_ORGANIZER_EMAIL: &str = "training@cascade.invalid";
+pub const DEFAULT_VERIFY_PER_MINUTE: u32 = 30;

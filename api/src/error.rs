@@ -83,6 +83,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// Too many requests from one client; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     #[error("internal error: {0}")]
@@ -108,6 +111,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Database(err) if unique_violation(err) => StatusCode::CONFLICT,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,6 +134,11 @@ impl ApiError {
             Self::Conflict(d) => ("conflict", d.clone(), None),
             Self::Forbidden(d) => ("forbidden", d.clone(), None),
             Self::Unauthorized(d) => ("unauthorized", d.clone(), None),
+            Self::TooManyRequests(seconds) => (
+                "too-many-requests",
+                format!("Too many requests from this address; try again in {seconds} seconds."),
+                None,
+            ),
             Self::Database(err) if unique_violation(err) => (
                 "conflict",
                 "A record with the same unique value already exists.".to_owned(),
@@ -175,7 +184,14 @@ impl IntoResponse for ApiError {
         if self.status().is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        problem_response(&self.to_problem())
+        let mut resp = problem_response(&self.to_problem());
+        if let Self::TooManyRequests(seconds) = self
+            && let Ok(value) = poem::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            resp.headers_mut()
+                .insert(poem::http::header::RETRY_AFTER, value);
+        }
+        resp
     }
 }
 

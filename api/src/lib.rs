@@ -10,6 +10,8 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod pagination;
+pub mod ratelimit;
+pub mod render;
 pub mod routes;
 pub mod state;
 
@@ -26,7 +28,9 @@ use crate::{
         api_keys::ApiKeysApi,
         attendance::AttendanceApi,
         bookings::BookingsApi,
+        calendars::CalendarsApi,
         cascades::CascadesApi,
+        certificates::{CertificatesApi, VerifyApi},
         champions::ChampionsApi,
         completions::CompletionsApi,
         courses::CoursesApi,
@@ -46,21 +50,30 @@ use crate::{
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 type Apis = (
-    OrganisationsApi,
-    PeopleApi,
-    LocalitiesApi,
-    StaffGroupsApi,
-    ProgrammesApi,
-    CoursesApi,
-    SessionsApi,
-    BookingsApi,
-    AttendanceApi,
-    CompletionsApi,
-    ChampionsApi,
-    TrainersApi,
-    CascadesApi,
-    ReportsApi,
-    ApiKeysApi,
+    (
+        OrganisationsApi,
+        PeopleApi,
+        LocalitiesApi,
+        StaffGroupsApi,
+        ProgrammesApi,
+        CoursesApi,
+    ),
+    (
+        SessionsApi,
+        BookingsApi,
+        AttendanceApi,
+        CompletionsApi,
+        ChampionsApi,
+        TrainersApi,
+        CascadesApi,
+    ),
+    (
+        CertificatesApi,
+        VerifyApi,
+        CalendarsApi,
+        ReportsApi,
+        ApiKeysApi,
+    ),
 );
 
 /// The OpenAPI root: every resource's operations, composed. Its document is committed at
@@ -68,21 +81,30 @@ type Apis = (
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            OrganisationsApi,
-            PeopleApi,
-            LocalitiesApi,
-            StaffGroupsApi,
-            ProgrammesApi,
-            CoursesApi,
-            SessionsApi,
-            BookingsApi,
-            AttendanceApi,
-            CompletionsApi,
-            ChampionsApi,
-            TrainersApi,
-            CascadesApi,
-            ReportsApi,
-            ApiKeysApi,
+            (
+                OrganisationsApi,
+                PeopleApi,
+                LocalitiesApi,
+                StaffGroupsApi,
+                ProgrammesApi,
+                CoursesApi,
+            ),
+            (
+                SessionsApi,
+                BookingsApi,
+                AttendanceApi,
+                CompletionsApi,
+                ChampionsApi,
+                TrainersApi,
+                CascadesApi,
+            ),
+            (
+                CertificatesApi,
+                VerifyApi,
+                CalendarsApi,
+                ReportsApi,
+                ApiKeysApi,
+            ),
         ),
         "Cascade",
         env!("CARGO_PKG_VERSION"),

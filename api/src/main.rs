@@ -52,6 +52,18 @@ enum Command {
         /// Load the demo partnership first (idempotent).
         #[arg(long, env = "CASCADE_DEMO")]
         demo: bool,
+        /// The issuing partnership named on certificates.
+        #[arg(long, env = "CASCADE_ISSUER", default_value = cascade::config::DEFAULT_ISSUER)]
+        issuer: String,
+        /// The organiser named in calendar invitations.
+        #[arg(long, env = "CASCADE_ORGANIZER_NAME", default_value = cascade::config::DEFAULT_ORGANIZER_NAME)]
+        organizer_name: String,
+        /// The organiser's email address in calendar invitations.
+        #[arg(long, env = "CASCADE_ORGANIZER_EMAIL", default_value = cascade::config::DEFAULT_ORGANIZER_EMAIL)]
+        organizer_email: String,
+        /// Public certificate verifications allowed per client address per minute.
+        #[arg(long, env = "CASCADE_VERIFY_PER_MINUTE", default_value_t = cascade::config::DEFAULT_VERIFY_PER_MINUTE)]
+        verify_per_minute: u32,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -127,12 +139,23 @@ async fn main() -> anyhow::Result<()> {
             bind,
             public_url,
             demo,
+            issuer,
+            organizer_name,
+            organizer_email,
+            verify_per_minute,
         } => {
             let db = open(&cli.database_url).await?;
             if demo {
                 load_demo(&db).await?;
             }
-            serve(db, Config::new(cli.database_url, public_url), &bind).await?;
+            let config = Config {
+                issuer,
+                organizer_name,
+                organizer_email,
+                verify_per_minute,
+                ..Config::new(cli.database_url, public_url)
+            };
+            serve(db, config, &bind).await?;
         }
         Command::Keys { command } => {
             let db = open(&cli.database_url).await?;

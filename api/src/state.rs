@@ -4,21 +4,25 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{clock::Clock, config::Config};
+use crate::{clock::Clock, config::Config, ratelimit::RateLimiter};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Clock,
+    /// Limits public certificate verification per client address.
+    pub verify_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
+        let verify_limiter = Arc::new(RateLimiter::per_minute(config.verify_per_minute));
         Self {
             db,
             config: Arc::new(config),
             clock: Clock::system(),
+            verify_limiter,
         }
     }
 

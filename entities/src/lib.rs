@@ -3,9 +3,12 @@
 pub mod api_keys;
 pub mod attendance;
 pub mod bookings;
+pub mod calendar_feeds;
 pub mod cascade_attendees;
 pub mod cascade_headcounts;
 pub mod cascade_sessions;
+pub mod certificate_sequences;
+pub mod certificates;
 pub mod completions;
 pub mod course_audiences;
 pub mod course_prerequisites;

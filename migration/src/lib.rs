@@ -6,6 +6,7 @@ mod helpers;
 mod m20261123_000001_foundation;
 mod m20261123_000002_sessions_bookings;
 mod m20261123_000003_attendance_trainers_cascades;
+mod m20261123_000004_certificates_calendars;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_foundation::Migration),
             Box::new(m20261123_000002_sessions_bookings::Migration),
             Box::new(m20261123_000003_attendance_trainers_cascades::Migration),
+            Box::new(m20261123_000004_certificates_calendars::Migration),
         ]
     }
 }

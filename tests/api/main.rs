@@ -3,6 +3,8 @@
 mod api_keys;
 mod authorisation;
 mod bookings;
+mod calendars;
+mod certificates;
 mod concurrency;
 mod courses;
 mod errors;

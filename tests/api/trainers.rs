@@ -34,7 +34,7 @@ async fn step(
 
 /// Takes a champion to accredited the way the first trainers are: co-delivery with the
 /// licensing provider recorded by a coordinator with a reason.
-async fn bootstrap_accredited(app: &TestApp, f: &Ftt, person: Uuid) {
+pub async fn bootstrap_accredited(app: &TestApp, f: &Ftt, person: Uuid) {
     step(app, &app.admin, person, f.programme, "nominated", json!({}))
         .await
         .expect(201);

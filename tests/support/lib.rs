@@ -45,6 +45,7 @@ pub struct Reply {
     pub headers: poem::http::HeaderMap,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -56,7 +57,8 @@ impl Reply {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let text = resp.0.into_body().into_string().await.expect("read body");
+        let bytes = resp.0.into_body().into_vec().await.expect("read body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self {
             status,
@@ -64,6 +66,7 @@ impl Reply {
             headers,
             body,
             text,
+            bytes,
         }
     }
 
@@ -468,5 +471,50 @@ impl Drop for TestApp {
                 .join();
             }
         }
+    }
+}
+
+/// The text of a PDF, extracted by poppler's `pdftotext` (installed by `.ci/run`).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    pdf_tool("pdftotext", pdf, &["-"])
+}
+
+/// The number of pages of a PDF, from poppler's `pdfinfo`.
+pub fn pdf_pages(pdf: &[u8]) -> usize {
+    pdf_tool("pdfinfo", pdf, &[])
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:").and_then(|n| n.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+fn pdf_tool(tool: &str, pdf: &[u8], args: &[&str]) -> String {
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    let path = std::env::temp_dir().join(format!("cascade-test-{}.pdf", Uuid::new_v4()));
+    std::fs::write(&path, pdf).expect("write PDF");
+    let out = std::process::Command::new(tool)
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{tool} is needed to check PDFs (apt-get install poppler-utils): {e}")
+        });
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Keeps a calendar for `.ci/run` to check with an independent parser (Python's `icalendar`),
+/// when `CASCADE_ICS_DUMP` names a folder.
+pub fn keep_ics(name: &str, body: &str) {
+    if let Ok(dir) = std::env::var("CASCADE_ICS_DUMP") {
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}-{}.ics", Uuid::new_v4())),
+            body,
+        );
     }
 }

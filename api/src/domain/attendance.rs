@@ -24,6 +24,7 @@ use super::{
 use crate::{
     auth::Principal,
     clock::Clock,
+    config::Config,
     db::begin_write,
     error::{ApiError, ApiResult},
 };
@@ -264,6 +265,7 @@ pub async fn record(
 /// or `no_show` (present at none); anyone still waiting is cancelled.
 pub async fn complete(
     db: &DatabaseConnection,
+    config: &Config,
     clock: &Clock,
     who: &Principal,
     session_id: Uuid,
@@ -330,7 +332,7 @@ pub async fn complete(
                 source_id: Some(session_id),
                 key_id: Some(who.key_id),
             };
-            completions::record(&txn, person, &course, completed_on, origin, now).await?;
+            completions::record(&txn, config, person, &course, completed_on, origin, now).await?;
         }
     }
     cancel_all(

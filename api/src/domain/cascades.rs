@@ -28,6 +28,7 @@ use super::{
 use crate::{
     auth::Principal,
     clock::Clock,
+    config::Config,
     db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -319,11 +320,14 @@ fn require_delivered_by(who: &Principal, lead: Uuid, co: Option<Uuid>) -> ApiRes
     }
 }
 
+/// Writes the attendance rows, and completion records for `newly_named` people.
 async fn write_attendance(
     db: &impl ConnectionTrait,
+    config: &Config,
     id: Uuid,
     course: &courses::Model,
     input: &CascadeSessionInput,
+    newly_named: &HashSet<Uuid>,
     who: &Principal,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
@@ -355,14 +359,24 @@ async fn write_attendance(
         source_id: Some(id),
         key_id: Some(who.key_id),
     };
-    for person in &input.attendee_ids {
-        record(db, *person, course, input.delivered_on, origin, now).await?;
+    for person in input
+        .attendee_ids
+        .iter()
+        .filter(|p| newly_named.contains(p))
+    {
+        record(db, config, *person, course, input.delivered_on, origin, now).await?;
     }
     Ok(())
 }
 
-/// Removes what a session wrote: attendees, headcounts and the completions still pointing to it.
-async fn clear_attendance(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<()> {
+/// Removes a session's attendance rows. The completions it gave people who are no longer named
+/// (all but `still_named`) are deleted and their certificates revoked.
+async fn clear_attendance(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    still_named: &HashSet<Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     cascade_attendees::Entity::delete_many()
         .filter(cascade_attendees::Column::CascadeSessionId.eq(id))
         .exec(db)
@@ -371,9 +385,36 @@ async fn clear_attendance(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<()> 
         .filter(cascade_headcounts::Column::CascadeSessionId.eq(id))
         .exec(db)
         .await?;
-    completions::Entity::delete_many()
+    let withdrawn: Vec<completions::Model> = completions::Entity::find()
         .filter(completions::Column::Source.eq(CompletionSource::CascadeSession))
         .filter(completions::Column::SourceId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|c| !still_named.contains(&c.person_id))
+        .collect();
+    if withdrawn.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = withdrawn
+        .iter()
+        .map(|c| format!("completion:{}:{}", c.id, c.completed_on))
+        .collect();
+    entities::certificates::Entity::update_many()
+        .col_expr(
+            entities::certificates::Column::RevokedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .col_expr(
+            entities::certificates::Column::RevokeReason,
+            sea_orm::sea_query::Expr::value("The cascade session's attendance was corrected."),
+        )
+        .filter(entities::certificates::Column::OriginKey.is_in(keys))
+        .filter(entities::certificates::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    completions::Entity::delete_many()
+        .filter(completions::Column::Id.is_in(withdrawn.iter().map(|c| c.id)))
         .exec(db)
         .await?;
     Ok(())
@@ -381,6 +422,7 @@ async fn clear_attendance(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<()> 
 
 pub async fn create(
     db: &DatabaseConnection,
+    config: &Config,
     clock: &Clock,
     who: &Principal,
     input: CascadeSessionInput,
@@ -410,7 +452,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    write_attendance(&txn, id, &course, &input, who, now).await?;
+    let everyone: HashSet<Uuid> = input.attendee_ids.iter().copied().collect();
+    write_attendance(&txn, config, id, &course, &input, &everyone, who, now).await?;
     let trainers: Vec<Uuid> = [Some(input.lead_trainer_id), input.co_trainer_id]
         .into_iter()
         .flatten()
@@ -447,6 +490,7 @@ async fn find_correctable(
 /// Replaces a cascade session's content within the correction window.
 pub async fn update(
     db: &DatabaseConnection,
+    config: &Config,
     clock: &Clock,
     who: &Principal,
     id: Uuid,
@@ -465,7 +509,23 @@ pub async fn update(
         programmes::lock(&txn, *programme).await?;
     }
     check_eligible(&txn, course.programme_id, &input).await?;
-    clear_attendance(&txn, id).await?;
+    let named_before: HashSet<Uuid> = cascade_attendees::Entity::find()
+        .filter(cascade_attendees::Column::CascadeSessionId.eq(id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|a| a.person_id)
+        .collect();
+    let named_now: HashSet<Uuid> = input.attendee_ids.iter().copied().collect();
+    // A correction that moves the session to another course or day re-records everyone.
+    let unchanged = current.course_id == course.id && current.delivered_on == input.delivered_on;
+    let still_named: HashSet<Uuid> = if unchanged {
+        named_before.intersection(&named_now).copied().collect()
+    } else {
+        HashSet::new()
+    };
+    let newly_named: HashSet<Uuid> = named_now.difference(&still_named).copied().collect();
+    clear_attendance(&txn, id, &still_named, now).await?;
     let mut model: cascade_sessions::ActiveModel = current.clone().into();
     model.course_id = Set(course.id);
     model.programme_id = Set(course.programme_id);
@@ -479,7 +539,7 @@ pub async fn update(
     model.notes = Set(input.notes.clone());
     model.updated_at = Set(now);
     model.update(&txn).await?;
-    write_attendance(&txn, id, &course, &input, who, now).await?;
+    write_attendance(&txn, config, id, &course, &input, &newly_named, who, now).await?;
     let trainers: Vec<Uuid> = [
         Some(current.lead_trainer_id),
         current.co_trainer_id,
@@ -509,7 +569,7 @@ pub async fn delete(
     let txn = begin_write(db).await?;
     let current = find_correctable(&txn, who, id, now).await?;
     programmes::lock(&txn, current.programme_id).await?;
-    clear_attendance(&txn, id).await?;
+    clear_attendance(&txn, id, &HashSet::new(), now).await?;
     cascade_sessions::Entity::delete_by_id(id)
         .exec(&txn)
         .await?;

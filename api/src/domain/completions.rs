@@ -15,6 +15,7 @@ use crate::domain::people::within_scope;
 use crate::{
     auth::Principal,
     clock::Clock,
+    config::Config,
     db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -94,6 +95,7 @@ pub struct Origin {
 /// when the course is completed again. Then records the trainer steps it proves.
 pub async fn record(
     db: &impl ConnectionTrait,
+    config: &Config,
     person_id: Uuid,
     course: &courses::Model,
     completed_on: NaiveDate,
@@ -130,6 +132,9 @@ pub async fn record(
             .await?
         }
     };
+    if origin.source != CompletionSource::Imported && model.source_id == origin.source_id {
+        super::certificates::issue_for_completion(db, config, &model, course, now).await?;
+    }
     trainers::on_completion(db, person_id, course, &model, now).await?;
     Ok(model)
 }
@@ -137,6 +142,7 @@ pub async fn record(
 /// Imports a completion done elsewhere.
 pub async fn import(
     db: &DatabaseConnection,
+    config: &Config,
     clock: &Clock,
     who: &Principal,
     input: NewCompletion,
@@ -175,6 +181,7 @@ pub async fn import(
     };
     let model = record(
         &txn,
+        config,
         input.person_id,
         &course,
         input.completed_on,

@@ -3,7 +3,9 @@
 pub mod api_keys;
 pub mod attendance;
 pub mod bookings;
+pub mod calendars;
 pub mod cascades;
+pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;

@@ -77,7 +77,7 @@ impl AttendanceApi {
     ) -> ApiResult<Json<Session>> {
         auth.0.require(Action::KeepRegister)?;
         Ok(Json(
-            attendance::complete(&state.db, &state.clock, &auth.0, id.0).await?,
+            attendance::complete(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
         ))
     }
 }

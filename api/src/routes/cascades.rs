@@ -81,7 +81,8 @@ impl CascadesApi {
         body: Json<CascadeSessionInput>,
     ) -> ApiResult<Created<CascadeSession>> {
         auth.0.require(Action::Cascades)?;
-        let session = cascades::create(&state.db, &state.clock, &auth.0, body.0).await?;
+        let session =
+            cascades::create(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
         let location = format!("/api/v1/cascade-sessions/{}", session.id);
         Ok(Created::Created(Json(session), location))
     }
@@ -111,7 +112,15 @@ impl CascadesApi {
     ) -> ApiResult<Json<CascadeSession>> {
         auth.0.require(Action::Cascades)?;
         Ok(Json(
-            cascades::update(&state.db, &state.clock, &auth.0, id.0, body.0).await?,
+            cascades::update(
+                &state.db,
+                &state.config,
+                &state.clock,
+                &auth.0,
+                id.0,
+                body.0,
+            )
+            .await?,
         ))
     }
 

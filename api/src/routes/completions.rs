@@ -70,7 +70,8 @@ impl CompletionsApi {
         body: Json<NewCompletion>,
     ) -> ApiResult<Created<Completion>> {
         auth.0.require(Action::ImportCompletions)?;
-        let completion = completions::import(&state.db, &state.clock, &auth.0, body.0).await?;
+        let completion =
+            completions::import(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
         let location = format!("/api/v1/completions?person_id={}", completion.person_id);
         Ok(Created::Created(Json(completion), location))
     }

@@ -3,7 +3,9 @@
 pub mod api_keys;
 pub mod attendance;
 pub mod bookings;
+pub mod calendars;
 pub mod cascades;
+pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;
@@ -50,6 +52,10 @@ pub enum ApiTags {
     CascadeSessions,
     /// Reports for the programme boards.
     Reports,
+    /// Certificates, and their public verification.
+    Certificates,
+    /// Calendar downloads, invitations and subscription feeds.
+    Calendars,
     /// API keys (admin only).
     ApiKeys,
 }

@@ -98,7 +98,15 @@ impl TrainersApi {
         body: Json<NewStep>,
     ) -> ApiResult<Created<TrainerStep>> {
         auth.0.require(Action::RecordSteps)?;
-        let step = steps::record(&state.db, &state.clock, &auth.0, person_id.0, body.0).await?;
+        let step = steps::record(
+            &state.db,
+            &state.config,
+            &state.clock,
+            &auth.0,
+            person_id.0,
+            body.0,
+        )
+        .await?;
         let location = format!("/api/v1/trainers/{}", person_id.0);
         Ok(Created::Created(Json(step), location))
     }

@@ -17,6 +17,7 @@ use super::{
 use crate::{
     auth::Principal,
     clock::Clock,
+    config::Config,
     db::begin_write,
     domain::{people::find_visible, sessions::london_today, validation::FieldErrors},
     error::{ApiError, ApiResult},
@@ -170,6 +171,7 @@ pub async fn active_trainers(
 /// accreditations that break the rules.
 pub async fn record(
     db: &DatabaseConnection,
+    config: &Config,
     clock: &Clock,
     who: &Principal,
     person_id: Uuid,
@@ -388,6 +390,9 @@ pub async fn record(
     }
     .insert(&txn)
     .await?;
+    if model.licence_expires_on.is_some() {
+        crate::domain::certificates::issue_for_licence(&txn, config, &model, now).await?;
+    }
     txn.commit().await?;
     Ok(model.into())
 }

@@ -1,0 +1,43 @@
+//! A fixed-window rate limiter per client address, for unauthenticated endpoints. It lives in
+//! each replica's memory: with N replicas a client may make up to N times the limit.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    seen: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn per_minute(limit: u32) -> Self {
+        Self {
+            limit,
+            window: Duration::from_secs(60),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request from `client`; `Err(seconds)` says how long until it may try again.
+    pub fn check(&self, client: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 100_000 {
+            seen.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = seen.entry(client.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limit {
+            let wait = self.window.saturating_sub(now.duration_since(entry.0));
+            return Err(wait.as_secs().max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Pure renderers: data in, bytes out. No database, no HTTP.
+
+pub mod calendar_ics;
+pub mod certificate_pdf;
