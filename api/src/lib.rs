@@ -2,6 +2,7 @@
 //! partnership. [`app`] builds the whole HTTP application; `main.rs` only parses the command line.
 
 pub mod auth;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod db;

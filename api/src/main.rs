@@ -76,6 +76,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Benchmarks that print numbers (run them from a release build).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Certificate PDFs (one, and a 50-page session PDF) and a 500-event calendar feed.
+    Render,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +138,9 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_json);
     match cli.command {
         Command::Openapi => print!("{}", cascade::openapi_json()),
+        Command::Bench {
+            command: BenchCommand::Render,
+        } => print!("{}", cascade::bench::render_report()),
         Command::Migrate => {
             open(&cli.database_url).await?;
             eprintln!("migrations applied");
