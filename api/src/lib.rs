@@ -50,36 +50,9 @@ use crate::{
 /// The largest request body accepted, in bytes (1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-type Apis = (
-    (
-        OrganisationsApi,
-        PeopleApi,
-        LocalitiesApi,
-        StaffGroupsApi,
-        ProgrammesApi,
-        CoursesApi,
-    ),
-    (
-        SessionsApi,
-        BookingsApi,
-        AttendanceApi,
-        CompletionsApi,
-        ChampionsApi,
-        TrainersApi,
-        CascadesApi,
-    ),
-    (
-        CertificatesApi,
-        VerifyApi,
-        CalendarsApi,
-        ReportsApi,
-        ApiKeysApi,
-    ),
-);
-
 /// The OpenAPI root: every resource's operations, composed. Its document is committed at
 /// `openapi/openapi.json`.
-pub fn api_service() -> OpenApiService<Apis, ()> {
+pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
     OpenApiService::new(
         (
             (

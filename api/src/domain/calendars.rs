@@ -430,6 +430,16 @@ pub async fn feed_calendar(
         .ok_or_else(not_found)?;
     let now = clock.now();
     let since = now - Duration::days(FEED_HISTORY_DAYS);
+    let facilitated: Vec<Uuid> = match feed.person_id {
+        Some(person) => session_facilitators::Entity::find()
+            .filter(session_facilitators::Column::PersonId.eq(person))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|f| f.session_id)
+            .collect(),
+        None => Vec::new(),
+    };
     let (name, rows, cancelled_places): (String, Vec<sessions::Model>, Vec<Uuid>) =
         match (feed.person_id, feed.programme_id) {
             (Some(person), _) => {
@@ -458,12 +468,7 @@ pub async fn feed_calendar(
                     .filter(|b| b.status != BookingStatus::Cancelled)
                     .map(|b| b.session_id)
                     .collect();
-                let facilitating = session_facilitators::Entity::find()
-                    .filter(session_facilitators::Column::PersonId.eq(person))
-                    .all(db)
-                    .await?
-                    .into_iter()
-                    .map(|f| f.session_id);
+                let facilitating = facilitated.iter().copied();
                 let ids: Vec<Uuid> = places
                     .iter()
                     .map(|b| b.session_id)
@@ -498,16 +503,6 @@ pub async fn feed_calendar(
             }
             (None, None) => return Err(not_found()),
         };
-    let facilitated: Vec<Uuid> = match feed.person_id {
-        Some(person) => session_facilitators::Entity::find()
-            .filter(session_facilitators::Column::PersonId.eq(person))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|f| f.session_id)
-            .collect(),
-        None => Vec::new(),
-    };
     let events = events(
         db,
         &rows,
