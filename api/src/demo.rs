@@ -427,6 +427,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             trainers_target: Some(25),
             reserved_share_bp: Some(1000),
             reach_target: None,
+            ..Default::default()
         };
         years::put(db, &clock, ftt.id, year, targets).await?;
     }

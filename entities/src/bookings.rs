@@ -26,6 +26,10 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     pub cancel_reason: Option<String>,
     pub late_cancellation: bool,
+    /// A coordinator's reason for not charging this booking's late cancellation or no-show.
+    pub charge_waived_reason: Option<String>,
+    pub charge_waived_at: Option<DateTimeUtc>,
+    pub charge_waived_by_key_id: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -10,6 +10,8 @@ pub mod cascade_sessions;
 pub mod certificate_sequences;
 pub mod certificates;
 pub mod completions;
+pub mod contributions;
+pub mod costs;
 pub mod course_audiences;
 pub mod course_prerequisites;
 pub mod courses;

@@ -14,6 +14,16 @@ pub struct Model {
     pub trainers_target: Option<i32>,
     pub reserved_share_bp: Option<i32>,
     pub reach_target: Option<i32>,
+    /// Tariff: a late cancellation of a course up to half a day long.
+    pub late_cancel_half_day_pence: Option<i64>,
+    /// Tariff: a late cancellation of a longer course.
+    pub late_cancel_full_day_pence: Option<i64>,
+    /// Tariff: a no-show at a course up to half a day long.
+    pub no_show_half_day_pence: Option<i64>,
+    /// Tariff: a no-show at a longer course.
+    pub no_show_full_day_pence: Option<i64>,
+    /// Cost: the licence fee per champion trained.
+    pub licence_fee_per_champion_pence: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -7,6 +7,7 @@ mod m20261123_000001_foundation;
 mod m20261123_000002_sessions_bookings;
 mod m20261123_000003_attendance_trainers_cascades;
 mod m20261123_000004_certificates_calendars;
+mod m20261123_000005_funding;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_sessions_bookings::Migration),
             Box::new(m20261123_000003_attendance_trainers_cascades::Migration),
             Box::new(m20261123_000004_certificates_calendars::Migration),
+            Box::new(m20261123_000005_funding::Migration),
         ]
     }
 }

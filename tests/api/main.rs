@@ -8,6 +8,7 @@ mod certificates;
 mod concurrency;
 mod courses;
 mod errors;
+mod funding;
 mod openapi;
 mod organisations;
 mod people;

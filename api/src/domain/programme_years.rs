@@ -33,6 +33,16 @@ pub struct ProgrammeYear {
     pub reserved_share_bp: Option<i32>,
     /// People to reach through cascade sessions.
     pub reach_target: Option<i32>,
+    /// Charge for a late cancellation of a course up to half a day (240 minutes) long, in pence.
+    pub late_cancel_half_day_pence: Option<i64>,
+    /// Charge for a late cancellation of a longer course, in pence.
+    pub late_cancel_full_day_pence: Option<i64>,
+    /// Charge for a no-show at a course up to half a day long, in pence.
+    pub no_show_half_day_pence: Option<i64>,
+    /// Charge for a no-show at a longer course, in pence.
+    pub no_show_full_day_pence: Option<i64>,
+    /// The licence fee per champion trained, in pence (a programme cost).
+    pub licence_fee_per_champion_pence: Option<i64>,
     /// When the year was first set.
     pub created_at: DateTime<Utc>,
     /// When its targets last changed.
@@ -53,6 +63,16 @@ pub struct ProgrammeYearInput {
     pub reserved_share_bp: Option<i32>,
     /// People to reach through cascades (0–10,000,000).
     pub reach_target: Option<i32>,
+    /// Late-cancellation charge, half-day courses, in pence (0–10,000,000).
+    pub late_cancel_half_day_pence: Option<i64>,
+    /// Late-cancellation charge, longer courses, in pence.
+    pub late_cancel_full_day_pence: Option<i64>,
+    /// No-show charge, half-day courses, in pence.
+    pub no_show_half_day_pence: Option<i64>,
+    /// No-show charge, longer courses, in pence.
+    pub no_show_full_day_pence: Option<i64>,
+    /// Licence fee per champion trained, in pence.
+    pub licence_fee_per_champion_pence: Option<i64>,
 }
 
 impl From<programme_years::Model> for ProgrammeYear {
@@ -65,6 +85,11 @@ impl From<programme_years::Model> for ProgrammeYear {
             trainers_target: m.trainers_target,
             reserved_share_bp: m.reserved_share_bp,
             reach_target: m.reach_target,
+            late_cancel_half_day_pence: m.late_cancel_half_day_pence,
+            late_cancel_full_day_pence: m.late_cancel_full_day_pence,
+            no_show_half_day_pence: m.no_show_half_day_pence,
+            no_show_full_day_pence: m.no_show_full_day_pence,
+            licence_fee_per_champion_pence: m.licence_fee_per_champion_pence,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -139,6 +164,30 @@ pub async fn put(
             );
         }
     }
+    for (field, value) in [
+        (
+            "late_cancel_half_day_pence",
+            input.late_cancel_half_day_pence,
+        ),
+        (
+            "late_cancel_full_day_pence",
+            input.late_cancel_full_day_pence,
+        ),
+        ("no_show_half_day_pence", input.no_show_half_day_pence),
+        ("no_show_full_day_pence", input.no_show_full_day_pence),
+        (
+            "licence_fee_per_champion_pence",
+            input.licence_fee_per_champion_pence,
+        ),
+    ] {
+        if let Some(v) = value {
+            errors.check(
+                (0..=10_000_000).contains(&v),
+                field,
+                "must be between 0 and 10000000 pence",
+            );
+        }
+    }
     errors.finish()?;
     let now = clock.now();
     let txn = begin_write(db).await?;
@@ -152,6 +201,11 @@ pub async fn put(
         trainers_target: Set(input.trainers_target),
         reserved_share_bp: Set(input.reserved_share_bp),
         reach_target: Set(input.reach_target),
+        late_cancel_half_day_pence: Set(input.late_cancel_half_day_pence),
+        late_cancel_full_day_pence: Set(input.late_cancel_full_day_pence),
+        no_show_half_day_pence: Set(input.no_show_half_day_pence),
+        no_show_full_day_pence: Set(input.no_show_full_day_pence),
+        licence_fee_per_champion_pence: Set(input.licence_fee_per_champion_pence),
         created_at: Set(now),
         updated_at: Set(now),
     })

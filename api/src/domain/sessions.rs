@@ -700,7 +700,7 @@ pub struct SessionFilter {
 }
 
 /// The first instant of a London date.
-fn london_midnight(date: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn london_midnight(date: NaiveDate) -> DateTime<Utc> {
     london_instant(date, NaiveTime::MIN)
         .or_else(|| {
             london_instant(

@@ -2,3 +2,4 @@
 
 pub mod calendar_ics;
 pub mod certificate_pdf;
+pub mod csv;

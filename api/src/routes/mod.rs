@@ -9,6 +9,7 @@ pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;
+pub mod funding;
 pub mod health;
 pub mod organisations;
 pub mod people;
@@ -56,6 +57,8 @@ pub enum ApiTags {
     Certificates,
     /// Calendar downloads, invitations and subscription feeds.
     Calendars,
+    /// Partners' contributions, costs, charges and the partner report.
+    Funding,
     /// API keys (admin only).
     ApiKeys,
 }

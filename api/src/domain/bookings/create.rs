@@ -207,6 +207,9 @@ pub async fn create(
         cancelled_at: Set(None),
         cancel_reason: Set(None),
         late_cancellation: Set(false),
+        charge_waived_reason: Set(None),
+        charge_waived_at: Set(None),
+        charge_waived_by_key_id: Set(None),
         updated_at: Set(now),
     }
     .insert(&txn)

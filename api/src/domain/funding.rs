@@ -1,0 +1,530 @@
+//! Funding of a programme year: partners' contributions and the shares derived from them, costs,
+//! and the charges for late cancellations and no-shows, computed from bookings (never typed in).
+//!
+//! Every apportionment uses the largest-remainder method: each part gets the floor of its exact
+//! quota, and the units left over go one each to the largest remainders (ties to the earlier
+//! part), so the parts always add up to the whole.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entities::{
+    bookings, contributions, costs, courses,
+    enums::{BookingStatus, SessionStatus},
+    organisations, programme_years, sessions,
+};
+use poem::http::StatusCode;
+use poem_openapi::{Enum, Object};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use super::{bookings::find_reachable as find_booking, programmes, sessions::london_midnight};
+use crate::{
+    auth::Principal,
+    clock::Clock,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+};
+
+/// Splits `total` in proportion to `weights` by largest remainder. All zero weights give zeros.
+pub fn apportion(total: i64, weights: &[i64]) -> Vec<i64> {
+    let sum: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
+    if sum == 0 || total == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts: Vec<i64> = Vec::with_capacity(weights.len());
+    let mut remainders: Vec<(i128, usize)> = Vec::with_capacity(weights.len());
+    for (i, w) in weights.iter().enumerate() {
+        let exact = i128::from(total) * i128::from((*w).max(0));
+        parts.push((exact / sum) as i64);
+        remainders.push((exact % sum, i));
+    }
+    let left = total - parts.iter().sum::<i64>();
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in remainders.into_iter().take(left.max(0) as usize) {
+        parts[i] += 1;
+    }
+    parts
+}
+
+/// The first and last instants of a programme year (April to March, London time).
+pub fn year_bounds(year: i32) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = NaiveDate::from_ymd_opt(year, 4, 1).unwrap_or_default();
+    let end = NaiveDate::from_ymd_opt(year + 1, 4, 1).unwrap_or_default();
+    (london_midnight(start), london_midnight(end))
+}
+
+/// A partner's contribution to a programme year.
+#[derive(Debug, Clone, Object)]
+pub struct Contribution {
+    /// The partner.
+    pub organisation_id: Uuid,
+    /// Its contribution, in pence.
+    pub amount_pence: i64,
+    /// Its share of all contributions, in basis points (largest remainder: shares sum to 10,000).
+    pub share_bp: i64,
+}
+
+/// A contribution to set.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ContributionInput {
+    /// The amount in pence, 0 to 10,000,000,000 (£100m).
+    pub amount_pence: i64,
+}
+
+/// What a cost is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CostCategory {
+    /// A session's trainer.
+    Trainer,
+    /// A session's venue.
+    Venue,
+    /// A session's materials.
+    Materials,
+    /// Anything else (describe it).
+    Other,
+}
+
+impl CostCategory {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Trainer => "trainer",
+            Self::Venue => "venue",
+            Self::Materials => "materials",
+            Self::Other => "other",
+        }
+    }
+
+    fn parse(code: &str) -> Self {
+        match code {
+            "trainer" => Self::Trainer,
+            "venue" => Self::Venue,
+            "materials" => Self::Materials,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A cost of a programme year.
+#[derive(Debug, Clone, Object)]
+pub struct Cost {
+    /// The cost's id.
+    pub id: Uuid,
+    pub category: CostCategory,
+    /// The session it was for (trainer, venue and materials costs).
+    pub session_id: Option<Uuid>,
+    /// The amount in pence.
+    pub amount_pence: i64,
+    /// What it was.
+    pub description: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A cost to record.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct NewCost {
+    pub category: CostCategory,
+    /// Required for trainer, venue and materials costs: a session of the programme in the year.
+    pub session_id: Option<Uuid>,
+    /// The amount in pence, 1 to 10,000,000,000.
+    pub amount_pence: i64,
+    /// What it was, up to 500 characters (required for `other`).
+    #[oai(default)]
+    pub description: String,
+}
+
+async fn check_year(db: &impl ConnectionTrait, programme_id: Uuid, year: i32) -> ApiResult<()> {
+    programmes::find(db, programme_id).await?;
+    if !(2000..=2100).contains(&year) {
+        return Err(ApiError::invalid("year", "must be between 2000 and 2100"));
+    }
+    Ok(())
+}
+
+pub async fn contributions_of(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Contribution>> {
+    let rows = contributions::Entity::find()
+        .filter(contributions::Column::ProgrammeId.eq(programme_id))
+        .filter(contributions::Column::Year.eq(year))
+        .order_by_asc(contributions::Column::OrganisationId)
+        .all(db)
+        .await?;
+    let amounts: Vec<i64> = rows.iter().map(|r| r.amount_pence).collect();
+    let shares = apportion(10_000, &amounts);
+    Ok(rows
+        .into_iter()
+        .zip(shares)
+        .map(|(r, share_bp)| Contribution {
+            organisation_id: r.organisation_id,
+            amount_pence: r.amount_pence,
+            share_bp,
+        })
+        .collect())
+}
+
+pub async fn list_contributions(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Contribution>> {
+    check_year(db, programme_id, year).await?;
+    contributions_of(db, programme_id, year).await
+}
+
+/// Sets a partner's contribution (an upsert: replicas setting it at once both succeed).
+pub async fn put_contribution(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    programme_id: Uuid,
+    year: i32,
+    organisation_id: Uuid,
+    input: ContributionInput,
+) -> ApiResult<Vec<Contribution>> {
+    if !(0..=10_000_000_000).contains(&input.amount_pence) {
+        return Err(ApiError::invalid(
+            "amount_pence",
+            "must be between 0 and 10000000000",
+        ));
+    }
+    let txn = begin_write(db).await?;
+    check_year(&txn, programme_id, year).await?;
+    organisations::Entity::find_by_id(organisation_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organisation"))?;
+    contributions::Entity::insert(contributions::ActiveModel {
+        programme_id: Set(programme_id),
+        year: Set(year),
+        organisation_id: Set(organisation_id),
+        amount_pence: Set(input.amount_pence),
+        updated_at: Set(clock.now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            contributions::Column::ProgrammeId,
+            contributions::Column::Year,
+            contributions::Column::OrganisationId,
+        ])
+        .update_columns([
+            contributions::Column::AmountPence,
+            contributions::Column::UpdatedAt,
+        ])
+        .to_owned(),
+    )
+    .exec(&txn)
+    .await?;
+    let all = contributions_of(&txn, programme_id, year).await?;
+    txn.commit().await?;
+    Ok(all)
+}
+
+fn cost_view(m: costs::Model) -> Cost {
+    Cost {
+        id: m.id,
+        category: CostCategory::parse(&m.category),
+        session_id: m.session_id,
+        amount_pence: m.amount_pence,
+        description: m.description,
+        created_at: m.created_at,
+    }
+}
+
+pub async fn costs_of(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Cost>> {
+    Ok(costs::Entity::find()
+        .filter(costs::Column::ProgrammeId.eq(programme_id))
+        .filter(costs::Column::Year.eq(year))
+        .order_by_asc(costs::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(cost_view)
+        .collect())
+}
+
+pub async fn list_costs(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Cost>> {
+    check_year(db, programme_id, year).await?;
+    costs_of(db, programme_id, year).await
+}
+
+pub async fn create_cost(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    programme_id: Uuid,
+    year: i32,
+    input: NewCost,
+) -> ApiResult<Cost> {
+    let mut errors = super::validation::FieldErrors::default();
+    errors.check(
+        (1..=10_000_000_000).contains(&input.amount_pence),
+        "amount_pence",
+        "must be between 1 and 10000000000",
+    );
+    let description = input.description.trim().to_owned();
+    errors.check(
+        description.chars().count() <= 500,
+        "description",
+        "must be at most 500 characters",
+    );
+    match input.category {
+        CostCategory::Other => errors.check(
+            !description.is_empty(),
+            "description",
+            "describe an `other` cost",
+        ),
+        _ => errors.check(
+            input.session_id.is_some(),
+            "session_id",
+            "a trainer, venue or materials cost belongs to a session",
+        ),
+    }
+    let txn = begin_write(db).await?;
+    check_year(&txn, programme_id, year).await?;
+    if let Some(session) = input.session_id {
+        let (start, end) = year_bounds(year);
+        let ok = sessions::Entity::find_by_id(session)
+            .one(&txn)
+            .await?
+            .is_some_and(|s| {
+                s.programme_id == programme_id && s.starts_at >= start && s.starts_at < end
+            });
+        errors.check(
+            ok,
+            "session_id",
+            "is not a session of this programme in this year",
+        );
+    }
+    errors.finish()?;
+    let model = costs::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        programme_id: Set(programme_id),
+        year: Set(year),
+        category: Set(input.category.code().to_owned()),
+        session_id: Set(input.session_id),
+        amount_pence: Set(input.amount_pence),
+        description: Set(description),
+        created_at: Set(clock.now()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(cost_view(model))
+}
+
+pub async fn delete_cost(
+    db: &DatabaseConnection,
+    programme_id: Uuid,
+    year: i32,
+    id: Uuid,
+) -> ApiResult<()> {
+    let deleted = costs::Entity::delete_many()
+        .filter(costs::Column::Id.eq(id))
+        .filter(costs::Column::ProgrammeId.eq(programme_id))
+        .filter(costs::Column::Year.eq(year))
+        .exec(db)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(ApiError::not_found("Cost"));
+    }
+    Ok(())
+}
+
+/// What a charge is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ChargeKind {
+    /// A confirmed place given up within the late-cancellation period.
+    LateCancellation,
+    /// A confirmed place not attended at all.
+    NoShow,
+}
+
+/// A charge computed from a booking.
+#[derive(Debug, Clone, Object)]
+pub struct Charge {
+    /// The booking charged for.
+    pub booking_id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+    /// The person booked.
+    pub person_id: Uuid,
+    /// The employing organisation charged.
+    pub organisation_id: Uuid,
+    pub kind: ChargeKind,
+    /// The tariff for this kind and course length, in pence.
+    pub tariff_pence: i64,
+    /// What is owed: the tariff, or 0 when waived.
+    pub amount_pence: i64,
+    /// Why it is waived: a coordinator's reason, or `substitute attended`.
+    pub waived_reason: Option<String>,
+}
+
+/// A coordinator's reason for waiving a booking's charge.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct Waiver {
+    /// 1–500 characters.
+    pub reason: String,
+}
+
+/// Courses up to this long are charged at the half-day rate.
+pub const HALF_DAY_MINUTES: i32 = 240;
+
+/// Every charge of a programme year: late cancellations and no-shows of sessions that start in
+/// the year, at the year's tariff for the course's length.
+pub async fn charges_of(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Charge>> {
+    let tariff = programme_years::Entity::find_by_id((programme_id, year))
+        .one(db)
+        .await?;
+    let (start, end) = year_bounds(year);
+    let in_year: Vec<sessions::Model> = sessions::Entity::find()
+        .filter(sessions::Column::ProgrammeId.eq(programme_id))
+        .filter(sessions::Column::StartsAt.gte(start))
+        .filter(sessions::Column::StartsAt.lt(end))
+        .all(db)
+        .await?;
+    let session_ids: Vec<Uuid> = in_year.iter().map(|s| s.id).collect();
+    let durations: HashMap<Uuid, i32> = courses::Entity::find()
+        .filter(courses::Column::ProgrammeId.eq(programme_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.duration_minutes))
+        .collect();
+    let course_of: HashMap<Uuid, Uuid> = in_year.iter().map(|s| (s.id, s.course_id)).collect();
+    let all = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.is_in(session_ids))
+        .order_by_asc(bookings::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for b in &all {
+        let kind = match b.status {
+            BookingStatus::NoShow => ChargeKind::NoShow,
+            BookingStatus::Cancelled if b.late_cancellation => ChargeKind::LateCancellation,
+            _ => continue,
+        };
+        let half_day = course_of
+            .get(&b.session_id)
+            .and_then(|c| durations.get(c))
+            .is_some_and(|d| *d <= HALF_DAY_MINUTES);
+        let tariff_pence = tariff
+            .as_ref()
+            .and_then(|t| match (kind, half_day) {
+                (ChargeKind::LateCancellation, true) => t.late_cancel_half_day_pence,
+                (ChargeKind::LateCancellation, false) => t.late_cancel_full_day_pence,
+                (ChargeKind::NoShow, true) => t.no_show_half_day_pence,
+                (ChargeKind::NoShow, false) => t.no_show_full_day_pence,
+            })
+            .unwrap_or(0);
+        // A late cancellation is waived when the same organisation sent someone else in the place:
+        // a booking made after the cancellation that attended (fully or in part).
+        let substitute = kind == ChargeKind::LateCancellation
+            && all.iter().any(|o| {
+                o.session_id == b.session_id
+                    && o.organisation_id == b.organisation_id
+                    && o.id != b.id
+                    && b.cancelled_at.is_some_and(|c| o.booked_at >= c)
+                    && matches!(o.status, BookingStatus::Attended | BookingStatus::Partial)
+            });
+        let waived_reason = b
+            .charge_waived_reason
+            .clone()
+            .or_else(|| substitute.then(|| "substitute attended".to_owned()));
+        out.push(Charge {
+            booking_id: b.id,
+            session_id: b.session_id,
+            person_id: b.person_id,
+            organisation_id: b.organisation_id,
+            kind,
+            tariff_pence,
+            amount_pence: if waived_reason.is_some() {
+                0
+            } else {
+                tariff_pence
+            },
+            waived_reason,
+        });
+    }
+    Ok(out)
+}
+
+/// Records a coordinator's waiver on a booking with a late cancellation or a no-show.
+pub async fn waive(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    booking_id: Uuid,
+    input: Waiver,
+) -> ApiResult<Charge> {
+    let reason = input.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
+    }
+    let txn = begin_write(db).await?;
+    let booking = find_booking(&txn, who, booking_id).await?;
+    let chargeable = booking.status == BookingStatus::NoShow
+        || (booking.status == BookingStatus::Cancelled && booking.late_cancellation);
+    if !chargeable {
+        return Err(ApiError::Rule {
+            kind: "nothing-to-waive",
+            status: StatusCode::CONFLICT,
+            detail: "Only a late cancellation or a no-show is charged.".into(),
+        });
+    }
+    let session = sessions::Entity::find_by_id(booking.session_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let mut model: bookings::ActiveModel = booking.into();
+    model.charge_waived_reason = Set(Some(reason));
+    model.charge_waived_at = Set(Some(clock.now()));
+    model.charge_waived_by_key_id = Set(Some(who.key_id));
+    model.update(&txn).await?;
+    let year =
+        super::trainers::steps::financial_year(super::sessions::london_today(session.starts_at));
+    let charge = charges_of(&txn, session.programme_id, year)
+        .await?
+        .into_iter()
+        .find(|c| c.booking_id == booking_id)
+        .ok_or_else(|| ApiError::not_found("Charge"))?;
+    txn.commit().await?;
+    Ok(charge)
+}
+
+/// Sessions of a programme year that offer places (not cancelled).
+pub async fn offered_sessions(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<sessions::Model>> {
+    let (start, end) = year_bounds(year);
+    Ok(sessions::Entity::find()
+        .filter(sessions::Column::ProgrammeId.eq(programme_id))
+        .filter(sessions::Column::StartsAt.gte(start))
+        .filter(sessions::Column::StartsAt.lt(end))
+        .filter(sessions::Column::Status.ne(SessionStatus::Cancelled))
+        .all(db)
+        .await?)
+}
