@@ -630,6 +630,27 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         ),
         row(
             "GET",
+            "/reports/progress",
+            format!("/reports/progress?programme_id={programme}&year=2026"),
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "GET",
+            "/reports/progress/pdf",
+            format!("/reports/progress/pdf?programme_id={programme}&year=2026"),
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "GET",
+            "/reports/reserved-places",
+            format!("/reports/reserved-places?programme_id={programme}&year=2026"),
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "GET",
             "/api-keys",
             "/api-keys".into(),
             None,

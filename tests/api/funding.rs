@@ -425,3 +425,238 @@ async fn costs_and_contributions_are_validated() {
     .problem(404);
     assert_eq!(app.count(entities::costs::Entity).await, 0);
 }
+
+#[tokio::test]
+async fn progress_and_reserved_places_against_targets_with_a_board_pdf() {
+    let app = TestApp::spawn().await;
+    let programme = app.programme("five-to-thrive").await;
+    let year = financial_year(today(&app));
+    let course = json!({
+        "programme_id": programme, "code": "ftt-champion", "title": "Champion training", "kind": "champion",
+        "duration_minutes": 360, "cpd_hours": 6, "default_capacity": 10,
+        "reserved_places": { "sector": "voluntary", "share_bp": 2000 },
+    });
+    let champion = id_of(
+        &app.post("/api/v1/courses", &app.admin, course)
+            .await
+            .expect(201)
+            .body,
+    );
+    let base = format!("/api/v1/programmes/{programme}/years/{year}");
+    app.put(&base, &app.admin, json!({ "champion_sessions_target": 12, "champions_target": 600, "trainers_target": 25, "reserved_share_bp": 1000, "reach_target": 5000, "licence_fee_per_champion_pence": 1000 }))
+        .await
+        .expect(200);
+    app.post(
+        &format!("{base}/costs"),
+        &app.admin,
+        json!({ "category": "other", "amount_pence": 9001, "description": "Licences" }),
+    )
+    .await
+    .expect(201);
+    let council = app.organisation("Wiltshire Council", "council").await;
+    let charity = app.organisation("Carers Charity", "voluntary").await;
+    let calne = app.reference("localities", "Calne").await;
+    let ey = app.reference("staff-groups", "Early years").await;
+    let mut staff = Vec::new();
+    for i in 0..4 {
+        staff.push(
+            app.person(
+                &format!("S{i}"),
+                &format!("s{i}@example.org"),
+                council,
+                &format!("S{i}"),
+            )
+            .await,
+        );
+    }
+    let vol = app.person("V", "v@example.org", charity, "V").await;
+    app.patch(
+        &format!("/api/v1/people/{}", staff[0]),
+        &app.admin,
+        json!({ "locality_id": calne, "staff_group_id": ey }),
+    )
+    .await
+    .expect(200);
+
+    // Session A (capacity 10, 2 reserved): three council staff and the volunteer attend.
+    // Session B, still scheduled: one more council person confirmed.
+    let a = session(&app, champion, 20, 10).await;
+    let b = session(&app, champion, 60, 10).await;
+    let mut booked = Vec::new();
+    for p in [staff[0], staff[1], staff[2], vol] {
+        booked.push(id_of(&app.book(a, p, &app.admin).await.expect(201).body));
+    }
+    app.book(b, staff[3], &app.admin).await.expect(201);
+    app.clock.advance(Duration::days(21));
+    let marks: Vec<Value> = booked
+        .iter()
+        .map(|id| json!({ "booking_id": id, "sitting": 1, "present": true }))
+        .collect();
+    app.put(
+        &format!("/api/v1/sessions/{a}/attendance"),
+        &app.admin,
+        json!({ "marks": marks }),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/sessions/{a}/complete"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+
+    let report = app
+        .get(
+            &format!("/api/v1/reports/progress?programme_id={programme}&year={year}"),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    let target = |name: &str| -> (Option<i64>, i64, i64) {
+        let t = report["targets"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["target"] == name))
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            t["target_value"].as_i64(),
+            t["actual"].as_i64().unwrap_or(-1),
+            t["forecast"].as_i64().unwrap_or(-1),
+        )
+    };
+    assert_eq!(target("champion_sessions"), (Some(12), 1, 2));
+    assert_eq!(target("champions_trained"), (Some(600), 4, 5));
+    assert_eq!(target("active_trainers"), (Some(25), 0, 0));
+    // 5 places held on champion sessions, 1 by the voluntary sector: 2000 bp.
+    assert_eq!(target("reserved_share_bp"), (Some(1000), 2000, 2000));
+    assert_eq!(target("cascade_reach"), (Some(5000), 0, 0));
+    assert_eq!(
+        (
+            report["sessions_delivered"].as_i64(),
+            report["sessions_planned"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    // Costs 9,001 + 4 champions × 1,000 = 13,001; per champion 3,250.25 → 3,250.
+    assert_eq!(
+        (
+            report["total_costs_pence"].as_i64(),
+            report["cost_per_champion_pence"].as_i64()
+        ),
+        (Some(13_001), Some(3250))
+    );
+    assert_eq!(report["cost_per_person_reached_pence"], Value::Null);
+    let by = |dim: &str| -> Vec<(String, i64)> {
+        report[dim]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                (
+                    l["name"].as_str().unwrap_or("").to_owned(),
+                    l["count"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        by("champions_by_sector"),
+        [("council".to_owned(), 3), ("voluntary".to_owned(), 1)]
+    );
+    assert_eq!(
+        by("champions_by_locality"),
+        [("Unknown".to_owned(), 3), ("Calne".to_owned(), 1)]
+    );
+    assert_eq!(
+        by("champions_by_staff_group"),
+        [("Unknown".to_owned(), 3), ("Early years".to_owned(), 1)]
+    );
+
+    let reserved = app
+        .get(
+            &format!("/api/v1/reports/reserved-places?programme_id={programme}&year={year}"),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(reserved["target_share_bp"], 1000);
+    let line = |l: &Value| -> Vec<i64> {
+        [
+            "capacity",
+            "reserved_offered",
+            "taken_by_sector",
+            "released_to_general",
+            "sector_places",
+            "places_held",
+            "share_received_bp",
+        ]
+        .iter()
+        .map(|k| l[k].as_i64().unwrap_or(-1))
+        .collect()
+    };
+    assert_eq!(line(&reserved["sessions"][0]), [10, 2, 1, 1, 1, 4, 2500]);
+    assert_eq!(line(&reserved["sessions"][1]), [10, 2, 0, 2, 0, 1, 0]);
+    assert_eq!(line(&reserved["totals"]), [20, 4, 1, 3, 1, 5, 2000]);
+
+    let csv = app
+        .client
+        .get(format!(
+            "/api/v1/reports/reserved-places?programme_id={programme}&year={year}"
+        ))
+        .header("Authorization", format!("Bearer {}", app.admin))
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    csv.assert_content_type("text/csv; charset=utf-8");
+    let text = csv.0.into_body().into_string().await.unwrap_or_default();
+    assert_eq!(
+        text.split("\r\n").filter(|l| !l.is_empty()).count(),
+        4,
+        "header, two sessions, totals"
+    );
+    let progress_csv = app
+        .client
+        .get(format!(
+            "/api/v1/reports/progress?programme_id={programme}&year={year}"
+        ))
+        .header("Authorization", format!("Bearer {}", app.admin))
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    let text = progress_csv
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap_or_default();
+    assert!(text.starts_with("\"measure\",\"name\",\"target\",\"actual\",\"forecast\"\r\n\"champion_sessions\",\"Champion sessions\",\"12\",\"1\",\"2\"\r\n"), "{text}");
+
+    let pdf = app
+        .get(
+            &format!("/api/v1/reports/progress/pdf?programme_id={programme}&year={year}"),
+            &app.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(cascade_tests::pdf_pages(&pdf.bytes), 1);
+    let text = cascade_tests::pdf_text(&pdf.bytes);
+    for expected in [
+        "Champion sessions",
+        "Champions trained",
+        "Active trainers",
+        "Reserved-sector share",
+        "People reached by cascades",
+        "4 of 600",
+        "Wiltshire Council",
+        "20.0% received (target 10.0%)",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+}

@@ -15,6 +15,7 @@ pub mod partners_report;
 pub mod people;
 pub mod programme_years;
 pub mod programmes;
+pub mod progress_report;
 pub mod reach;
 pub mod reference;
 pub mod sessions;

@@ -1,5 +1,7 @@
 //! Pure renderers: data in, bytes out. No database, no HTTP.
 
+pub mod board_pdf;
 pub mod calendar_ics;
 pub mod certificate_pdf;
 pub mod csv;
+pub mod pdf;

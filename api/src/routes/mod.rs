@@ -19,9 +19,11 @@ pub mod reports;
 pub mod sessions;
 pub mod trainers;
 
+use poem::IntoResponse;
 use poem_openapi::{
     ApiResponse, Object, Tags,
     payload::Json,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry},
     types::{ParseFromJSON, ToJSON, Type},
 };
 
@@ -86,4 +88,52 @@ pub enum Created<T: ToJSON + Type + Send + Sync> {
     /// Created; `Location` is the new resource's address.
     #[oai(status = 201)]
     Created(Json<T>, #[oai(header = "Location")] String),
+}
+
+/// A report as JSON, or as CSV when the request's `Accept` asks for `text/csv`.
+pub enum ReportResponse<T> {
+    Json(T),
+    Csv(String),
+}
+
+impl<T: ToJSON + Send + Sync> IntoResponse for ReportResponse<T> {
+    fn into_response(self) -> poem::Response {
+        match self {
+            Self::Json(body) => Json(body).into_response(),
+            Self::Csv(text) => poem::Response::builder()
+                .content_type("text/csv; charset=utf-8")
+                .body(text),
+        }
+    }
+}
+
+impl<T: ToJSON + Type + Send + Sync> ApiResponse for ReportResponse<T> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The report: JSON, or CSV (a header row, one record per line, fields quoted) when `Accept` asks for `text/csv`.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: T::schema_ref(),
+                    },
+                    MetaMediaType {
+                        content_type: "text/csv; charset=utf-8",
+                        schema: MetaSchemaRef::Inline(Box::new(MetaSchema::new("string"))),
+                    },
+                ],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+pub fn wants_csv(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/csv")))
 }
