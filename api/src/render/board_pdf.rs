@@ -51,6 +51,18 @@ pub fn money(pence: i64) -> String {
     format!("{sign}£{grouped}.{:02}", p % 100)
 }
 
+/// `s` cut with an ellipsis to fit `max_mm` at `size`.
+fn fit(s: &str, size: f32, max_mm: f32) -> String {
+    if text_width_mm(s, size) <= max_mm {
+        return s.to_owned();
+    }
+    let mut out: String = s.to_owned();
+    while !out.is_empty() && text_width_mm(&format!("{out}…"), size) > max_mm {
+        out.pop();
+    }
+    format!("{}…", out.trim_end())
+}
+
 fn value(v: i64, bp: bool) -> String {
     if bp {
         format!("{:.1}%", v as f64 / 100.0)
@@ -67,7 +79,8 @@ pub fn render(board: &Board) -> Vec<u8> {
     let mut doc = PdfDocument::new("Programme board summary");
     let f = doc.add_font(font());
     let mut ops = vec![Op::SetFillColor { col: grey(0.1) }];
-    text(&mut ops, &f, &board.title, 20.0, 20.0, PAGE_H - 22.0);
+    let title_size = (20.0 * (PAGE_W - 40.0) / text_width_mm(&board.title, 20.0)).min(20.0);
+    text(&mut ops, &f, &board.title, title_size, 20.0, PAGE_H - 22.0);
     text(&mut ops, &f, &board.subtitle, 11.0, 20.0, PAGE_H - 30.0);
     let mut y = PAGE_H - 45.0;
     for bar in &board.bars {
@@ -81,15 +94,15 @@ pub fn render(board: &Board) -> Vec<u8> {
             ops.push(rect(120.0, y - 1.5, 100.0 * done, 6.0, PaintMode::Fill));
             ops.push(Op::SetFillColor { col: grey(0.1) });
         }
-        let target = bar
-            .target
-            .map_or_else(|| "no target".to_owned(), |t| value(t, bar.basis_points));
-        let label = format!(
-            "{} of {}  (forecast {})",
-            value(bar.actual, bar.basis_points),
-            target,
-            value(bar.forecast, bar.basis_points)
-        );
+        let actual = value(bar.actual, bar.basis_points);
+        let forecast = value(bar.forecast, bar.basis_points);
+        let label = match bar.target {
+            Some(t) => format!(
+                "{actual} of {}  (forecast {forecast})",
+                value(t, bar.basis_points)
+            ),
+            None => format!("{actual}, no target set  (forecast {forecast})"),
+        };
         text(&mut ops, &f, &label, 10.0, 225.0, y);
         y -= 12.0;
     }
@@ -113,7 +126,7 @@ pub fn render(board: &Board) -> Vec<u8> {
     y -= 7.0;
     let room = ((y - 28.0) / 6.0).max(0.0) as usize;
     for p in board.partners.iter().take(room) {
-        text(&mut ops, &f, &p.name, 10.0, 20.0, y);
+        text(&mut ops, &f, &fit(&p.name, 10.0, 100.0), 10.0, 20.0, y);
         right(&mut ops, &f, &money(p.contribution_pence), 10.0, 150.0, y);
         right(&mut ops, &f, &p.used.to_string(), 10.0, 185.0, y);
         right(&mut ops, &f, &p.fair_share.to_string(), 10.0, 215.0, y);
