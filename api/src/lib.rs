@@ -38,7 +38,7 @@ use crate::{
         funding::FundingApi,
         health,
         organisations::OrganisationsApi,
-        people::PeopleApi,
+        people::{PeopleApi, StaffSyncApi},
         programmes::ProgrammesApi,
         reference::{LocalitiesApi, StaffGroupsApi},
         reports::ReportsApi,
@@ -59,6 +59,7 @@ pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             (
                 OrganisationsApi,
                 PeopleApi,
+                StaffSyncApi,
                 LocalitiesApi,
                 StaffGroupsApi,
                 ProgrammesApi,

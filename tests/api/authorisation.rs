@@ -650,6 +650,13 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             [401, 200, 200, 200, 403, 403],
         ),
         row(
+            "POST",
+            "/organisations/{id}/people/sync",
+            format!("/organisations/{other}/people/sync"),
+            Some(json!({ "people": [] })),
+            [401, 422, 422, 403, 403, 403],
+        ),
+        row(
             "GET",
             "/api-keys",
             "/api-keys".into(),

@@ -16,4 +16,5 @@ mod programmes;
 mod progression;
 mod reference;
 mod sessions;
+mod sync;
 mod trainers;

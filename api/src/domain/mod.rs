@@ -19,5 +19,6 @@ pub mod progress_report;
 pub mod reach;
 pub mod reference;
 pub mod sessions;
+pub mod sync;
 pub mod trainers;
 pub mod validation;

@@ -136,7 +136,7 @@ pub struct PeopleFilter {
 }
 
 /// An organisation's own identifier: 1–100 characters, no surrounding spaces or control characters.
-fn check_external_id(errors: &mut FieldErrors, field: &str, value: &str) {
+pub(crate) fn check_external_id(errors: &mut FieldErrors, field: &str, value: &str) {
     errors.check(
         (1..=100).contains(&value.chars().count())
             && value.trim() == value
@@ -146,7 +146,7 @@ fn check_external_id(errors: &mut FieldErrors, field: &str, value: &str) {
     );
 }
 
-fn email_key(email: &str) -> String {
+pub(crate) fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 

@@ -8,7 +8,10 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    domain::people::{self, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges},
+    domain::{
+        people::{self, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges},
+        sync::{self, OnInvalid, SyncBatch, SyncMode, SyncResult},
+    },
     error::ApiResult,
     pagination::PageRequest,
     state::AppState,
@@ -135,5 +138,54 @@ impl PeopleApi {
         Ok(Json(
             people::put_membership(&state.db, &auth.0, id.0, organisation_id.0, body.0).await?,
         ))
+    }
+}
+
+pub struct StaffSyncApi;
+
+#[OpenApi(tag = "ApiTags::People")]
+impl StaffSyncApi {
+    /// Sync an organisation's staff from its HR system
+    ///
+    /// Up to 10,000 people keyed by the organisation's `external_id`. New people are created; a
+    /// person already in Cascade with the same email (employed elsewhere) gains this
+    /// organisation's membership; changed details are updated. In `snapshot` mode the batch is
+    /// the whole staff: members missing from it have left — their membership ends, they are
+    /// deactivated if they work nowhere else, their future places are cancelled and waitlists
+    /// promoted. `dry_run=true` reports what would happen and writes nothing. By default nothing
+    /// is written if any row is invalid (422 naming `people[i].field` for each). A partner key
+    /// may sync only its own organisation.
+    #[oai(
+        path = "/organisations/:id/people/sync",
+        method = "post",
+        operation_id = "sync_people"
+    )]
+    async fn sync(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The organisation.
+        id: Path<Uuid>,
+        /// `upsert` (default) or `snapshot`.
+        mode: Query<Option<SyncMode>>,
+        /// Report without writing.
+        dry_run: Query<Option<bool>>,
+        /// `reject` (default: write nothing if any row is invalid) or `skip` (write the valid rows).
+        on_invalid: Query<Option<OnInvalid>>,
+        body: Json<SyncBatch>,
+    ) -> ApiResult<Json<SyncResult>> {
+        auth.0.require(Action::WritePeople)?;
+        let result = sync::sync(
+            &state.db,
+            &state.clock,
+            &auth.0,
+            id.0,
+            mode.0.unwrap_or_default(),
+            dry_run.0.unwrap_or(false),
+            on_invalid.0.unwrap_or_default(),
+            body.0,
+        )
+        .await?;
+        Ok(Json(result))
     }
 }

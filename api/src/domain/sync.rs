@@ -1,0 +1,498 @@
+//! Staff sync: a partner's HR system sends its staff (up to 10,000 rows) keyed by its own
+//! `external_id`; Cascade creates, updates, links and — in snapshot mode — deactivates leavers.
+//! One transaction, holding the organisation's row, so two syncs of one organisation never
+//! interleave; a dry run does the same work and rolls it back.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use entities::{
+    bookings,
+    enums::{BookingStatus, SessionStatus},
+    localities, memberships, organisations, people, sessions, staff_groups,
+};
+use poem_openapi::{Enum, Object};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::{
+    people::{check_external_id, email_key},
+    sessions::{
+        lock,
+        waitlist::{promote, save_counts},
+    },
+    validation::{FieldErrors, check_text, clean_text},
+};
+use crate::{
+    auth::Principal,
+    clock::Clock,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+};
+
+pub const MAX_ROWS: usize = 10_000;
+
+/// How the batch relates to the organisation's staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Create and update the people sent; leave everyone else alone.
+    #[default]
+    Upsert,
+    /// The batch is the whole staff: anyone of the organisation missing from it has left.
+    Snapshot,
+}
+
+/// What to do with invalid rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[oai(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Write nothing if any row is invalid (422 listing every invalid row).
+    #[default]
+    Reject,
+    /// Write the valid rows and report the invalid ones.
+    Skip,
+}
+
+/// One member of staff as the HR system knows them.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SyncRow {
+    /// The organisation's own key for the person (1–100 characters).
+    pub external_id: String,
+    /// Their name, any script (1–200 characters).
+    pub name: String,
+    /// Their work email.
+    pub email: String,
+    /// Their staff group.
+    pub staff_group_id: Option<Uuid>,
+    /// Their locality.
+    pub locality_id: Option<Uuid>,
+}
+
+/// A batch of staff.
+#[derive(Debug, Clone, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SyncBatch {
+    /// 1 to 10,000 rows.
+    pub people: Vec<SyncRow>,
+}
+
+/// One refused row.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct InvalidRow {
+    /// The row's position in `people`, from 0.
+    pub index: i32,
+    /// The refused field.
+    pub field: String,
+    /// Why.
+    pub message: String,
+}
+
+/// What the sync did (or, in a dry run, would do).
+#[derive(Debug, Clone, Object)]
+pub struct SyncResult {
+    /// True when nothing was written.
+    pub dry_run: bool,
+    pub mode: SyncMode,
+    /// People created (new to Cascade).
+    pub created: i32,
+    /// People already in Cascade (e.g. employed elsewhere) who gained this organisation's
+    /// membership.
+    pub linked: i32,
+    /// People whose details or membership changed.
+    pub updated: i32,
+    /// People sent exactly as Cascade already had them.
+    pub unchanged: i32,
+    /// Snapshot mode: leavers whose membership was ended.
+    pub deactivated: i32,
+    /// Future places cancelled because their holder left.
+    pub bookings_cancelled: i32,
+    /// Rows refused (written nowhere).
+    pub invalid: Vec<InvalidRow>,
+}
+
+fn invalid_rows(errors: FieldErrors) -> Vec<InvalidRow> {
+    match errors.finish() {
+        Ok(()) => Vec::new(),
+        Err(ApiError::Validation(list)) => list
+            .into_iter()
+            .map(|e| {
+                let (index, field) = e
+                    .field
+                    .strip_prefix("people[")
+                    .and_then(|rest| rest.split_once("]."))
+                    .map_or((-1, e.field.clone()), |(i, f)| {
+                        (i.parse().unwrap_or(-1), f.to_owned())
+                    });
+                InvalidRow {
+                    index,
+                    field,
+                    message: e.message,
+                }
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+pub async fn sync(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    organisation_id: Uuid,
+    mode: SyncMode,
+    dry_run: bool,
+    on_invalid: OnInvalid,
+    batch: SyncBatch,
+) -> ApiResult<SyncResult> {
+    who.require_organisation(organisation_id)?;
+    if batch.people.is_empty() || batch.people.len() > MAX_ROWS {
+        return Err(ApiError::invalid(
+            "people",
+            format!("must list 1 to {MAX_ROWS} people"),
+        ));
+    }
+    let now = clock.now();
+    let txn = begin_write(db).await?;
+    let org = organisations::Entity::find_by_id(organisation_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Organisation"))?;
+    if !org.active {
+        return Err(ApiError::Rule {
+            kind: "organisation-inactive",
+            status: poem::http::StatusCode::CONFLICT,
+            detail: "The organisation is inactive.".into(),
+        });
+    }
+
+    // Validate every row, including what needs the database, before writing anything.
+    let groups: HashSet<Uuid> = staff_groups::Entity::find()
+        .filter(staff_groups::Column::Active.eq(true))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    let places: HashSet<Uuid> = localities::Entity::find()
+        .filter(localities::Column::Active.eq(true))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let mut errors = FieldErrors::default();
+    let mut seen_external = HashMap::new();
+    let mut seen_email = HashMap::new();
+    for (i, row) in batch.people.iter().enumerate() {
+        let f = |name: &str| format!("people[{i}].{name}");
+        check_external_id(&mut errors, &f("external_id"), &row.external_id);
+        check_text(&mut errors, &f("name"), &clean_text(&row.name), 200);
+        let valid_email =
+            validator::ValidateEmail::validate_email(&row.email.trim()) && row.email.len() <= 254;
+        errors.check(valid_email, &f("email"), "must be a valid email address");
+        if let Some(first) = seen_external.insert(row.external_id.clone(), i) {
+            errors.add(f("external_id"), format!("repeats row {first}"));
+        }
+        if let Some(first) = seen_email.insert(email_key(&row.email), i) {
+            errors.add(f("email"), format!("repeats row {first}"));
+        }
+        if let Some(g) = row.staff_group_id {
+            errors.check(
+                groups.contains(&g),
+                &f("staff_group_id"),
+                "no such active staff group",
+            );
+        }
+        if let Some(l) = row.locality_id {
+            errors.check(
+                places.contains(&l),
+                &f("locality_id"),
+                "no such active locality",
+            );
+        }
+    }
+    let existing: Vec<memberships::Model> = memberships::Entity::find()
+        .filter(memberships::Column::OrganisationId.eq(organisation_id))
+        .all(&txn)
+        .await?;
+    let by_external: HashMap<String, memberships::Model> = existing
+        .iter()
+        .filter_map(|m| m.external_id.clone().map(|e| (e, m.clone())))
+        .collect();
+    let member_ids: Vec<Uuid> = existing.iter().map(|m| m.person_id).collect();
+    let keys: Vec<String> = batch.people.iter().map(|r| email_key(&r.email)).collect();
+    let mut persons: HashMap<Uuid, people::Model> = HashMap::new();
+    for chunk in member_ids.chunks(1000) {
+        for p in people::Entity::find()
+            .filter(people::Column::Id.is_in(chunk.iter().copied()))
+            .all(&txn)
+            .await?
+        {
+            persons.insert(p.id, p);
+        }
+    }
+    let mut by_email: HashMap<String, people::Model> = HashMap::new();
+    for chunk in keys.chunks(1000) {
+        for p in people::Entity::find()
+            .filter(people::Column::EmailKey.is_in(chunk.iter().cloned()))
+            .all(&txn)
+            .await?
+        {
+            by_email.insert(p.email_key.clone(), p);
+        }
+    }
+    // An email already used by someone else than the row's own person is refused.
+    for (i, row) in batch.people.iter().enumerate() {
+        let own = by_external.get(&row.external_id).map(|m| m.person_id);
+        if let Some(holder) = by_email.get(&email_key(&row.email)) {
+            if own.is_some_and(|o| o != holder.id) {
+                errors.add(format!("people[{i}].email"), "belongs to another person");
+            } else if own.is_none() && member_ids.contains(&holder.id) {
+                errors.add(
+                    format!("people[{i}].external_id"),
+                    "this person is already a member of the organisation under another external id",
+                );
+            }
+        }
+    }
+    let invalid = invalid_rows(errors);
+    if !invalid.is_empty() && on_invalid == OnInvalid::Reject {
+        let list = invalid
+            .iter()
+            .map(|r| {
+                crate::error::FieldError::new(
+                    format!("people[{}].{}", r.index, r.field),
+                    r.message.clone(),
+                )
+            })
+            .collect();
+        return Err(ApiError::Validation(list));
+    }
+    let refused: HashSet<i32> = invalid.iter().map(|r| r.index).collect();
+
+    let mut result = SyncResult {
+        dry_run,
+        mode,
+        created: 0,
+        linked: 0,
+        updated: 0,
+        unchanged: 0,
+        deactivated: 0,
+        bookings_cancelled: 0,
+        invalid,
+    };
+    let mut present: HashSet<Uuid> = HashSet::new();
+    let mut new_people = Vec::new();
+    let mut new_memberships = Vec::new();
+    for (i, row) in batch.people.iter().enumerate() {
+        if refused.contains(&(i as i32)) {
+            continue;
+        }
+        let name = clean_text(&row.name);
+        let key = email_key(&row.email);
+        match by_external.get(&row.external_id) {
+            Some(m) => {
+                present.insert(m.id);
+                let Some(p) = persons.get(&m.person_id) else {
+                    continue;
+                };
+                let same = p.name == name
+                    && p.email_key == key
+                    && p.staff_group_id == row.staff_group_id
+                    && p.locality_id == row.locality_id
+                    && p.active
+                    && m.active;
+                if same {
+                    result.unchanged += 1;
+                    continue;
+                }
+                result.updated += 1;
+                let mut pm: people::ActiveModel = p.clone().into();
+                pm.name = Set(name);
+                pm.email = Set(row.email.trim().to_owned());
+                pm.email_key = Set(key);
+                pm.staff_group_id = Set(row.staff_group_id);
+                pm.locality_id = Set(row.locality_id);
+                pm.active = Set(true);
+                pm.updated_at = Set(now);
+                pm.update(&txn).await?;
+                if !m.active {
+                    let mut mm: memberships::ActiveModel = m.clone().into();
+                    mm.active = Set(true);
+                    mm.updated_at = Set(now);
+                    mm.update(&txn).await?;
+                }
+            }
+            None => {
+                let person_id = match by_email.get(&key) {
+                    Some(p) => {
+                        result.linked += 1;
+                        p.id
+                    }
+                    None => {
+                        result.created += 1;
+                        let id = Uuid::now_v7();
+                        new_people.push(people::ActiveModel {
+                            id: Set(id),
+                            name: Set(name),
+                            email: Set(row.email.trim().to_owned()),
+                            email_key: Set(key),
+                            staff_group_id: Set(row.staff_group_id),
+                            locality_id: Set(row.locality_id),
+                            active: Set(true),
+                            created_at: Set(now),
+                            updated_at: Set(now),
+                        });
+                        id
+                    }
+                };
+                let is_primary = !member_ids.contains(&person_id)
+                    && !by_email.contains_key(&email_key(&row.email));
+                new_memberships.push(memberships::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    person_id: Set(person_id),
+                    organisation_id: Set(organisation_id),
+                    external_id: Set(Some(row.external_id.clone())),
+                    is_primary: Set(is_primary),
+                    active: Set(true),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                });
+            }
+        }
+    }
+    for chunk in new_people.chunks(500) {
+        people::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
+    }
+    for chunk in new_memberships.chunks(500) {
+        memberships::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
+    }
+    if mode == SyncMode::Snapshot {
+        let leavers: Vec<&memberships::Model> = existing
+            .iter()
+            .filter(|m| m.active && !present.contains(&m.id))
+            .collect();
+        result.deactivated = leavers.len() as i32;
+        result.bookings_cancelled = leave(&txn, organisation_id, &leavers, now).await?;
+    }
+    if dry_run {
+        txn.rollback().await?;
+    } else {
+        txn.commit().await?;
+    }
+    Ok(result)
+}
+
+/// Ends the leavers' memberships; deactivates people left with no active membership; cancels
+/// their future places booked for this organisation (all their future places when deactivated)
+/// and offers each freed place to the waitlist.
+async fn leave(
+    db: &impl ConnectionTrait,
+    organisation_id: Uuid,
+    leavers: &[&memberships::Model],
+    now: chrono::DateTime<Utc>,
+) -> ApiResult<i32> {
+    if leavers.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = leavers.iter().map(|m| m.id).collect();
+    let people_ids: Vec<Uuid> = leavers.iter().map(|m| m.person_id).collect();
+    memberships::Entity::update_many()
+        .col_expr(
+            memberships::Column::Active,
+            sea_orm::sea_query::Expr::value(false),
+        )
+        .col_expr(
+            memberships::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(memberships::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    let still_employed: HashSet<Uuid> = memberships::Entity::find()
+        .filter(memberships::Column::PersonId.is_in(people_ids.clone()))
+        .filter(memberships::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| m.person_id)
+        .collect();
+    let gone: Vec<Uuid> = people_ids
+        .iter()
+        .copied()
+        .filter(|p| !still_employed.contains(p))
+        .collect();
+    if !gone.is_empty() {
+        people::Entity::update_many()
+            .col_expr(
+                people::Column::Active,
+                sea_orm::sea_query::Expr::value(false),
+            )
+            .col_expr(
+                people::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(people::Column::Id.is_in(gone.clone()))
+            .exec(db)
+            .await?;
+    }
+    let future: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::Status.eq(SessionStatus::Scheduled))
+        .filter(sessions::Column::StartsAt.gt(now))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let places: Vec<bookings::Model> = bookings::Entity::find()
+        .filter(bookings::Column::PersonId.is_in(people_ids))
+        .filter(bookings::Column::SessionId.is_in(future))
+        .filter(
+            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|b| b.organisation_id == organisation_id || gone.contains(&b.person_id))
+        .collect();
+    let mut by_session: HashMap<Uuid, Vec<bookings::Model>> = HashMap::new();
+    for b in places {
+        by_session.entry(b.session_id).or_default().push(b);
+    }
+    let mut cancelled = 0;
+    for (session_id, list) in by_session {
+        let mut session = lock(db, session_id).await?;
+        for b in list {
+            match b.status {
+                BookingStatus::Confirmed => {
+                    session.confirmed_count -= 1;
+                    if b.place == Some(entities::enums::Place::Reserved) {
+                        session.reserved_confirmed -= 1;
+                    }
+                }
+                _ => session.waitlist_count -= 1,
+            }
+            let mut model: bookings::ActiveModel = b.into();
+            model.status = Set(BookingStatus::Cancelled);
+            model.cancel_reason = Set(Some("left_organisation".into()));
+            model.cancelled_at = Set(Some(now));
+            model.waitlist_seq = Set(None);
+            model.updated_at = Set(now);
+            model.update(db).await?;
+            cancelled += 1;
+        }
+        save_counts(db, &session, now).await?;
+        promote(db, &mut session, now).await?;
+    }
+    Ok(cancelled)
+}
