@@ -46,7 +46,12 @@ async fn check_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-    Ok(api_keys::authenticate(&state.db, &bearer.token).await?)
+    let principal = api_keys::authenticate(&state.db, &bearer.token).await?;
+    state
+        .key_limiter
+        .check(&principal.key_id.to_string())
+        .map_err(ApiError::TooManyRequests)?;
+    Ok(principal)
 }
 
 /// The kinds of thing a caller may ask to do.

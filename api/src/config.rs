@@ -14,6 +14,8 @@ pub struct Config {
     pub organizer_email: String,
     /// Public certificate verifications allowed per client address per minute.
     pub verify_per_minute: u32,
+    /// Requests allowed per API key per minute (0: no limit).
+    pub key_requests_per_minute: u32,
 }
 
 impl Config {
@@ -25,6 +27,7 @@ impl Config {
             organizer_name: DEFAULT_ORGANIZER_NAME.to_owned(),
             organizer_email: DEFAULT_ORGANIZER_EMAIL.to_owned(),
             verify_per_minute: DEFAULT_VERIFY_PER_MINUTE,
+            key_requests_per_minute: DEFAULT_KEY_REQUESTS_PER_MINUTE,
         }
     }
 }
@@ -37,3 +40,4 @@ pub const DEFAULT_ISSUER: &str = "Wiltshire Families and Children's Transformati
 pub const DEFAULT_ORGANIZER_NAME: &str = "FACT workforce training";
 pub const DEFAULT_ORGANIZER_EMAIL: &str = "training@cascade.invalid";
 pub const DEFAULT_VERIFY_PER_MINUTE: u32 = 30;
+pub const DEFAULT_KEY_REQUESTS_PER_MINUTE: u32 = 1200;

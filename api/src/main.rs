@@ -64,6 +64,9 @@ enum Command {
         /// Public certificate verifications allowed per client address per minute.
         #[arg(long, env = "CASCADE_VERIFY_PER_MINUTE", default_value_t = cascade::config::DEFAULT_VERIFY_PER_MINUTE)]
         verify_per_minute: u32,
+        /// Requests allowed per API key per minute (0: no limit).
+        #[arg(long, env = "CASCADE_RATE_LIMIT_PER_MINUTE", default_value_t = cascade::config::DEFAULT_KEY_REQUESTS_PER_MINUTE)]
+        rate_limit_per_minute: u32,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -157,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
             organizer_name,
             organizer_email,
             verify_per_minute,
+            rate_limit_per_minute,
         } => {
             let db = open(&cli.database_url).await?;
             if demo {
@@ -167,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
                 organizer_name,
                 organizer_email,
                 verify_per_minute,
+                key_requests_per_minute: rate_limit_per_minute,
                 ..Config::new(cli.database_url, public_url)
             };
             serve(db, config, &bind).await?;

@@ -13,16 +13,20 @@ pub struct AppState {
     pub clock: Clock,
     /// Limits public certificate verification per client address.
     pub verify_limiter: Arc<RateLimiter>,
+    /// Limits requests per API key.
+    pub key_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
         let verify_limiter = Arc::new(RateLimiter::per_minute(config.verify_per_minute));
+        let key_limiter = Arc::new(RateLimiter::per_minute(config.key_requests_per_minute));
         Self {
             db,
             config: Arc::new(config),
             clock: Clock::system(),
             verify_limiter,
+            key_limiter,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct Model {
     pub revoke_reason: Option<String>,
     pub superseded_by_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// When it was issued, revoked or superseded: the last change.
+    pub updated_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod m20261123_000002_sessions_bookings;
 mod m20261123_000003_attendance_trainers_cascades;
 mod m20261123_000004_certificates_calendars;
 mod m20261123_000005_funding;
+mod m20261123_000006_change_tracking;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_attendance_trainers_cascades::Migration),
             Box::new(m20261123_000004_certificates_calendars::Migration),
             Box::new(m20261123_000005_funding::Migration),
+            Box::new(m20261123_000006_change_tracking::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ mod concurrency;
 mod courses;
 mod errors;
 mod funding;
+mod integration;
 mod openapi;
 mod organisations;
 mod people;

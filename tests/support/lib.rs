@@ -118,6 +118,11 @@ impl Reply {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the configuration adjusted first.
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
         let (url, store) = match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if admin_url.starts_with("postgres") => {
                 let name = format!("cascade_test_{}", Uuid::new_v4().simple());
@@ -160,8 +165,9 @@ impl TestApp {
         .expect("create admin key")
         .secret;
         let clock = Clock::manual(chrono::Utc::now());
-        let state = AppState::new(db.clone(), Config::new(url.clone(), "http://cascade.test"))
-            .with_clock(clock.clone());
+        let mut config = Config::new(url.clone(), "http://cascade.test");
+        configure(&mut config);
+        let state = AppState::new(db.clone(), config).with_clock(clock.clone());
         let client = TestClient::new(app(state).boxed());
         Self {
             client,

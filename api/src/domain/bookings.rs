@@ -170,6 +170,7 @@ pub async fn list_for_session(
     who: &Principal,
     session_id: Uuid,
     status: Option<BookingStatus>,
+    updated_since: Option<DateTime<Utc>>,
     page: PageRequest,
 ) -> ApiResult<(Vec<Booking>, Option<String>)> {
     entities::sessions::Entity::find_by_id(session_id)
@@ -195,6 +196,9 @@ pub async fn list_for_session(
     if let Some(status) = status {
         select = select.filter(bookings::Column::Status.eq(status));
     }
+    if let Some(since) = updated_since {
+        select = select.filter(bookings::Column::UpdatedAt.gte(since));
+    }
     let (rows, next) = fetch_page(
         db,
         select,
@@ -213,6 +217,7 @@ pub async fn list_for_person(
     who: &Principal,
     person_id: Uuid,
     status: Option<BookingStatus>,
+    updated_since: Option<DateTime<Utc>>,
     page: PageRequest,
 ) -> ApiResult<(Vec<Booking>, Option<String>)> {
     super::people::find_visible(db, who, person_id).await?;
@@ -222,6 +227,9 @@ pub async fn list_for_person(
     }
     if let Some(status) = status {
         select = select.filter(bookings::Column::Status.eq(status));
+    }
+    if let Some(since) = updated_since {
+        select = select.filter(bookings::Column::UpdatedAt.gte(since));
     }
     let (rows, next) = fetch_page(
         db,

@@ -101,6 +101,8 @@ pub struct Certificate {
     pub superseded_by_id: Option<Uuid>,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
+    /// When it was issued, revoked or superseded (its last change).
+    pub updated_at: DateTime<Utc>,
 }
 
 /// What the public verification shows: no more than the certificate itself.
@@ -208,6 +210,7 @@ fn view(c: certificates::Model, config: &Config, today: NaiveDate) -> Certificat
         revoke_reason: c.revoke_reason,
         superseded_by_id: c.superseded_by_id,
         created_at: c.created_at,
+        updated_at: c.updated_at,
     }
 }
 
@@ -291,6 +294,7 @@ async fn insert(
         revoke_reason: Set(None),
         superseded_by_id: Set(None),
         created_at: Set(now),
+        updated_at: Set(now),
     }
     .insert(db)
     .await?)
@@ -405,6 +409,7 @@ pub struct CertificateFilter {
     pub programme_id: Option<Uuid>,
     pub session_id: Option<Uuid>,
     pub kind: Option<CertificateKind>,
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 pub async fn list(
@@ -428,6 +433,9 @@ pub async fn list(
     }
     if let Some(session) = filter.session_id {
         select = select.filter(certificates::Column::SessionId.eq(session));
+    }
+    if let Some(since) = filter.updated_since {
+        select = select.filter(certificates::Column::UpdatedAt.gte(since));
     }
     if let Some(kind) = filter.kind {
         let kind = if kind == CertificateKind::Licence {
@@ -551,6 +559,7 @@ pub async fn revoke(
     let mut model: certificates::ActiveModel = current.into();
     model.revoked_at = Set(Some(now));
     model.revoke_reason = Set(Some(reason));
+    model.updated_at = Set(now);
     let saved = model.update(&txn).await?;
     txn.commit().await?;
     Ok(view(saved, config, london_today(now)))
@@ -601,6 +610,7 @@ pub async fn reissue(
     let new = insert(&txn, config, details, now).await?;
     let mut model: certificates::ActiveModel = old.into();
     model.superseded_by_id = Set(Some(new.id));
+    model.updated_at = Set(now);
     model.update(&txn).await?;
     txn.commit().await?;
     Ok(view(new, config, london_today(now)))

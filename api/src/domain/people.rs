@@ -133,6 +133,7 @@ pub struct PeopleFilter {
     pub staff_group_id: Option<Uuid>,
     pub locality_id: Option<Uuid>,
     pub active: Option<bool>,
+    pub updated_since: Option<DateTime<Utc>>,
 }
 
 /// An organisation's own identifier: 1–100 characters, no surrounding spaces or control characters.
@@ -281,6 +282,9 @@ pub async fn list(
     }
     if let Some(active) = filter.active {
         select = select.filter(people::Column::Active.eq(active));
+    }
+    if let Some(since) = filter.updated_since {
+        select = select.filter(people::Column::UpdatedAt.gte(since));
     }
     let (rows, next) = fetch_page(
         db,

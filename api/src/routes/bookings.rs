@@ -68,6 +68,9 @@ impl BookingsApi {
         id: Path<Uuid>,
         /// Only bookings with this status.
         status: Query<Option<BookingStatusCode>>,
+        /// Only bookings changed at or after this instant (RFC 3339): poll with the time of
+        /// your last sync.
+        updated_since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -77,7 +80,8 @@ impl BookingsApi {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let status = status.0.map(Into::into);
         Ok(Page::json(
-            bookings::list_for_session(&state.db, &auth.0, id.0, status, page).await?,
+            bookings::list_for_session(&state.db, &auth.0, id.0, status, updated_since.0, page)
+                .await?,
         ))
     }
 
@@ -132,6 +136,9 @@ impl BookingsApi {
         id: Path<Uuid>,
         /// Only bookings with this status.
         status: Query<Option<BookingStatusCode>>,
+        /// Only bookings changed at or after this instant (RFC 3339): poll with the time of
+        /// your last sync.
+        updated_since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -141,7 +148,8 @@ impl BookingsApi {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let status = status.0.map(Into::into);
         Ok(Page::json(
-            bookings::list_for_person(&state.db, &auth.0, id.0, status, page).await?,
+            bookings::list_for_person(&state.db, &auth.0, id.0, status, updated_since.0, page)
+                .await?,
         ))
     }
 }

@@ -53,6 +53,9 @@ impl CertificatesApi {
         session_id: Query<Option<Uuid>>,
         /// Only completion certificates or only trainer licences.
         kind: Query<Option<CertificateKind>>,
+        /// Only certificates issued, revoked or superseded at or after this instant (RFC 3339):
+        /// poll with the time of your last sync.
+        updated_since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -66,6 +69,7 @@ impl CertificatesApi {
             programme_id: programme_id.0,
             session_id: session_id.0,
             kind: kind.0,
+            updated_since: updated_since.0,
         };
         Ok(Page::json(
             certificates::list(

@@ -45,6 +45,9 @@ impl PeopleApi {
         locality_id: Query<Option<Uuid>>,
         /// Only active (true) or only deactivated (false) people.
         active: Query<Option<bool>>,
+        /// Only people changed at or after this instant (RFC 3339): poll with the time of your
+        /// last sync.
+        updated_since: Query<Option<chrono::DateTime<chrono::Utc>>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -59,6 +62,7 @@ impl PeopleApi {
             staff_group_id: staff_group_id.0,
             locality_id: locality_id.0,
             active: active.0,
+            updated_since: updated_since.0,
         };
         Ok(Page::json(
             people::list(&state.db, &auth.0, filter, page).await?,
