@@ -85,6 +85,8 @@ pub enum Action {
     ReadReports,
     /// Revoke and reissue certificates, and print a session's certificates.
     ManageCertificates,
+    /// Read the change feed (partners: their organisation's events and session changes).
+    ReadEvents,
 }
 
 /// Which people a caller can reach.
@@ -113,6 +115,7 @@ impl Principal {
                     | ReadRecords
                     | ImportCompletions
                     | ReadReports
+                    | ReadEvents
             ),
             Role::Trainer => matches!(
                 action,

@@ -16,6 +16,7 @@ pub mod course_audiences;
 pub mod course_prerequisites;
 pub mod courses;
 pub mod enums;
+pub mod events;
 pub mod idempotency_keys;
 pub mod localities;
 pub mod memberships;

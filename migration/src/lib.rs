@@ -9,6 +9,7 @@ mod m20261123_000003_attendance_trainers_cascades;
 mod m20261123_000004_certificates_calendars;
 mod m20261123_000005_funding;
 mod m20261123_000006_change_tracking;
+mod m20261123_000007_events;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_certificates_calendars::Migration),
             Box::new(m20261123_000005_funding::Migration),
             Box::new(m20261123_000006_change_tracking::Migration),
+            Box::new(m20261123_000007_events::Migration),
         ]
     }
 }

@@ -658,6 +658,13 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         ),
         row(
             "GET",
+            "/events",
+            "/events?limit=5".into(),
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "GET",
             "/api-keys",
             "/api-keys".into(),
             None,

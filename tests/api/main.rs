@@ -8,6 +8,7 @@ mod certificates;
 mod concurrency;
 mod courses;
 mod errors;
+mod events;
 mod funding;
 mod integration;
 mod openapi;

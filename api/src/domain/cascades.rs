@@ -400,6 +400,11 @@ async fn clear_attendance(
         .iter()
         .map(|c| format!("completion:{}:{}", c.id, c.completed_on))
         .collect();
+    let revoked: Vec<entities::certificates::Model> = entities::certificates::Entity::find()
+        .filter(entities::certificates::Column::OriginKey.is_in(keys.clone()))
+        .filter(entities::certificates::Column::RevokedAt.is_null())
+        .all(db)
+        .await?;
     entities::certificates::Entity::update_many()
         .col_expr(
             entities::certificates::Column::RevokedAt,
@@ -413,6 +418,11 @@ async fn clear_attendance(
         .filter(entities::certificates::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    for mut c in revoked {
+        c.revoked_at = Some(now);
+        c.revoke_reason = Some("The cascade session's attendance was corrected.".into());
+        super::certificates::certificate_event(db, "certificate.revoked", &c, now).await?;
+    }
     completions::Entity::delete_many()
         .filter(completions::Column::Id.is_in(withdrawn.iter().map(|c| c.id)))
         .exec(db)

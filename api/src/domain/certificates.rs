@@ -252,6 +252,20 @@ struct Details {
     cpd_hours: f64,
 }
 
+pub(crate) async fn certificate_event(
+    db: &impl ConnectionTrait,
+    kind: &'static str,
+    c: &certificates::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let data = serde_json::json!({
+        "certificate_id": c.id, "number": c.number, "person_id": c.person_id, "kind": c.kind,
+        "course_id": c.course_id, "expires_on": c.expires_on, "revoke_reason": c.revoke_reason,
+    });
+    let org = super::events::employer(db, c.person_id).await?;
+    super::events::emit(db, kind, org, c.id, data, now).await
+}
+
 async fn insert(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -269,7 +283,7 @@ async fn insert(
     let issued_on = london_today(now);
     let (seq, number) = next_number(db, issued_on.year()).await?;
     let code = new_code();
-    Ok(certificates::ActiveModel {
+    let model = certificates::ActiveModel {
         id: Set(Uuid::now_v7()),
         number: Set(number),
         year: Set(issued_on.year()),
@@ -297,7 +311,9 @@ async fn insert(
         updated_at: Set(now),
     }
     .insert(db)
-    .await?)
+    .await?;
+    certificate_event(db, "certificate.issued", &model, now).await?;
+    Ok(model)
 }
 
 async fn exists(db: &impl ConnectionTrait, origin_key: &str) -> ApiResult<bool> {
@@ -561,6 +577,7 @@ pub async fn revoke(
     model.revoke_reason = Set(Some(reason));
     model.updated_at = Set(now);
     let saved = model.update(&txn).await?;
+    certificate_event(&txn, "certificate.revoked", &saved, now).await?;
     txn.commit().await?;
     Ok(view(saved, config, london_today(now)))
 }

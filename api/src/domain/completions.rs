@@ -132,6 +132,14 @@ pub async fn record(
             .await?
         }
     };
+    if model.completed_on == completed_on && model.source_id == origin.source_id {
+        let data = serde_json::json!({
+            "completion_id": model.id, "person_id": person_id, "course_id": course.id,
+            "completed_on": model.completed_on, "source": model.source, "source_id": model.source_id,
+        });
+        let org = super::events::employer(db, person_id).await?;
+        super::events::emit(db, "completion.recorded", org, model.id, data, now).await?;
+    }
     if origin.source != CompletionSource::Imported && model.source_id == origin.source_id {
         super::certificates::issue_for_completion(db, config, &model, course, now).await?;
     }

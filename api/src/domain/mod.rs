@@ -9,6 +9,7 @@ pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;
+pub mod events;
 pub mod funding;
 pub mod organisations;
 pub mod partners_report;

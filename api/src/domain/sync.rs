@@ -488,7 +488,8 @@ async fn leave(
             model.cancelled_at = Set(Some(now));
             model.waitlist_seq = Set(None);
             model.updated_at = Set(now);
-            model.update(db).await?;
+            let gone_booking = model.update(db).await?;
+            crate::domain::events::booking(db, "booking.cancelled", &gone_booking, now).await?;
             cancelled += 1;
         }
         save_counts(db, &session, now).await?;

@@ -9,6 +9,7 @@ pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;
+pub mod events;
 pub mod funding;
 pub mod health;
 pub mod organisations;
@@ -63,6 +64,8 @@ pub enum ApiTags {
     Funding,
     /// API keys (admin only).
     ApiKeys,
+    /// The change feed partner systems poll.
+    Events,
 }
 
 /// One page of a list. Pass `next_cursor` back as `cursor` to get the next page; it is absent on

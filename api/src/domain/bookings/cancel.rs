@@ -92,6 +92,7 @@ pub async fn cancel(
     model.late_cancellation = Set(late);
     model.updated_at = Set(now);
     let cancelled = model.update(&txn).await?;
+    crate::domain::events::booking(&txn, "booking.cancelled", &cancelled, now).await?;
     save_counts(&txn, &session, now).await?;
     promote(&txn, &mut session, now).await?;
     let view = views(&txn, vec![cancelled]).await?.remove(0);

@@ -227,6 +227,12 @@ pub async fn create(
         }
     }
     save_counts(&txn, &session, now).await?;
+    let kind = if status == BookingStatus::Confirmed {
+        "booking.confirmed"
+    } else {
+        "booking.waitlisted"
+    };
+    crate::domain::events::booking(&txn, kind, &booking, now).await?;
     let view = views(&txn, vec![booking]).await?.remove(0);
     txn.commit().await?;
     Ok(view)

@@ -243,6 +243,10 @@ pub async fn update(
     )
     .await?;
     promote(&txn, &mut current, now).await?;
+    if visible_change {
+        let data = serde_json::json!({ "session_id": id, "revision": current.revision });
+        crate::domain::events::emit(&txn, "session.updated", None, id, data, now).await?;
+    }
     let session = get(&txn, clock, id).await?;
     txn.commit().await?;
     Ok(session)
@@ -277,7 +281,7 @@ pub async fn cancel(
     sessions::ActiveModel {
         id: Set(id),
         status: Set(SessionStatus::Cancelled),
-        cancel_reason: Set(Some(reason)),
+        cancel_reason: Set(Some(reason.clone())),
         cancelled_at: Set(Some(now)),
         revision: Set(current.revision + 1),
         confirmed_count: Set(0),
@@ -288,6 +292,9 @@ pub async fn cancel(
     }
     .update(&txn)
     .await?;
+    let data =
+        serde_json::json!({ "session_id": id, "revision": current.revision + 1, "reason": reason });
+    crate::domain::events::emit(&txn, "session.cancelled", None, id, data, now).await?;
     let session = get(&txn, clock, id).await?;
     txn.commit().await?;
     Ok(session)

@@ -190,7 +190,8 @@ pub(crate) async fn promote(
         model.confirmed_at = Set(Some(now));
         model.promoted_at = Set(Some(now));
         model.updated_at = Set(now);
-        model.update(db).await?;
+        let promoted_booking = model.update(db).await?;
+        crate::domain::events::booking(db, "booking.promoted", &promoted_booking, now).await?;
         *per_org.entry(org).or_default() += 1;
         session.confirmed_count += 1;
         session.waitlist_count -= 1;
@@ -214,6 +215,11 @@ pub(crate) async fn cancel_all(
     reason: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
+    let affected = bookings::Entity::find()
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.is_in(statuses.iter().copied()))
+        .all(db)
+        .await?;
     bookings::Entity::update_many()
         .col_expr(
             bookings::Column::Status,
@@ -230,6 +236,12 @@ pub(crate) async fn cancel_all(
         .filter(bookings::Column::Status.is_in(statuses.iter().copied()))
         .exec(db)
         .await?;
+    for mut b in affected {
+        b.status = BookingStatus::Cancelled;
+        b.cancel_reason = Some(reason.to_owned());
+        b.cancelled_at = Some(now);
+        crate::domain::events::booking(db, "booking.cancelled", &b, now).await?;
+    }
     Ok(())
 }
 

@@ -54,6 +54,20 @@ fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
     }
 }
 
+/// The event of a step reached (automatic or recorded by hand).
+async fn step_event(
+    db: &impl ConnectionTrait,
+    step: &trainer_steps::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let data = serde_json::json!({
+        "person_id": step.person_id, "programme_id": step.programme_id, "step": step.code,
+        "effective_on": step.effective_on, "automatic": step.automatic,
+    });
+    let org = crate::domain::events::employer(db, step.person_id).await?;
+    crate::domain::events::emit(db, "trainer.status_changed", org, step.person_id, data, now).await
+}
+
 /// Records a step Cascade's data proves, unless it is already recorded.
 pub async fn record_automatic(
     db: &impl ConnectionTrait,
@@ -74,7 +88,7 @@ pub async fn record_automatic(
     if exists {
         return Ok(());
     }
-    trainer_steps::ActiveModel {
+    let step = trainer_steps::ActiveModel {
         id: Set(Uuid::now_v7()),
         person_id: Set(person_id),
         programme_id: Set(programme_id),
@@ -91,6 +105,7 @@ pub async fn record_automatic(
     }
     .insert(db)
     .await?;
+    step_event(db, &step, now).await?;
     Ok(())
 }
 
@@ -393,6 +408,7 @@ pub async fn record(
     if model.licence_expires_on.is_some() {
         crate::domain::certificates::issue_for_licence(&txn, config, &model, now).await?;
     }
+    step_event(&txn, &model, now).await?;
     txn.commit().await?;
     Ok(model.into())
 }
