@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod bench;
 pub mod clock;
+pub mod conditional;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -119,6 +120,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", docs)
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .around(conditional::conditional)
         .around(idempotency::idempotency)
         .data(state)
         .around(limit_body)

@@ -119,3 +119,153 @@ async fn each_api_key_is_limited_to_its_requests_per_minute() {
     let other = app.key(KeyRole::Coordinator, None, None).await;
     app.get("/api/v1/organisations", &other).await.expect(200);
 }
+
+fn etag(reply: &cascade_tests::Reply) -> String {
+    reply
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_update_made_on_a_stale_read_is_refused_with_412() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let person = app
+        .person("Zoë Ashworth", "zoe@example.org", org, "1")
+        .await;
+    let path = format!("/api/v1/people/{person}");
+
+    let read = app.get(&path, &app.admin).await.expect(200);
+    let tag = etag(&read);
+    assert!(tag.starts_with('"') && tag.len() > 10, "{tag:?}");
+    let unchanged = app
+        .request_with(
+            "GET",
+            &path,
+            Some(&app.admin),
+            &[("If-None-Match", &tag)],
+            None,
+        )
+        .await;
+    assert_eq!(unchanged.status, 304);
+    assert_eq!(etag(&unchanged), tag);
+    assert!(unchanged.bytes.is_empty());
+
+    // The first update on that read succeeds and answers the new tag; the second, made on the
+    // same (now stale) read, is refused and changes nothing.
+    let first = app
+        .request_with(
+            "PATCH",
+            &path,
+            Some(&app.admin),
+            &[("If-Match", &tag)],
+            Some(json!({ "name": "Zoë Ashworth-Khan" })),
+        )
+        .await
+        .expect(200);
+    let new_tag = etag(&first);
+    assert_ne!(new_tag, tag);
+    assert_eq!(etag(&app.get(&path, &app.admin).await.expect(200)), new_tag);
+    let stale = app
+        .request_with(
+            "PATCH",
+            &path,
+            Some(&app.admin),
+            &[("If-Match", &tag)],
+            Some(json!({ "name": "Zoe Ashworth" })),
+        )
+        .await;
+    assert_eq!(etag(&stale), new_tag, "the refusal carries the current tag");
+    let problem = stale.problem(412);
+    assert_eq!(cascade_tests::Reply::error_fields(&problem), ["If-Match"]);
+    let now = app.get(&path, &app.admin).await.expect(200).body;
+    assert_eq!(now["name"], "Zoë Ashworth-Khan");
+
+    // `*` matches whatever exists; no If-Match is an unconditional update; a missing resource
+    // is still 404; a weak tag never matches.
+    app.request_with(
+        "PATCH",
+        &path,
+        Some(&app.admin),
+        &[("If-Match", "*")],
+        Some(json!({ "name": "Zoë A" })),
+    )
+    .await
+    .expect(200);
+    let weak = format!("W/{}", etag(&app.get(&path, &app.admin).await));
+    app.request_with(
+        "PATCH",
+        &path,
+        Some(&app.admin),
+        &[("If-Match", &weak)],
+        Some(json!({ "name": "Z" })),
+    )
+    .await
+    .problem(412);
+    app.request_with(
+        "PATCH",
+        &format!("/api/v1/people/{}", uuid::Uuid::now_v7()),
+        Some(&app.admin),
+        &[("If-Match", &tag)],
+        Some(json!({ "name": "Nobody" })),
+    )
+    .await
+    .problem(404);
+    // A membership has no address of its own to read, so there is no tag to match.
+    app.request_with(
+        "PUT",
+        &format!("{path}/memberships/{org}"),
+        Some(&app.admin),
+        &[("If-Match", &tag)],
+        Some(json!({})),
+    )
+    .await
+    .problem(412);
+
+    // Other resources too: an organisation.
+    let org_path = format!("/api/v1/organisations/{org}");
+    let org_tag = etag(&app.get(&org_path, &app.admin).await.expect(200));
+    app.patch(
+        &org_path,
+        &app.admin,
+        json!({ "name": "Wiltshire Council" }),
+    )
+    .await
+    .expect(200);
+    app.request_with(
+        "PATCH",
+        &org_path,
+        Some(&app.admin),
+        &[("If-Match", &org_tag)],
+        Some(json!({ "name": "Swindon" })),
+    )
+    .await
+    .problem(412);
+}
+
+#[tokio::test]
+async fn two_replicas_updating_on_the_same_read_let_exactly_one_win() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let person = app
+        .person("Aoife Ní Bhriain", "aoife@example.org", org, "1")
+        .await;
+    let path = format!("/api/v1/people/{person}");
+    let tag = etag(&app.get(&path, &app.admin).await.expect(200));
+    let (one, two) = (app.serve_replica().await, app.serve_replica().await);
+    let headers = [("If-Match", tag.as_str())];
+    let (body_one, body_two) = (
+        json!({ "name": "Aoife One" }),
+        json!({ "name": "Aoife Two" }),
+    );
+    let ((a, _), (b, _)) = tokio::join!(
+        cascade_tests::http_with(&one, "PATCH", &path, &app.admin, &headers, &body_one),
+        cascade_tests::http_with(&two, "PATCH", &path, &app.admin, &headers, &body_two),
+    );
+    let mut statuses = [a, b];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 412]);
+}

@@ -207,6 +207,18 @@ impl TestApp {
         key: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.request_with(method, path, key, &[], body).await
+    }
+
+    /// [`Self::request`] with extra headers.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = match method {
             "GET" => self.client.get(path),
             "POST" => self.client.post(path),
@@ -217,6 +229,9 @@ impl TestApp {
         };
         if let Some(key) = key {
             req = req.header("Authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         if let Some(body) = body {
             req = req.body_json(&body);
@@ -396,10 +411,26 @@ impl TestApp {
 
 /// Sends one HTTP/1.1 request over a real socket and returns the status and JSON body.
 pub async fn http(addr: &str, method: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    http_with(addr, method, path, key, &[], body).await
+}
+
+/// [`http`] with extra headers.
+pub async fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let payload = body.to_string();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
         payload.len()
     );
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
