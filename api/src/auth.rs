@@ -87,6 +87,8 @@ pub enum Action {
     ManageCertificates,
     /// Read the change feed (partners: their organisation's events and session changes).
     ReadEvents,
+    /// Register webhooks and read their deliveries (partners: their organisation's).
+    ManageWebhooks,
 }
 
 /// Which people a caller can reach.
@@ -116,6 +118,7 @@ impl Principal {
                     | ImportCompletions
                     | ReadReports
                     | ReadEvents
+                    | ManageWebhooks
             ),
             Role::Trainer => matches!(
                 action,

@@ -46,6 +46,7 @@ use crate::{
         reports::ReportsApi,
         sessions::SessionsApi,
         trainers::TrainersApi,
+        webhooks::WebhooksApi,
     },
     state::AppState,
 };
@@ -84,6 +85,7 @@ pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
                 ReportsApi,
                 ApiKeysApi,
                 EventsApi,
+                WebhooksApi,
             ),
         ),
         "Cascade",

@@ -245,6 +245,7 @@ async fn load_demo(db: &DatabaseConnection) -> anyhow::Result<()> {
 async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Result<()> {
     let state = AppState::new(db, config);
     tokio::spawn(housekeeping(state.clone()));
+    tokio::spawn(webhook_worker(state.clone()));
     tracing::info!(%bind, "cascade listening");
     Server::new(TcpListener::bind(bind))
         .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(Duration::from_secs(20)))
@@ -263,6 +264,20 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(err) = cascade::idempotency::purge(&state).await {
             tracing::warn!(error = %err, "purging idempotency keys failed");
+        }
+    }
+}
+
+/// Sends webhook deliveries as they come due, every few seconds. Safe on every replica at once:
+/// each subscription is leased to one replica while it sends.
+async fn webhook_worker(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = cascade::domain::webhooks::deliver_due(&state.db, state.clock.now()).await
+        {
+            tracing::warn!(error = ?err, "delivering webhooks failed");
         }
     }
 }

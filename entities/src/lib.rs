@@ -31,3 +31,5 @@ pub mod sessions;
 pub mod sittings;
 pub mod staff_groups;
 pub mod trainer_steps;
+pub mod webhook_deliveries;
+pub mod webhooks;

@@ -10,6 +10,7 @@ mod m20261123_000004_certificates_calendars;
 mod m20261123_000005_funding;
 mod m20261123_000006_change_tracking;
 mod m20261123_000007_events;
+mod m20261123_000008_webhooks;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_funding::Migration),
             Box::new(m20261123_000006_change_tracking::Migration),
             Box::new(m20261123_000007_events::Migration),
+            Box::new(m20261123_000008_webhooks::Migration),
         ]
     }
 }

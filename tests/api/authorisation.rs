@@ -73,6 +73,17 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
     let their_booking =
         cascade_tests::id_of(&app.book(session, them, &app.admin).await.expect(201).body);
     let missing = uuid::Uuid::now_v7();
+    let coordinators_hook = cascade_tests::id_of(
+        &app.post(
+            "/api/v1/webhooks",
+            &app.admin,
+            json!({ "url": "http://127.0.0.1:9/hook", "secret": "a secret of 16+ chars",
+                    "event_types": ["booking.confirmed"] }),
+        )
+        .await
+        .expect(201)
+        .body,
+    );
 
     app.put(
         &format!("/api/v1/programmes/{programme}/years/2026"),
@@ -662,6 +673,48 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             "/events?limit=5".into(),
             None,
             [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "GET",
+            "/webhooks",
+            "/webhooks".into(),
+            None,
+            [401, 200, 200, 200, 403, 403],
+        ),
+        row(
+            "POST",
+            "/webhooks",
+            "/webhooks".into(),
+            Some(json!({ "url": "not a url", "secret": "short", "event_types": [] })),
+            [401, 422, 422, 422, 403, 403],
+        ),
+        row(
+            "GET",
+            "/webhooks/{id}",
+            format!("/webhooks/{coordinators_hook}"),
+            None,
+            [401, 200, 200, 404, 403, 403],
+        ),
+        row(
+            "PATCH",
+            "/webhooks/{id}",
+            format!("/webhooks/{coordinators_hook}"),
+            Some(json!({ "url": "not a url" })),
+            [401, 422, 422, 404, 403, 403],
+        ),
+        row(
+            "GET",
+            "/webhooks/{id}/deliveries",
+            format!("/webhooks/{coordinators_hook}/deliveries"),
+            None,
+            [401, 200, 200, 404, 403, 403],
+        ),
+        row(
+            "POST",
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            format!("/webhooks/{coordinators_hook}/deliveries/{missing}/redeliver"),
+            Some(json!({})),
+            [401, 404, 404, 404, 403, 403],
         ),
         row(
             "GET",

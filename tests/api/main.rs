@@ -20,3 +20,4 @@ mod reference;
 mod sessions;
 mod sync;
 mod trainers;
+mod webhooks;

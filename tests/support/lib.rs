@@ -371,12 +371,7 @@ impl TestApp {
         drop(listener);
         let server = poem::Server::new(poem::listener::TcpListener::bind(addr.to_string()));
         tokio::spawn(async move { server.run(app(state)).await });
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        wait_listening(addr).await;
         format!("{addr}")
     }
 
@@ -406,6 +401,16 @@ impl TestApp {
             json!({ "person_id": person }),
         )
         .await
+    }
+}
+
+/// Waits (up to a second) until something accepts connections at `addr`.
+pub async fn wait_listening(addr: std::net::SocketAddr) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 

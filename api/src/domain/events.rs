@@ -6,7 +6,7 @@ use entities::events;
 use poem_openapi::Object;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, sea_query::Expr,
+    QuerySelect, Select, Statement, sea_query::Expr,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -147,45 +147,23 @@ pub async fn feed(
             format!("must be one of {}", KINDS.join(", ")),
         ));
     }
-    let mut select = events::Entity::find();
-    if let Some(p) = after {
-        select = select.filter(
-            Condition::any().add(events::Column::TxId.gt(p.tx_id)).add(
-                Condition::all()
-                    .add(events::Column::TxId.eq(p.tx_id))
-                    .add(events::Column::Id.gt(p.id)),
-            ),
-        );
-    }
-    if db.get_database_backend() == DbBackend::Postgres {
-        select = select.filter(Expr::cust(
-            "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        ));
-    }
-    match who.people_scope() {
-        PeopleScope::All => {}
-        PeopleScope::Organisation(org) => {
-            select = select.filter(
-                Condition::any()
-                    .add(events::Column::OrganisationId.eq(org))
-                    .add(events::Column::OrganisationId.is_null()),
-            );
-        }
+    let org = match who.people_scope() {
+        PeopleScope::All => None,
+        PeopleScope::Organisation(org) => Some(org),
         PeopleScope::Person(_) => {
             return Err(ApiError::Forbidden(
                 "The change feed is for coordinators and partner systems.".into(),
             ));
         }
-    }
-    if let Some(kind) = kind {
-        select = select.filter(events::Column::Kind.eq(kind));
-    }
-    let rows = select
-        .order_by_asc(events::Column::TxId)
-        .order_by_asc(events::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?;
+    };
+    let kinds: Vec<&str> = kind.into_iter().collect();
+    let select = visible_after(
+        db.get_database_backend(),
+        org,
+        after.map(|p| (p.tx_id, p.id)),
+        &kinds,
+    );
+    let rows = select.limit(limit).all(db).await?;
     let next_after = rows
         .last()
         .map(|e| Position {
@@ -212,6 +190,57 @@ pub async fn feed(
                 data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
             })
             .collect(),
+    })
+}
+
+/// The events a reader may see after a feed position `(tx_id, id)`, in feed order: on
+/// PostgreSQL only those of transactions older than every transaction still running; for an
+/// organisation, its own events and session changes; of the given kinds (all when empty).
+pub fn visible_after(
+    backend: DbBackend,
+    organisation_id: Option<Uuid>,
+    after: Option<(i64, i64)>,
+    kinds: &[&str],
+) -> Select<events::Entity> {
+    let mut select = events::Entity::find();
+    if let Some((tx_id, id)) = after {
+        select = select.filter(
+            Condition::any().add(events::Column::TxId.gt(tx_id)).add(
+                Condition::all()
+                    .add(events::Column::TxId.eq(tx_id))
+                    .add(events::Column::Id.gt(id)),
+            ),
+        );
+    }
+    if backend == DbBackend::Postgres {
+        select = select.filter(Expr::cust(
+            "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        ));
+    }
+    if let Some(org) = organisation_id {
+        select = select.filter(
+            Condition::any()
+                .add(events::Column::OrganisationId.eq(org))
+                .add(events::Column::OrganisationId.is_null()),
+        );
+    }
+    if !kinds.is_empty() {
+        select = select.filter(events::Column::Kind.is_in(kinds.iter().copied()));
+    }
+    select
+        .order_by_asc(events::Column::TxId)
+        .order_by_asc(events::Column::Id)
+}
+
+/// The JSON a webhook receiver gets for an event (the feed's event, without its cursor).
+pub fn payload(e: &events::Model) -> Value {
+    serde_json::json!({
+        "id": e.id,
+        "type": e.kind,
+        "organisation_id": e.organisation_id,
+        "subject_id": e.subject_id,
+        "occurred_at": e.occurred_at,
+        "data": serde_json::from_str::<Value>(&e.data).unwrap_or(Value::Null),
     })
 }
 

@@ -23,3 +23,4 @@ pub mod sessions;
 pub mod sync;
 pub mod trainers;
 pub mod validation;
+pub mod webhooks;

@@ -19,6 +19,7 @@ pub mod reference;
 pub mod reports;
 pub mod sessions;
 pub mod trainers;
+pub mod webhooks;
 
 use poem::IntoResponse;
 use poem_openapi::{
@@ -66,6 +67,8 @@ pub enum ApiTags {
     ApiKeys,
     /// The change feed partner systems poll.
     Events,
+    /// Signed webhook subscriptions and their delivery log.
+    Webhooks,
 }
 
 /// One page of a list. Pass `next_cursor` back as `cursor` to get the next page; it is absent on
