@@ -153,6 +153,19 @@ impl Principal {
         }
     }
 
+    /// The organisation whose staff a SCIM client manages: SCIM is for partner keys only, each
+    /// partner's identity provider managing its own organisation's staff.
+    pub fn scim_organisation(&self) -> ApiResult<Uuid> {
+        match (self.role, self.organisation_id) {
+            (Role::Partner, Some(org)) => Ok(org),
+            _ => Err(ApiError::Forbidden(
+                "SCIM is for partner keys: each partner's identity provider manages its own \
+                 organisation's staff."
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// Refuses with 403 when the caller may not act for `organisation_id`'s memberships.
     pub fn require_organisation(&self, organisation_id: Uuid) -> ApiResult<()> {
         match self.people_scope() {

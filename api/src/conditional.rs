@@ -47,14 +47,23 @@ fn matches(list: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
-fn precondition_failed(detail: &str, current: Option<&str>) -> Response {
-    let mut resp = problem_response(&Problem {
-        kind: "https://cascade.invalid/problems/precondition-failed".to_owned(),
-        title: "Precondition Failed".to_owned(),
-        status: StatusCode::PRECONDITION_FAILED.as_u16(),
-        detail: detail.to_owned(),
-        errors: Some(vec![FieldError::new("If-Match", detail)]),
-    });
+/// The 412 answer: problem+json, or SCIM's error format under `/scim/`.
+fn precondition_failed(scim: bool, detail: &str, current: Option<&str>) -> Response {
+    let mut resp = if scim {
+        crate::routes::scim::error_response(&crate::domain::scim::ScimError::new(
+            StatusCode::PRECONDITION_FAILED,
+            None,
+            detail,
+        ))
+    } else {
+        problem_response(&Problem {
+            kind: "https://cascade.invalid/problems/precondition-failed".to_owned(),
+            title: "Precondition Failed".to_owned(),
+            status: StatusCode::PRECONDITION_FAILED.as_u16(),
+            detail: detail.to_owned(),
+            errors: Some(vec![FieldError::new("If-Match", detail)]),
+        })
+    };
     if let Some(tag) = current.and_then(|t| HeaderValue::from_str(t).ok()) {
         resp.headers_mut().insert(header::ETAG, tag);
     }
@@ -67,7 +76,9 @@ async fn tag(resp: Response) -> poem::Result<(Response, Option<String>)> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json"));
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/scim+json")
+        });
     if resp.status() != StatusCode::OK || !json {
         return Ok((resp, None));
     }
@@ -108,6 +119,7 @@ pub async fn conditional<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
 
     // Hold the path's lock until the update has committed.
     let path = req.uri().path().to_owned();
+    let scim = path.starts_with("/scim/");
     let (_permit, _sqlite, lock_txn) = match state.db.get_database_backend() {
         DbBackend::Postgres => {
             let permit = PG_LOCK_HOLDERS
@@ -151,6 +163,7 @@ pub async fn conditional<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
         let (_, etag) = tag(current).await?;
         let Some(etag) = etag else {
             return Ok(precondition_failed(
+                scim,
                 "This resource cannot be read at this address, so there is no entity tag to \
                  match; send the update without If-Match.",
                 None,
@@ -158,6 +171,7 @@ pub async fn conditional<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
         };
         if !matches(&list, &etag) {
             return Ok(precondition_failed(
+                scim,
                 "The resource has changed since you read it: read it again (its current ETag \
                  is in this answer's ETag header) and reapply your change.",
                 Some(&etag),

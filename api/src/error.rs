@@ -330,7 +330,10 @@ pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result
         Ok(resp) => {
             let resp = resp.into_response();
             if resp.status().is_client_error() || resp.status().is_server_error() {
-                if resp.content_type() == Some(PROBLEM_CONTENT_TYPE) {
+                // SCIM answers errors in its own format (RFC 7644 §3.12).
+                if resp.content_type() == Some(PROBLEM_CONTENT_TYPE)
+                    || resp.content_type() == Some(crate::routes::scim::CONTENT_TYPE)
+                {
                     return Ok(resp);
                 }
                 let status = resp.status();

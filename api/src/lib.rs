@@ -120,6 +120,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         )
         .nest("/api/v1", api)
         .nest("/docs", docs)
+        .nest("/scim/v2", routes::scim::routes())
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .around(conditional::conditional)

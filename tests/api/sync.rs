@@ -291,3 +291,31 @@ async fn a_partner_syncs_only_its_own_organisation() {
         .problem(422);
     assert_eq!(Reply::error_fields(&empty), ["people"]);
 }
+
+#[tokio::test]
+async fn a_retried_sync_with_its_idempotency_key_answers_the_first_result_and_applies_once() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Police", "police").await;
+    let partner = app.key(KeyRole::Partner, Some(org), None).await;
+    let url = format!("/api/v1/organisations/{org}/people/sync");
+    let batch = json!({ "people": [row("WP-1", "Ayşe Demir", "ayse@police.example")] });
+    let headers = [("Idempotency-Key", "nightly-2026-11-23")];
+    let first = app
+        .request_with("POST", &url, Some(&partner), &headers, Some(batch.clone()))
+        .await
+        .expect(200);
+    assert_eq!(counts(&first.body), [1, 0, 0, 0, 0, 0]);
+    let retry = app
+        .request_with("POST", &url, Some(&partner), &headers, Some(batch))
+        .await
+        .expect(200);
+    assert_eq!(
+        retry.body, first.body,
+        "the retry gets the first answer, not [0, 0, 0, 1, 0, 0]"
+    );
+    let other = json!({ "people": [row("WP-2", "Gareth Llewellyn", "gareth@police.example")] });
+    app.request_with("POST", &url, Some(&partner), &headers, Some(other))
+        .await
+        .problem(422);
+    assert_eq!(app.count(people::Entity).await, 1);
+}

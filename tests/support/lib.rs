@@ -257,6 +257,19 @@ impl TestApp {
 
     /// Sends raw bytes with a content type, for malformed-input tests.
     pub async fn raw(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        self.raw_as(&self.admin, method, path, content_type, body)
+            .await
+    }
+
+    /// [`Self::raw`] with the given key.
+    pub async fn raw_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let req = match method {
             "POST" => self.client.post(path),
             "PATCH" => self.client.patch(path),
@@ -264,7 +277,7 @@ impl TestApp {
             other => panic!("unsupported method {other}"),
         };
         let req = req
-            .header("Authorization", format!("Bearer {}", self.admin))
+            .header("Authorization", format!("Bearer {key}"))
             .content_type(content_type)
             .body(body);
         Reply::read(req.send().await).await

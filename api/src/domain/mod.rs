@@ -19,6 +19,7 @@ pub mod programmes;
 pub mod progress_report;
 pub mod reach;
 pub mod reference;
+pub mod scim;
 pub mod sessions;
 pub mod sync;
 pub mod trainers;

@@ -396,7 +396,7 @@ pub async fn sync(
 /// Ends the leavers' memberships; deactivates people left with no active membership; cancels
 /// their future places booked for this organisation (all their future places when deactivated)
 /// and offers each freed place to the waitlist.
-async fn leave(
+pub(crate) async fn leave(
     db: &impl ConnectionTrait,
     organisation_id: Uuid,
     leavers: &[&memberships::Model],

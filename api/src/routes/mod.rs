@@ -17,6 +17,7 @@ pub mod people;
 pub mod programmes;
 pub mod reference;
 pub mod reports;
+pub mod scim;
 pub mod sessions;
 pub mod trainers;
 pub mod webhooks;

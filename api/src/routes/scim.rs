@@ -1,0 +1,416 @@
+//! SCIM 2.0 at `/scim/v2` for partners' identity providers. SCIM has its own discovery
+//! (`ServiceProviderConfig`, `ResourceTypes`, `Schemas`) and its own error format, so these are
+//! plain poem handlers rather than part of the OpenAPI document; the rules live in
+//! `domain::scim`.
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler,
+    http::{StatusCode, header},
+    web::{Data, Path, Query},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        api_keys,
+        scim::{
+            self, ENTERPRISE_SCHEMA, LIST_SCHEMA, MAX_COUNT, ScimError, ScimResult, USER_SCHEMA,
+        },
+    },
+    error::ApiError,
+    state::AppState,
+};
+
+pub const CONTENT_TYPE: &str = "application/scim+json";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// The SCIM routes, each error answered in SCIM's format.
+pub fn routes() -> impl Endpoint<Output = Response> {
+    Route::new()
+        .at("/Users", poem::get(list_users).post(create_user))
+        .at(
+            "/Users/:id",
+            poem::get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .at("/ServiceProviderConfig", poem::get(service_provider_config))
+        .at("/ResourceTypes", poem::get(resource_types))
+        .at("/ResourceTypes/:name", poem::get(resource_type))
+        .at("/Schemas", poem::get(schemas))
+        .at("/Schemas/:id", poem::get(schema))
+        .catch_all_error(|err: poem::Error| async move {
+            let status = err.status();
+            let detail = match status {
+                StatusCode::NOT_FOUND => "No such SCIM endpoint.".to_owned(),
+                StatusCode::METHOD_NOT_ALLOWED => "That method is not allowed here.".to_owned(),
+                _ => err.to_string(),
+            };
+            error_response(&ScimError::new(status, None, detail))
+        })
+        .map_to_response()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type(CONTENT_TYPE)
+        .body(body.to_string())
+}
+
+pub fn error_response(err: &ScimError) -> Response {
+    let mut body = json!({
+        "schemas": [ERROR_SCHEMA],
+        "status": err.status.as_u16().to_string(),
+        "detail": err.detail,
+    });
+    if let Some(kind) = err.scim_type {
+        body["scimType"] = json!(kind);
+    }
+    let mut resp = json_response(err.status, &body);
+    if err.status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"cascade-scim\""),
+        );
+    }
+    resp
+}
+
+fn reply(status: StatusCode, result: ScimResult<Value>) -> Response {
+    match result {
+        Ok(body) => json_response(status, &body),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// The partner organisation of the key presented; SCIM is for partner keys only.
+async fn partner(req: &Request, state: &AppState) -> ScimResult<Uuid> {
+    let token = req
+        .header(header::AUTHORIZATION)
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ScimError::new(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "Send a partner API key: Authorization: Bearer <key>.",
+            )
+        })?;
+    let principal = api_keys::authenticate(&state.db, token.trim()).await?;
+    state
+        .key_limiter
+        .check(&principal.key_id.to_string())
+        .map_err(ApiError::TooManyRequests)?;
+    Ok(principal.scim_organisation()?)
+}
+
+fn parse_body(body: &[u8]) -> ScimResult<Value> {
+    serde_json::from_slice(body).map_err(|e| {
+        ScimError::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidSyntax"),
+            format!("The body is not JSON: {e}"),
+        )
+    })
+}
+
+fn parse_id(raw: &str) -> ScimResult<Uuid> {
+    raw.parse().map_err(|_| {
+        ScimError::new(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("User {raw} not found."),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    start_index: Option<String>,
+    count: Option<String>,
+}
+
+fn number(raw: Option<&str>, name: &str, default: i64) -> ScimResult<i64> {
+    raw.map_or(Ok(default), |s| {
+        s.trim().parse().map_err(|_| {
+            ScimError::new(
+                StatusCode::BAD_REQUEST,
+                Some("invalidValue"),
+                format!("{name} must be an integer."),
+            )
+        })
+    })
+}
+
+#[handler]
+async fn list_users(req: &Request, state: Data<&AppState>, params: Query<ListParams>) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1, a negative count as 0.
+        let start = number(params.start_index.as_deref(), "startIndex", 1)?.max(1);
+        let count = number(params.count.as_deref(), "count", 100)?.clamp(0, MAX_COUNT as i64);
+        let filter = params
+            .filter
+            .as_deref()
+            .map(scim::parse_filter)
+            .transpose()?;
+        scim::list(
+            &state.db,
+            &state.config.public_url,
+            org,
+            filter,
+            start as u64,
+            count as u64,
+        )
+        .await
+    }
+    .await;
+    reply(StatusCode::OK, result)
+}
+
+#[handler]
+async fn get_user(req: &Request, state: Data<&AppState>, id: Path<String>) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        scim::get(&state.db, &state.config.public_url, org, parse_id(&id)?).await
+    }
+    .await;
+    reply(StatusCode::OK, result)
+}
+
+#[handler]
+async fn create_user(req: &Request, state: Data<&AppState>, body: Vec<u8>) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        scim::create(
+            &state.db,
+            &state.config.public_url,
+            org,
+            &parse_body(&body)?,
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(user) => {
+            let mut resp = json_response(StatusCode::CREATED, &user);
+            if let Some(location) = user["meta"]["location"]
+                .as_str()
+                .and_then(|l| header::HeaderValue::from_str(l).ok())
+            {
+                resp.headers_mut().insert(header::LOCATION, location);
+            }
+            resp
+        }
+        Err(err) => error_response(&err),
+    }
+}
+
+#[handler]
+async fn replace_user(
+    req: &Request,
+    state: Data<&AppState>,
+    id: Path<String>,
+    body: Vec<u8>,
+) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        let id = parse_id(&id)?;
+        scim::replace(
+            &state.db,
+            &state.config.public_url,
+            org,
+            id,
+            &parse_body(&body)?,
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
+    reply(StatusCode::OK, result)
+}
+
+#[handler]
+async fn patch_user(
+    req: &Request,
+    state: Data<&AppState>,
+    id: Path<String>,
+    body: Vec<u8>,
+) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        let id = parse_id(&id)?;
+        let patch = parse_body(&body)?;
+        let current = scim::get(&state.db, &state.config.public_url, org, id).await?;
+        let changed = scim::apply_patch(&current, &patch)?;
+        scim::replace(
+            &state.db,
+            &state.config.public_url,
+            org,
+            id,
+            &changed,
+            state.clock.now(),
+        )
+        .await
+    }
+    .await;
+    reply(StatusCode::OK, result)
+}
+
+#[handler]
+async fn delete_user(req: &Request, state: Data<&AppState>, id: Path<String>) -> Response {
+    let result = async {
+        let org = partner(req, &state).await?;
+        scim::deactivate(&state.db, org, parse_id(&id)?, state.clock.now()).await
+    }
+    .await;
+    match result {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => error_response(&err),
+    }
+}
+
+fn meta(state: &AppState, kind: &str, path: &str) -> Value {
+    json!({ "resourceType": kind, "location": format!("{}/scim/v2/{path}", state.config.public_url) })
+}
+
+#[handler]
+async fn service_provider_config(state: Data<&AppState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "documentationUri": format!("{}/docs", state.config.public_url),
+            "patch": { "supported": true },
+            "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
+            "filter": { "supported": true, "maxResults": MAX_COUNT },
+            "changePassword": { "supported": false },
+            "sort": { "supported": false },
+            "etag": { "supported": true },
+            "authenticationSchemes": [{
+                "type": "oauthbearertoken",
+                "name": "API key",
+                "description": "A Cascade partner API key sent as Authorization: Bearer <key>.",
+                "primary": true,
+            }],
+            "meta": meta(&state, "ServiceProviderConfig", "ServiceProviderConfig"),
+        }),
+    )
+}
+
+fn user_resource_type(state: &AppState) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "A member of a partner organisation's staff",
+        "schema": USER_SCHEMA,
+        "schemaExtensions": [{ "schema": ENTERPRISE_SCHEMA, "required": false }],
+        "meta": meta(state, "ResourceType", "ResourceTypes/User"),
+    })
+}
+
+#[handler]
+async fn resource_types(state: Data<&AppState>) -> Response {
+    let types = [user_resource_type(&state)];
+    json_response(
+        StatusCode::OK,
+        &json!({ "schemas": [LIST_SCHEMA], "totalResults": 1, "startIndex": 1, "itemsPerPage": 1, "Resources": types }),
+    )
+}
+
+#[handler]
+async fn resource_type(state: Data<&AppState>, name: Path<String>) -> Response {
+    if name.0 == "User" {
+        json_response(StatusCode::OK, &user_resource_type(&state))
+    } else {
+        error_response(&ScimError::new(
+            StatusCode::NOT_FOUND,
+            None,
+            "Cascade has only the User resource type.",
+        ))
+    }
+}
+
+fn attribute(name: &str, kind: &str, description: &str, extra: Value) -> Value {
+    let mut a = json!({
+        "name": name, "type": kind, "multiValued": false, "description": description,
+        "required": false, "caseExact": false, "mutability": "readWrite", "returned": "default",
+        "uniqueness": "none",
+    });
+    if let (Some(a), Some(extra)) = (a.as_object_mut(), extra.as_object()) {
+        a.extend(extra.clone());
+    }
+    a
+}
+
+fn schema_documents(state: &AppState) -> [Value; 2] {
+    let user = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": USER_SCHEMA,
+        "name": "User",
+        "description": "A member of a partner organisation's staff",
+        "attributes": [
+            attribute("userName", "string", "The person's work email; unique across the partnership.",
+                json!({ "required": true, "uniqueness": "server" })),
+            attribute("name", "complex", "The person's name, in any script.", json!({ "subAttributes": [
+                attribute("formatted", "string", "The full name.", json!({})),
+                attribute("givenName", "string", "Given name.", json!({})),
+                attribute("familyName", "string", "Family name.", json!({})),
+            ] })),
+            attribute("displayName", "string", "The name shown; Cascade keeps one name per person.", json!({})),
+            attribute("emails", "complex", "The work email (the primary one is used).", json!({ "multiValued": true, "subAttributes": [
+                attribute("value", "string", "Email address.", json!({})),
+                attribute("type", "string", "work", json!({})),
+                attribute("primary", "boolean", "The email Cascade uses.", json!({})),
+            ] })),
+            attribute("active", "boolean", "Whether the person works for your organisation; false ends the membership as a leaver.", json!({})),
+            attribute("externalId", "string", "Your organisation's key for the person.", json!({ "required": true, "caseExact": true })),
+        ],
+        "meta": meta(state, "Schema", &format!("Schemas/{USER_SCHEMA}")),
+    });
+    let enterprise = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+        "id": ENTERPRISE_SCHEMA,
+        "name": "EnterpriseUser",
+        "description": "Enterprise User",
+        "attributes": [
+            attribute("employeeNumber", "string", "The same as externalId.", json!({ "caseExact": true })),
+            attribute("organization", "string", "Your organisation (set by your key).", json!({ "mutability": "readOnly" })),
+            attribute("department", "string", "The person's staff group, by name.", json!({})),
+        ],
+        "meta": meta(state, "Schema", &format!("Schemas/{ENTERPRISE_SCHEMA}")),
+    });
+    [user, enterprise]
+}
+
+#[handler]
+async fn schemas(state: Data<&AppState>) -> Response {
+    let docs = schema_documents(&state);
+    json_response(
+        StatusCode::OK,
+        &json!({ "schemas": [LIST_SCHEMA], "totalResults": docs.len(), "startIndex": 1, "itemsPerPage": docs.len(), "Resources": docs }),
+    )
+}
+
+#[handler]
+async fn schema(state: Data<&AppState>, id: Path<String>) -> Response {
+    match schema_documents(&state)
+        .into_iter()
+        .find(|d| d["id"] == id.0.as_str())
+    {
+        Some(doc) => json_response(StatusCode::OK, &doc),
+        None => error_response(&ScimError::new(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("No schema {}.", id.0),
+        )),
+    }
+}

@@ -1,0 +1,494 @@
+//! SCIM 2.0 for partners' identity providers, tried with the RFC 7643/7644 examples.
+
+use cascade::domain::api_keys::KeyRole;
+use cascade_tests::{Reply, TestApp, id_of};
+use serde_json::{Value, json};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// RFC 7643 §8.2's enterprise user, as an identity provider would create it.
+fn barbara() -> Value {
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "externalId": "701984",
+        "userName": "bjensen@example.com",
+        "name": {
+            "formatted": "Ms. Barbara J Jensen, III",
+            "familyName": "Jensen",
+            "givenName": "Barbara",
+            "middleName": "Jane",
+            "honorificPrefix": "Ms.",
+            "honorificSuffix": "III"
+        },
+        "displayName": "Babs Jensen",
+        "nickName": "Babs",
+        "emails": [
+            { "value": "bjensen@example.com", "type": "work", "primary": true },
+            { "value": "babs@jensen.org", "type": "home" }
+        ],
+        "userType": "Employee",
+        "title": "Tour Guide",
+        "preferredLanguage": "en-US",
+        "locale": "en-US",
+        "timezone": "America/Los_Angeles",
+        "active": true,
+        "password": "t1meMa$heen",
+        ENTERPRISE: {
+            "employeeNumber": "701984",
+            "costCenter": "4130",
+            "organization": "Universal Studios",
+            "division": "Theme Park",
+            "department": "Tour Operations",
+        }
+    })
+}
+
+fn scim_error(reply: Reply, status: u16) -> Value {
+    let reply = reply.expect(status);
+    assert_eq!(reply.content_type, "application/scim+json");
+    assert_eq!(reply.body["schemas"], json!([ERROR]));
+    assert_eq!(reply.body["status"], status.to_string());
+    reply.body
+}
+
+struct Partner {
+    app: TestApp,
+    key: String,
+    org: uuid::Uuid,
+}
+
+async fn partner() -> Partner {
+    let app = TestApp::spawn().await;
+    app.reference("staff-groups", "Tour Operations").await;
+    let org = app.organisation("Wiltshire Police", "police").await;
+    let key = app.key(KeyRole::Partner, Some(org), None).await;
+    Partner { app, key, org }
+}
+
+impl Partner {
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        self.app
+            .request(method, &format!("/scim/v2{path}"), Some(&self.key), body)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn discovery_describes_what_cascade_supports() {
+    let p = partner().await;
+    let config = p
+        .send("GET", "/ServiceProviderConfig", None)
+        .await
+        .expect(200);
+    assert_eq!(config.content_type, "application/scim+json");
+    assert_eq!(config.body["patch"]["supported"], true);
+    assert_eq!(config.body["filter"]["supported"], true);
+    assert_eq!(config.body["bulk"]["supported"], false);
+    let types = p.send("GET", "/ResourceTypes", None).await.expect(200).body;
+    assert_eq!(types["Resources"][0]["endpoint"], "/Users");
+    assert_eq!(
+        types["Resources"][0]["schemaExtensions"][0]["schema"],
+        ENTERPRISE
+    );
+    let schemas = p.send("GET", "/Schemas", None).await.expect(200).body;
+    assert_eq!(schemas["totalResults"], 2);
+    let user = p
+        .send("GET", &format!("/Schemas/{USER}"), None)
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        user["attributes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["name"] == "userName"))
+    );
+    scim_error(p.send("GET", "/Groups", None).await, 404);
+}
+
+#[tokio::test]
+async fn the_rfc_enterprise_user_is_created_found_and_refused_twice() {
+    let p = partner().await;
+    let created = p.send("POST", "/Users", Some(barbara())).await.expect(201);
+    let user = created.body.clone();
+    let id = id_of(&user);
+    assert_eq!(
+        created
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        user["meta"]["location"].as_str()
+    );
+    assert_eq!(user["userName"], "bjensen@example.com");
+    assert_eq!(user["displayName"], "Babs Jensen");
+    assert_eq!(user["externalId"], "701984");
+    assert_eq!(user["active"], true);
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "701984");
+    assert_eq!(user[ENTERPRISE]["department"], "Tour Operations");
+    assert_eq!(user[ENTERPRISE]["organization"], "Wiltshire Police");
+    assert_eq!(user["meta"]["resourceType"], "User");
+    assert!(user.get("password").is_none());
+
+    // The same person through the REST API, as a member of the partner.
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.key)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(person["email"], "bjensen@example.com");
+    assert_eq!(person["memberships"][0]["external_id"], "701984");
+
+    assert_eq!(
+        p.send("GET", &format!("/Users/{id}"), None)
+            .await
+            .expect(200)
+            .body,
+        user
+    );
+    for filter in [
+        "userName%20eq%20%22BJensen@example.com%22",
+        "externalId%20eq%20%22701984%22",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber%20eq%20%22701984%22",
+    ] {
+        let found = p
+            .send("GET", &format!("/Users?filter={filter}"), None)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            found["schemas"],
+            json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+        );
+        assert_eq!(found["totalResults"], 1, "{filter}");
+        assert_eq!(found["Resources"][0]["id"], json!(id));
+    }
+    let none = p
+        .send(
+            "GET",
+            "/Users?filter=userName%20eq%20%22nobody@example.com%22",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(none["totalResults"], 0);
+    let bad = scim_error(
+        p.send("GET", "/Users?filter=title%20co%20%22Guide%22", None)
+            .await,
+        400,
+    );
+    assert_eq!(bad["scimType"], "invalidFilter");
+
+    let again = scim_error(p.send("POST", "/Users", Some(barbara())).await, 409);
+    assert_eq!(again["scimType"], "uniqueness");
+    let mut same_email = barbara();
+    same_email["externalId"] = json!("701985");
+    same_email[ENTERPRISE]["employeeNumber"] = json!("701985");
+    assert_eq!(
+        scim_error(p.send("POST", "/Users", Some(same_email)).await, 409)["scimType"],
+        "uniqueness"
+    );
+}
+
+#[tokio::test]
+async fn the_rfc_minimal_user_needs_your_key_and_an_email_and_bad_input_writes_nothing() {
+    let p = partner().await;
+    // RFC 7643 §8.1: Cascade needs the organisation's key for the person.
+    let minimal = json!({ "schemas": [USER], "id": "2819c223-7f76-453a-919d-413861904646", "userName": "bjensen@example.com" });
+    let refused = scim_error(p.send("POST", "/Users", Some(minimal.clone())).await, 400);
+    assert_eq!(refused["scimType"], "invalidValue");
+    let mut with_key = minimal;
+    with_key["externalId"] = json!("bjensen");
+    with_key["displayName"] = json!("Barbara Jensen");
+    let rfc_create = json!({ "schemas": [USER], "userName": "bjensen", "externalId": "bjensen",
+        "name": { "formatted": "Ms. Barbara J Jensen III", "familyName": "Jensen", "givenName": "Barbara" } });
+    let no_email = scim_error(p.send("POST", "/Users", Some(rfc_create)).await, 400);
+    assert!(
+        no_email["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("email"))
+    );
+    let mut unknown_department = barbara();
+    unknown_department[ENTERPRISE]["department"] = json!("Nowhere");
+    scim_error(
+        p.send("POST", "/Users", Some(unknown_department)).await,
+        400,
+    );
+    let syntax = scim_error(
+        p.app
+            .raw_as(
+                &p.key,
+                "POST",
+                "/scim/v2/Users",
+                "application/scim+json",
+                b"{not json".to_vec(),
+            )
+            .await,
+        400,
+    );
+    assert_eq!(syntax["scimType"], "invalidSyntax");
+    assert_eq!(p.app.count(entities::people::Entity).await, 0);
+    let created = p
+        .send("POST", "/Users", Some(with_key))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(created["displayName"], "Barbara Jensen");
+    assert_eq!(created["emails"][0]["value"], "bjensen@example.com");
+}
+
+#[tokio::test]
+async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
+    let p = partner().await;
+    let id = id_of(
+        &p.send("POST", "/Users", Some(barbara()))
+            .await
+            .expect(201)
+            .body,
+    );
+    let programme = p.app.programme("mecc").await;
+    let course = p.app.course(programme, "mecc-skills").await;
+    let session = id_of(&p.app.session(course, 20, 10).await);
+    let booking = id_of(&p.app.book(session, id, &p.key).await.expect(201).body);
+
+    // RFC 7644 §3.5.2: replace active with false; the future place goes as a leaver's.
+    let off = p
+        .send(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [PATCH],
+            "Operations": [{ "op": "replace", "path": "active", "value": false }] })),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(off["active"], false);
+    let place = p
+        .app
+        .get(&format!("/api/v1/bookings/{booking}"), &p.key)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(place["status"], "cancelled");
+    assert_eq!(place["cancel_reason"], "left_organisation");
+
+    // The way Azure AD sends it: capitalised op, no path, a boolean as a string.
+    let on = p
+        .send(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [PATCH],
+            "Operations": [{ "op": "Replace", "value": { "active": "True" } }] })),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(on["active"], true);
+
+    let renamed = p
+        .send("PATCH", &format!("/Users/{id}"), Some(json!({ "schemas": [PATCH], "Operations": [
+            { "op": "replace", "path": "name.givenName", "value": "Siân" },
+            { "op": "replace", "path": "name.familyName", "value": "Llewellyn" },
+            { "op": "replace", "path": "emails[type eq \"work\"].value", "value": "sian.llewellyn@example.com" },
+            { "op": "remove", "path": format!("{ENTERPRISE}:department") },
+        ] })))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(renamed["displayName"], "Siân Llewellyn");
+    assert_eq!(renamed["userName"], "sian.llewellyn@example.com");
+    assert!(renamed[ENTERPRISE].get("department").is_none());
+    let bad_path = scim_error(
+        p.send("PATCH", &format!("/Users/{id}"), Some(json!({ "schemas": [PATCH],
+            "Operations": [{ "op": "replace", "path": "x509Certificates", "value": 1 }, { "op": "explode" }] })))
+            .await,
+        400,
+    );
+    assert_eq!(bad_path["scimType"], "invalidSyntax");
+
+    // PUT replaces: the department comes back, the external id changes.
+    let mut replacement = barbara();
+    replacement["externalId"] = json!("PC-1001");
+    replacement[ENTERPRISE]["employeeNumber"] = json!("PC-1001");
+    let replaced = p
+        .send("PUT", &format!("/Users/{id}"), Some(replacement))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(replaced["externalId"], "PC-1001");
+    assert_eq!(replaced[ENTERPRISE]["department"], "Tour Operations");
+    assert_eq!(replaced["userName"], "bjensen@example.com");
+
+    // ETags: a replace made on a stale read is refused in SCIM's format.
+    let read = p
+        .send("GET", &format!("/Users/{id}"), None)
+        .await
+        .expect(200);
+    let tag = read
+        .headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let stale = format!("\"{}\"", "0".repeat(32));
+    scim_error(
+        p.app
+            .request_with(
+                "PUT",
+                &format!("/scim/v2/Users/{id}"),
+                Some(&p.key),
+                &[("If-Match", &stale)],
+                Some(barbara()),
+            )
+            .await,
+        412,
+    );
+    p.app
+        .request_with(
+            "PUT",
+            &format!("/scim/v2/Users/{id}"),
+            Some(&p.key),
+            &[("If-Match", &tag)],
+            Some(read.body),
+        )
+        .await
+        .expect(200);
+
+    p.send("DELETE", &format!("/Users/{id}"), None)
+        .await
+        .expect(204);
+    let gone = p
+        .send("GET", &format!("/Users/{id}"), None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(gone["active"], false);
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.key)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(person["active"], false);
+}
+
+#[tokio::test]
+async fn each_partner_sees_only_its_own_staff_and_other_keys_are_refused() {
+    let p = partner().await;
+    let council = p.app.organisation("Wiltshire Council", "council").await;
+    let council_key = p.app.key(KeyRole::Partner, Some(council), None).await;
+    let id = id_of(
+        &p.send("POST", "/Users", Some(barbara()))
+            .await
+            .expect(201)
+            .body,
+    );
+    let theirs = |method: &'static str, path: String, body: Option<Value>| {
+        let key = council_key.clone();
+        let app = &p.app;
+        async move { app.request(method, &path, Some(&key), body).await }
+    };
+    scim_error(
+        theirs("GET", format!("/scim/v2/Users/{id}"), None).await,
+        404,
+    );
+    scim_error(
+        theirs("DELETE", format!("/scim/v2/Users/{id}"), None).await,
+        404,
+    );
+    let listed = theirs("GET", "/scim/v2/Users".into(), None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed["totalResults"], 0);
+
+    // The council employs her too: same person, a second membership, not the primary one.
+    let mut second = barbara();
+    second["externalId"] = json!("WC-77");
+    second[ENTERPRISE]["employeeNumber"] = json!("WC-77");
+    let linked = theirs("POST", "/scim/v2/Users".into(), Some(second))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(id_of(&linked), id);
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(person["memberships"].as_array().map(Vec::len), Some(2));
+    // Leaving the police leaves her active, employed by the council.
+    p.send("DELETE", &format!("/Users/{id}"), None)
+        .await
+        .expect(204);
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(person["active"], true);
+
+    scim_error(
+        p.app
+            .request("GET", "/scim/v2/Users", Some(&p.app.admin), None)
+            .await,
+        403,
+    );
+    let anonymous = p.app.request("GET", "/scim/v2/Users", None, None).await;
+    assert!(anonymous.headers.contains_key("www-authenticate"));
+    scim_error(anonymous, 401);
+    let _ = p.org;
+}
+
+#[tokio::test]
+async fn users_are_paged_by_start_index_and_count() {
+    let p = partner().await;
+    for i in 0..3 {
+        p.send(
+            "POST",
+            "/Users",
+            Some(
+                json!({ "schemas": [USER], "userName": format!("u{i}@example.org"),
+            "externalId": format!("E{i}"), "displayName": format!("User {i}") }),
+            ),
+        )
+        .await
+        .expect(201);
+    }
+    let first = p
+        .send("GET", "/Users?startIndex=1&count=2", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (first["totalResults"].clone(), first["itemsPerPage"].clone()),
+        (json!(3), json!(2))
+    );
+    let rest = p
+        .send("GET", "/Users?startIndex=3&count=2", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rest["Resources"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["startIndex"], 3);
+    let ids: Vec<&Value> = first["Resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(rest["Resources"].as_array().into_iter().flatten())
+        .map(|u| &u["id"])
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert_ne!(ids[0], ids[2]);
+    let zero = p.send("GET", "/Users?count=0", None).await.expect(200).body;
+    assert_eq!(
+        (zero["totalResults"].clone(), zero["Resources"].clone()),
+        (json!(3), json!([]))
+    );
+    scim_error(p.send("GET", "/Users?count=many", None).await, 400);
+}
