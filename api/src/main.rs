@@ -90,6 +90,20 @@ enum Command {
 enum BenchCommand {
     /// Certificate PDFs (one, and a 50-page session PDF) and a 500-event calendar feed.
     Render,
+    /// Booking throughput and latency over HTTP on a fresh SQLite file (and PostgreSQL when
+    /// given), beside the database's own limit for the same transaction.
+    Booking {
+        /// A PostgreSQL server to run on too, e.g. postgres://postgres@127.0.0.1:5432/postgres;
+        /// a fresh database is created on it and dropped afterwards.
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Sessions in the spread scenario.
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        /// Booking requests per scenario.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +158,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Render,
         } => print!("{}", cascade::bench::render_report()),
+        Command::Bench {
+            command:
+                BenchCommand::Booking {
+                    postgres_url,
+                    sessions,
+                    requests,
+                },
+        } => print!(
+            "{}",
+            cascade::bench_booking::run(cascade::bench_booking::Options {
+                postgres_url,
+                sessions,
+                requests,
+            })
+            .await?
+        ),
         Command::Migrate => {
             open(&cli.database_url).await?;
             eprintln!("migrations applied");

@@ -119,3 +119,13 @@ fn the_openapi_command_prints_the_committed_document() {
         "run `cargo run -q -p cascade -- openapi > openapi/openapi.json`"
     );
 }
+
+/// The booking benchmark runs end to end and its correctness checks hold (its numbers are not
+/// judged here: speed is read from its output, never asserted).
+#[test]
+fn the_booking_benchmark_runs_and_checks_for_overbooking() {
+    let cli = Cli::new();
+    let out = cli.stdout(&["bench", "booking", "--sessions", "5", "--requests", "40"]);
+    assert!(out.contains("checked: no session overbooked"), "{out}");
+    assert!(out.contains("of the limit"), "{out}");
+}
