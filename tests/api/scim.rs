@@ -57,7 +57,6 @@ fn scim_error(reply: Reply, status: u16) -> Value {
 struct Partner {
     app: TestApp,
     key: String,
-    org: uuid::Uuid,
 }
 
 async fn partner() -> Partner {
@@ -65,7 +64,7 @@ async fn partner() -> Partner {
     app.reference("staff-groups", "Tour Operations").await;
     let org = app.organisation("Wiltshire Police", "police").await;
     let key = app.key(KeyRole::Partner, Some(org), None).await;
-    Partner { app, key, org }
+    Partner { app, key }
 }
 
 impl Partner {
@@ -442,7 +441,6 @@ async fn each_partner_sees_only_its_own_staff_and_other_keys_are_refused() {
     let anonymous = p.app.request("GET", "/scim/v2/Users", None, None).await;
     assert!(anonymous.headers.contains_key("www-authenticate"));
     scim_error(anonymous, 401);
-    let _ = p.org;
 }
 
 #[tokio::test]
@@ -491,4 +489,19 @@ async fn users_are_paged_by_start_index_and_count() {
         (json!(3), json!([]))
     );
     scim_error(p.send("GET", "/Users?count=many", None).await, 400);
+}
+
+#[tokio::test]
+async fn a_partner_over_its_request_limit_is_told_when_to_retry_in_scim_format() {
+    let app = TestApp::spawn_with(|c| c.key_requests_per_minute = 2).await;
+    let org = app.organisation("Wiltshire Police", "police").await;
+    let key = app.key(KeyRole::Partner, Some(org), None).await;
+    for _ in 0..2 {
+        app.request("GET", "/scim/v2/Users", Some(&key), None)
+            .await
+            .expect(200);
+    }
+    let limited = app.request("GET", "/scim/v2/Users", Some(&key), None).await;
+    assert!(limited.headers.contains_key("retry-after"));
+    scim_error(limited, 429);
 }

@@ -41,21 +41,16 @@ pub async fn emit(
 ) -> ApiResult<()> {
     debug_assert!(KINDS.contains(&kind));
     let backend = db.get_database_backend();
-    let tx = match backend {
-        DbBackend::Postgres => "pg_current_xact_id()::text::bigint",
-        _ => "0",
-    };
-    let sql = format!(
-        "INSERT INTO events (kind, organisation_id, subject_id, data, tx_id, occurred_at) VALUES ($1, $2, $3, $4, {tx}, $5)"
-    );
-    let sql = if backend == DbBackend::Postgres {
-        sql
-    } else {
-        sql.replace("$1", "?")
-            .replace("$2", "?")
-            .replace("$3", "?")
-            .replace("$4", "?")
-            .replace("$5", "?")
+    // The committing transaction's number orders the feed (see `visible_after`).
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO events (kind, organisation_id, subject_id, data, tx_id, occurred_at) \
+             VALUES ($1, $2, $3, $4, pg_current_xact_id()::text::bigint, $5)"
+        }
+        _ => {
+            "INSERT INTO events (kind, organisation_id, subject_id, data, tx_id, occurred_at) \
+             VALUES (?, ?, ?, ?, 0, ?)"
+        }
     };
     db.execute_raw(Statement::from_sql_and_values(
         backend,

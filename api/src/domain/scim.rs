@@ -36,6 +36,8 @@ pub struct ScimError {
     pub status: StatusCode,
     pub scim_type: Option<&'static str>,
     pub detail: String,
+    /// For 429: the seconds to wait, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ScimError {
@@ -48,6 +50,7 @@ impl ScimError {
             status,
             scim_type,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -60,6 +63,12 @@ impl From<ApiError> for ScimError {
     fn from(err: ApiError) -> Self {
         let status = err.status();
         let problem = err.to_problem();
+        if let ApiError::TooManyRequests(seconds) = err {
+            return Self {
+                retry_after: Some(seconds),
+                ..Self::new(status, None, problem.detail)
+            };
+        }
         match err {
             ApiError::Validation(list) => Self::invalid(
                 list.iter()
@@ -549,10 +558,41 @@ pub async fn replace(
 ) -> ScimResult<Value> {
     let input = parse_user(body)?;
     let txn = begin_for(db, org).await?;
-    let m = membership(&txn, org, id).await?;
-    let group = check(&txn, &input).await?;
+    write(&txn, org, id, &input, now).await?;
+    txn.commit().await?;
+    get(db, base_url, org, id).await
+}
+
+/// PATCH: the operations are applied to the representation read inside the write, so two
+/// patches (or a patch and a sync) of one organisation never lose each other's changes.
+pub async fn patch(
+    db: &DatabaseConnection,
+    base_url: &str,
+    org: Uuid,
+    id: Uuid,
+    patch: &Value,
+    now: DateTime<Utc>,
+) -> ScimResult<Value> {
+    let txn = begin_for(db, org).await?;
+    let current = get(&txn, base_url, org, id).await?;
+    let input = parse_user(&apply_patch(&current, patch)?)?;
+    write(&txn, org, id, &input, now).await?;
+    txn.commit().await?;
+    get(db, base_url, org, id).await
+}
+
+/// Makes the User what `input` says, in the caller's transaction holding the organisation.
+async fn write(
+    txn: &sea_orm::DatabaseTransaction,
+    org: Uuid,
+    id: Uuid,
+    input: &UserInput,
+    now: DateTime<Utc>,
+) -> ScimResult<()> {
+    let m = membership(txn, org, id).await?;
+    let group = check(txn, input).await?;
     if m.external_id.as_deref() != Some(input.external_id.as_str())
-        && external_id_taken(&txn, org, &input.external_id).await?
+        && external_id_taken(txn, org, &input.external_id).await?
     {
         return Err(conflict(format!(
             "Another User has externalId {:?}.",
@@ -560,7 +600,7 @@ pub async fn replace(
         )));
     }
     let person = people::Entity::find_by_id(id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| {
             ScimError::new(StatusCode::NOT_FOUND, None, format!("User {id} not found."))
@@ -569,7 +609,7 @@ pub async fn replace(
     if key != person.email_key
         && people::Entity::find()
             .filter(people::Column::EmailKey.eq(key.clone()))
-            .one(&txn)
+            .one(txn)
             .await?
             .is_some()
     {
@@ -591,7 +631,7 @@ pub async fn replace(
             pm.active = Set(true);
         }
         pm.updated_at = Set(now);
-        pm.update(&txn).await?;
+        pm.update(txn).await?;
     }
     if m.external_id.as_deref() != Some(input.external_id.as_str()) || (input.active && !m.active) {
         let mut mm: memberships::ActiveModel = m.clone().into();
@@ -600,13 +640,12 @@ pub async fn replace(
             mm.active = Set(true);
         }
         mm.updated_at = Set(now);
-        mm.update(&txn).await?;
+        mm.update(txn).await?;
     }
     if !input.active && m.active {
-        super::sync::leave(&txn, org, &[&m], now).await?;
+        super::sync::leave(txn, org, &[&m], now).await?;
     }
-    txn.commit().await?;
-    get(db, base_url, org, id).await
+    Ok(())
 }
 
 /// DELETE: the User leaves the organisation (as a snapshot sync's leaver); the record stays.
@@ -626,7 +665,7 @@ pub async fn deactivate(
 }
 
 /// Applies a PatchOp's operations to a User's representation (RFC 7644 §3.5.2).
-pub fn apply_patch(current: &Value, patch: &Value) -> ScimResult<Value> {
+fn apply_patch(current: &Value, patch: &Value) -> ScimResult<Value> {
     let ops = patch
         .as_object()
         .and_then(|p| get_ci(p, "Operations"))

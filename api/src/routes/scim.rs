@@ -71,6 +71,10 @@ pub fn error_response(err: &ScimError) -> Response {
         body["scimType"] = json!(kind);
     }
     let mut resp = json_response(err.status, &body);
+    if let Some(seconds) = err.retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
     if err.status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -247,14 +251,12 @@ async fn patch_user(
         let org = partner(req, &state).await?;
         let id = parse_id(&id)?;
         let patch = parse_body(&body)?;
-        let current = scim::get(&state.db, &state.config.public_url, org, id).await?;
-        let changed = scim::apply_patch(&current, &patch)?;
-        scim::replace(
+        scim::patch(
             &state.db,
             &state.config.public_url,
             org,
             id,
-            &changed,
+            &patch,
             state.clock.now(),
         )
         .await
