@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use entities::{bookings, enums::BookingStatus, session_facilitators};
 use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::{Alias, Expr, ExprTrait, Query, QueryStatementBuilder, SimpleExpr},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -98,33 +101,16 @@ pub(crate) async fn views(
     db: &impl ConnectionTrait,
     rows: Vec<bookings::Model>,
 ) -> ApiResult<Vec<Booking>> {
-    let waiting_sessions: Vec<Uuid> = rows
+    let waiting: Vec<Uuid> = rows
         .iter()
         .filter(|b| b.status == BookingStatus::Waitlisted)
-        .map(|b| b.session_id)
+        .map(|b| b.id)
         .collect();
-    let mut seqs: HashMap<Uuid, Vec<i64>> = HashMap::new();
-    if !waiting_sessions.is_empty() {
-        for b in bookings::Entity::find()
-            .filter(bookings::Column::SessionId.is_in(waiting_sessions))
-            .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
-            .all(db)
-            .await?
-        {
-            seqs.entry(b.session_id).or_default().extend(b.waitlist_seq);
-        }
-    }
-    for list in seqs.values_mut() {
-        list.sort_unstable();
-    }
+    let positions = waitlist_positions(db, waiting).await?;
     Ok(rows
         .into_iter()
         .map(|b| {
-            let waitlist_position = b.waitlist_seq.and_then(|seq| {
-                seqs.get(&b.session_id)
-                    .and_then(|list| list.binary_search(&seq).ok())
-                    .map(|i| i as i32 + 1)
-            });
+            let waitlist_position = positions.get(&b.id).copied();
             Booking {
                 id: b.id,
                 session_id: b.session_id,
@@ -144,6 +130,51 @@ pub(crate) async fn views(
             }
         })
         .collect())
+}
+
+/// Each waiting booking's place in its session's queue, counted in the database from the
+/// waitlist index (one query, and no waiting rows loaded, however long the queue).
+async fn waitlist_positions(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> ApiResult<HashMap<Uuid, i32>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ahead = Alias::new("ahead");
+    let count = Query::select()
+        .expr(Expr::col((ahead.clone(), bookings::Column::Id)).count())
+        .from_as(bookings::Entity, ahead.clone())
+        .and_where(
+            Expr::col((ahead.clone(), bookings::Column::SessionId))
+                .equals((bookings::Entity, bookings::Column::SessionId)),
+        )
+        .and_where(
+            Expr::col((ahead.clone(), bookings::Column::Status)).eq(BookingStatus::Waitlisted),
+        )
+        .and_where(
+            Expr::col((ahead, bookings::Column::WaitlistSeq))
+                .lte(Expr::col((bookings::Entity, bookings::Column::WaitlistSeq))),
+        )
+        .to_owned();
+    let query = Query::select()
+        .column((bookings::Entity, bookings::Column::Id))
+        .expr_as(
+            SimpleExpr::SubQuery(None, Box::new(count.into_sub_query_statement())),
+            "position",
+        )
+        .from(bookings::Entity)
+        .and_where(Expr::col((bookings::Entity, bookings::Column::Id)).is_in(ids))
+        .to_owned();
+    let mut out = HashMap::new();
+    for row in db.query_all(&query).await? {
+        let position: i64 = row.try_get("", "position")?;
+        out.insert(
+            row.try_get::<Uuid>("", "id")?,
+            i32::try_from(position).unwrap_or(i32::MAX),
+        );
+    }
+    Ok(out)
 }
 
 /// Finds a booking the caller may reach, or 404.

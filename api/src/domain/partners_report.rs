@@ -3,9 +3,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use entities::{bookings, completions, enums::BookingStatus, organisations, programme_years};
+use entities::{
+    bookings, completions,
+    enums::{BookingStatus, SessionStatus},
+    organisations, programme_years, sessions,
+};
 use poem_openapi::Object;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    sea_query::Query,
+};
 use uuid::Uuid;
 
 use super::{
@@ -119,6 +126,46 @@ pub async fn total_costs(
     Ok(recorded + fee * champions)
 }
 
+/// Bookings on one organisation's behalf in one state, on the year's offered sessions.
+#[derive(Debug, FromQueryResult)]
+struct Held {
+    organisation_id: Uuid,
+    status: BookingStatus,
+    late_cancellation: bool,
+    places: i64,
+}
+
+/// The year's bookings counted in the database by organisation and state (the offered sessions
+/// are a subquery, so no list of ids is sent however many sessions the year holds).
+async fn held_places(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+) -> ApiResult<Vec<Held>> {
+    let (start, end) = year_bounds(year);
+    let offered = Query::select()
+        .column(sessions::Column::Id)
+        .from(sessions::Entity)
+        .and_where(sessions::Column::ProgrammeId.eq(programme_id))
+        .and_where(sessions::Column::StartsAt.gte(start))
+        .and_where(sessions::Column::StartsAt.lt(end))
+        .and_where(sessions::Column::Status.ne(SessionStatus::Cancelled))
+        .to_owned();
+    Ok(bookings::Entity::find()
+        .select_only()
+        .column(bookings::Column::OrganisationId)
+        .column(bookings::Column::Status)
+        .column(bookings::Column::LateCancellation)
+        .column_as(bookings::Column::Id.count(), "places")
+        .filter(bookings::Column::SessionId.in_subquery(offered))
+        .group_by(bookings::Column::OrganisationId)
+        .group_by(bookings::Column::Status)
+        .group_by(bookings::Column::LateCancellation)
+        .into_model::<Held>()
+        .all(db)
+        .await?)
+}
+
 pub async fn report(
     db: &impl ConnectionTrait,
     who: &Principal,
@@ -132,11 +179,7 @@ pub async fn report(
     let contributions = contributions_of(db, programme_id, year).await?;
     let sessions = offered_sessions(db, programme_id, year).await?;
     let places_offered: i64 = sessions.iter().map(|s| i64::from(s.capacity)).sum();
-    let session_ids: Vec<Uuid> = sessions.iter().map(|s| s.id).collect();
-    let held = bookings::Entity::find()
-        .filter(bookings::Column::SessionId.is_in(session_ids))
-        .all(db)
-        .await?;
+    let held = held_places(db, programme_id, year).await?;
     let charges = charges_of(db, programme_id, year).await?;
     let champions = champions_trained(db, programme_id, year).await?;
     let costs = total_costs(db, programme_id, year, champions).await?;
@@ -153,19 +196,19 @@ pub async fn report(
     for c in &contributions {
         use_by.entry(c.organisation_id).or_default();
     }
-    for b in &held {
-        let u = use_by.entry(b.organisation_id).or_default();
-        match b.status {
-            BookingStatus::Confirmed => u.booked += 1,
+    for h in &held {
+        let u = use_by.entry(h.organisation_id).or_default();
+        match h.status {
+            BookingStatus::Confirmed => u.booked += h.places,
             BookingStatus::Attended | BookingStatus::Partial => {
-                u.booked += 1;
-                u.attended += 1;
+                u.booked += h.places;
+                u.attended += h.places;
             }
             BookingStatus::NoShow => {
-                u.booked += 1;
-                u.no_show += 1;
+                u.booked += h.places;
+                u.no_show += h.places;
             }
-            BookingStatus::Cancelled if b.late_cancellation => u.late += 1,
+            BookingStatus::Cancelled if h.late_cancellation => u.late += h.places,
             _ => {}
         }
     }

@@ -10,7 +10,10 @@ use entities::{
     localities, memberships, organisations, people, sessions, staff_groups,
 };
 use poem_openapi::Object;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait, IntoColumnRef, Query, SelectStatement},
+};
 use uuid::Uuid;
 
 use super::{
@@ -142,6 +145,82 @@ async fn cohorts(
         .collect())
 }
 
+/// People reached, counted in the database, by cascade session, organisation and staff group.
+#[derive(Debug, FromQueryResult)]
+struct Group {
+    cascade_session_id: Uuid,
+    organisation_id: Option<Uuid>,
+    staff_group_id: Option<Uuid>,
+    people: i64,
+}
+
+/// The programme's cascade sessions delivered in the period, as a subquery.
+fn delivered_between(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
+    Query::select()
+        .column(cascade_sessions::Column::Id)
+        .from(cascade_sessions::Entity)
+        .and_where(cascade_sessions::Column::ProgrammeId.eq(programme_id))
+        .and_where(cascade_sessions::Column::DeliveredOn.gte(from))
+        .and_where(cascade_sessions::Column::DeliveredOn.lte(to))
+        .to_owned()
+}
+
+/// Named attendees grouped by session, their employing (primary) organisation and staff group.
+/// The grouping happens in the database: a million attendance rows come back as a few thousand.
+fn attendee_groups(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
+    use cascade_attendees::Column as A;
+    Query::select()
+        .column((cascade_attendees::Entity, A::CascadeSessionId))
+        .column((memberships::Entity, memberships::Column::OrganisationId))
+        .column((people::Entity, people::Column::StaffGroupId))
+        .expr_as(
+            Expr::col((cascade_attendees::Entity, A::PersonId)).count(),
+            "people",
+        )
+        .from(cascade_attendees::Entity)
+        .inner_join(
+            people::Entity,
+            Expr::col((people::Entity, people::Column::Id))
+                .equals((cascade_attendees::Entity, A::PersonId)),
+        )
+        .left_join(
+            memberships::Entity,
+            Expr::col((memberships::Entity, memberships::Column::PersonId))
+                .equals((cascade_attendees::Entity, A::PersonId))
+                .and(Expr::col((memberships::Entity, memberships::Column::IsPrimary)).eq(true)),
+        )
+        .and_where(
+            Expr::col((cascade_attendees::Entity, A::CascadeSessionId))
+                .in_subquery(delivered_between(programme_id, from, to)),
+        )
+        .group_by_columns([
+            (cascade_attendees::Entity, A::CascadeSessionId).into_column_ref(),
+            (memberships::Entity, memberships::Column::OrganisationId).into_column_ref(),
+            (people::Entity, people::Column::StaffGroupId).into_column_ref(),
+        ])
+        .to_owned()
+}
+
+/// Headcount rows summed by session, organisation and staff group.
+fn headcount_groups(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
+    use cascade_headcounts::Column as H;
+    Query::select()
+        .column(H::CascadeSessionId)
+        .column(H::OrganisationId)
+        .column(H::StaffGroupId)
+        .expr_as(Expr::col(H::Count).sum(), "people")
+        .from(cascade_headcounts::Entity)
+        .and_where(
+            Expr::col(H::CascadeSessionId).in_subquery(delivered_between(programme_id, from, to)),
+        )
+        .group_by_columns([H::CascadeSessionId, H::OrganisationId, H::StaffGroupId])
+        .to_owned()
+}
+
+fn distinct(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
+    ids.collect::<HashSet<_>>().into_iter().collect()
+}
+
 pub async fn report(
     db: &impl ConnectionTrait,
     clock: &Clock,
@@ -164,83 +243,56 @@ pub async fn report(
         .filter(cascade_sessions::Column::DeliveredOn.lte(to))
         .all(db)
         .await?;
-    let ids: Vec<Uuid> = delivered.iter().map(|s| s.id).collect();
-    let attendees = cascade_attendees::Entity::find()
-        .filter(cascade_attendees::Column::CascadeSessionId.is_in(ids.clone()))
-        .all(db)
-        .await?;
-    let headcounts = cascade_headcounts::Entity::find()
-        .filter(cascade_headcounts::Column::CascadeSessionId.is_in(ids))
-        .all(db)
-        .await?;
     let leads: Vec<Uuid> = delivered
         .iter()
         .map(|s| s.lead_trainer_id)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let attendee_ids: Vec<Uuid> = attendees
-        .iter()
-        .map(|a| a.person_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let everyone: Vec<Uuid> = leads.iter().chain(&attendee_ids).copied().collect();
     let persons: HashMap<Uuid, people::Model> = people::Entity::find()
-        .filter(people::Column::Id.is_in(everyone))
+        .filter(people::Column::Id.is_in(leads.iter().copied()))
         .all(db)
         .await?
         .into_iter()
         .map(|p| (p.id, p))
-        .collect();
-    let employers: HashMap<Uuid, Uuid> = memberships::Entity::find()
-        .filter(memberships::Column::PersonId.is_in(attendee_ids))
-        .filter(memberships::Column::IsPrimary.eq(true))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.person_id, m.organisation_id))
         .collect();
     let cohort_of = cohorts(db, programme_id, &leads).await?;
     let by_session: HashMap<Uuid, &cascade_sessions::Model> =
         delivered.iter().map(|s| (s.id, s)).collect();
 
     let mut units = Vec::new();
-    for a in &attendees {
-        let Some(s) = by_session.get(&a.cascade_session_id) else {
-            continue;
-        };
-        units.push(Unit {
-            session: s.id,
-            count: 1,
-            trainer: s.lead_trainer_id,
-            cohort: cohort_of.get(&s.lead_trainer_id).copied(),
-            organisation: employers.get(&a.person_id).copied(),
-            staff_group: persons.get(&a.person_id).and_then(|p| p.staff_group_id),
-            locality: s.locality_id,
-        });
+    let mut named = 0;
+    let mut headcount = 0;
+    for (group, is_named) in [
+        (attendee_groups(programme_id, from, to), true),
+        (headcount_groups(programme_id, from, to), false),
+    ] {
+        for g in Group::find_by_statement(db.get_database_backend().build(&group))
+            .all(db)
+            .await?
+        {
+            let Some(s) = by_session.get(&g.cascade_session_id) else {
+                continue;
+            };
+            let count = i32::try_from(g.people).unwrap_or(i32::MAX);
+            if is_named {
+                named += count;
+            } else {
+                headcount += count;
+            }
+            units.push(Unit {
+                session: s.id,
+                count,
+                trainer: s.lead_trainer_id,
+                cohort: cohort_of.get(&s.lead_trainer_id).copied(),
+                organisation: g.organisation_id,
+                staff_group: g.staff_group_id,
+                locality: s.locality_id,
+            });
+        }
     }
-    for h in &headcounts {
-        let Some(s) = by_session.get(&h.cascade_session_id) else {
-            continue;
-        };
-        units.push(Unit {
-            session: s.id,
-            count: h.count,
-            trainer: s.lead_trainer_id,
-            cohort: cohort_of.get(&s.lead_trainer_id).copied(),
-            organisation: Some(h.organisation_id),
-            staff_group: h.staff_group_id,
-            locality: s.locality_id,
-        });
-    }
-    let named = attendees
-        .iter()
-        .filter(|a| by_session.contains_key(&a.cascade_session_id))
-        .count() as i32;
-    let headcount: i32 = headcounts.iter().map(|h| h.count).sum();
     let people_reached = named + headcount;
-    let active = active_trainers(db, programme_id, to.min(today))
+    let active = active_trainers(db, programme_id, Ord::min(to, today))
         .await?
         .len() as i32;
 
@@ -254,28 +306,33 @@ pub async fn report(
         .collect();
 
     let orgs: HashMap<Uuid, organisations::Model> = organisations::Entity::find()
-        .filter(organisations::Column::Id.is_in(visible.iter().filter_map(|u| u.organisation)))
+        .filter(
+            organisations::Column::Id
+                .is_in(distinct(visible.iter().filter_map(|u| u.organisation))),
+        )
         .all(db)
         .await?
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
     let groups: HashMap<Uuid, String> = staff_groups::Entity::find()
-        .filter(staff_groups::Column::Id.is_in(visible.iter().filter_map(|u| u.staff_group)))
+        .filter(
+            staff_groups::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.staff_group))),
+        )
         .all(db)
         .await?
         .into_iter()
         .map(|g| (g.id, g.name))
         .collect();
     let places: HashMap<Uuid, String> = localities::Entity::find()
-        .filter(localities::Column::Id.is_in(visible.iter().filter_map(|u| u.locality)))
+        .filter(localities::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.locality))))
         .all(db)
         .await?
         .into_iter()
         .map(|l| (l.id, l.name))
         .collect();
     let cohort_sessions: HashMap<Uuid, sessions::Model> = sessions::Entity::find()
-        .filter(sessions::Column::Id.is_in(visible.iter().filter_map(|u| u.cohort)))
+        .filter(sessions::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.cohort))))
         .all(db)
         .await?
         .into_iter()

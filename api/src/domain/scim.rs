@@ -439,7 +439,7 @@ async fn check(db: &impl ConnectionTrait, input: &UserInput) -> ScimResult<Optio
 
 /// Begins a write holding the organisation's row, so SCIM writes and staff syncs of one
 /// organisation never interleave.
-async fn begin_for(db: &DatabaseConnection, org: Uuid) -> ScimResult<sea_orm::DatabaseTransaction> {
+async fn begin_for(db: &DatabaseConnection, org: Uuid) -> ScimResult<crate::db::WriteTxn> {
     let txn = begin_write(db).await?;
     organisations::Entity::find_by_id(org)
         .lock_exclusive()
@@ -583,7 +583,7 @@ pub async fn patch(
 
 /// Makes the User what `input` says, in the caller's transaction holding the organisation.
 async fn write(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &crate::db::WriteTxn,
     org: Uuid,
     id: Uuid,
     input: &UserInput,
