@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod bench;
-pub mod bench_booking;
 pub mod clock;
 pub mod conditional;
 pub mod config;

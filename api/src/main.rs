@@ -104,6 +104,19 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
     },
+    /// Read paths at concurrency 32 (a filtered session list, a person's bookings, the reach
+    /// and partner reports) as cascade attendance grows, on SQLite (and PostgreSQL when given).
+    Reads {
+        /// A PostgreSQL server to run on too; a fresh database is created and dropped.
+        #[arg(long)]
+        postgres_url: Option<String>,
+        /// Cascade attendance rows at each step, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        levels: Vec<usize>,
+        /// Requests per list scenario (reports get a tenth as many).
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,9 +180,25 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => print!(
             "{}",
-            cascade::bench_booking::run(cascade::bench_booking::Options {
+            cascade::bench::booking::run(cascade::bench::booking::Options {
                 postgres_url,
                 sessions,
+                requests,
+            })
+            .await?
+        ),
+        Command::Bench {
+            command:
+                BenchCommand::Reads {
+                    postgres_url,
+                    levels,
+                    requests,
+                },
+        } => print!(
+            "{}",
+            cascade::bench::reads::run(cascade::bench::reads::Options {
+                postgres_url,
+                levels,
                 requests,
             })
             .await?

@@ -5,7 +5,7 @@
 //! quota, and the units left over go one each to the largest remainders (ties to the earlier
 //! part), so the parts always add up to the whole.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{
@@ -16,8 +16,9 @@ use entities::{
 use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, Set,
+    sea_query::{OnConflict, Query},
 };
 use uuid::Uuid;
 
@@ -404,7 +405,6 @@ pub async fn charges_of(
         .filter(sessions::Column::StartsAt.lt(end))
         .all(db)
         .await?;
-    let session_ids: Vec<Uuid> = in_year.iter().map(|s| s.id).collect();
     let durations: HashMap<Uuid, i32> = courses::Entity::find()
         .filter(courses::Column::ProgrammeId.eq(programme_id))
         .all(db)
@@ -413,11 +413,45 @@ pub async fn charges_of(
         .map(|c| (c.id, c.duration_minutes))
         .collect();
     let course_of: HashMap<Uuid, Uuid> = in_year.iter().map(|s| (s.id, s.course_id)).collect();
+    // Only the bookings that can carry a charge, found with a subquery (no id list).
+    let in_year_ids = Query::select()
+        .column(sessions::Column::Id)
+        .from(sessions::Entity)
+        .and_where(sessions::Column::ProgrammeId.eq(programme_id))
+        .and_where(sessions::Column::StartsAt.gte(start))
+        .and_where(sessions::Column::StartsAt.lt(end))
+        .to_owned();
     let all = bookings::Entity::find()
-        .filter(bookings::Column::SessionId.is_in(session_ids))
+        .filter(bookings::Column::SessionId.in_subquery(in_year_ids))
+        .filter(
+            Condition::any()
+                .add(bookings::Column::Status.eq(BookingStatus::NoShow))
+                .add(
+                    Condition::all()
+                        .add(bookings::Column::Status.eq(BookingStatus::Cancelled))
+                        .add(bookings::Column::LateCancellation.eq(true)),
+                ),
+        )
         .order_by_asc(bookings::Column::Id)
         .all(db)
         .await?;
+    // Who attended the sessions with a late cancellation, for the substitute waiver.
+    let late_sessions: HashSet<Uuid> = all
+        .iter()
+        .filter(|b| b.status == BookingStatus::Cancelled)
+        .map(|b| b.session_id)
+        .collect();
+    let attended = if late_sessions.is_empty() {
+        Vec::new()
+    } else {
+        bookings::Entity::find()
+            .filter(bookings::Column::SessionId.is_in(late_sessions))
+            .filter(
+                bookings::Column::Status.is_in([BookingStatus::Attended, BookingStatus::Partial]),
+            )
+            .all(db)
+            .await?
+    };
     let mut out = Vec::new();
     for b in &all {
         let kind = match b.status {
@@ -441,12 +475,10 @@ pub async fn charges_of(
         // A late cancellation is waived when the same organisation sent someone else in the place:
         // a booking made after the cancellation that attended (fully or in part).
         let substitute = kind == ChargeKind::LateCancellation
-            && all.iter().any(|o| {
+            && attended.iter().any(|o| {
                 o.session_id == b.session_id
                     && o.organisation_id == b.organisation_id
-                    && o.id != b.id
                     && b.cancelled_at.is_some_and(|c| o.booked_at >= c)
-                    && matches!(o.status, BookingStatus::Attended | BookingStatus::Partial)
             });
         let waived_reason = b
             .charge_waived_reason

@@ -1,0 +1,334 @@
+//! What the HTTP benchmarks share: a fresh database, Cascade started from this very binary as a
+//! child process (so its memory is measured apart from the load generator's), a bounded load at
+//! a fixed concurrency, and latency percentiles.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    db,
+    domain::api_keys::{self, KeyRole, NewApiKey},
+};
+
+/// A database made for one run: a SQLite file in a temporary folder, or a database created on
+/// a PostgreSQL server. Removed by [`Scratch::remove`].
+struct Scratch {
+    url: String,
+    label: &'static str,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Folder(std::path::PathBuf),
+    Database { server: String, name: String },
+}
+
+impl Scratch {
+    pub fn sqlite() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("cascade-bench-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            url: format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            label: "SQLite",
+            cleanup: Cleanup::Folder(dir),
+        })
+    }
+
+    pub async fn postgres(server: &str) -> anyhow::Result<Self> {
+        let name = format!("cascade_bench_{}", Uuid::new_v4().simple());
+        let Some((base, _)) = server.rsplit_once('/') else {
+            bail!(
+                "the PostgreSQL URL must name a database, e.g. postgres://postgres@127.0.0.1:5432/postgres"
+            );
+        };
+        let admin = db::connect(server).await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        admin.close().await.ok();
+        Ok(Self {
+            url: format!("{base}/{name}"),
+            label: "PostgreSQL",
+            cleanup: Cleanup::Database {
+                server: server.to_owned(),
+                name,
+            },
+        })
+    }
+
+    pub async fn remove(self) {
+        match self.cleanup {
+            Cleanup::Folder(dir) => {
+                std::fs::remove_dir_all(dir).ok();
+            }
+            Cleanup::Database { server, name } => {
+                if let Ok(admin) = db::connect(&server).await {
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .ok();
+                }
+            }
+        }
+    }
+}
+
+/// Runs `backend(url, label)` on a fresh SQLite file and, when given a server, a fresh
+/// PostgreSQL database, removing each afterwards; returns the reports one after the other.
+pub async fn on_each_backend<F, Fut>(postgres: Option<&str>, backend: F) -> anyhow::Result<String>
+where
+    F: Fn(String, &'static str) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let mut report = String::new();
+    let mut scratches = vec![Scratch::sqlite()?];
+    if let Some(server) = postgres {
+        scratches.push(Scratch::postgres(server).await?);
+    }
+    for scratch in scratches {
+        let result = backend(scratch.url.clone(), scratch.label).await;
+        scratch.remove().await;
+        report.push_str(&result?);
+    }
+    Ok(report)
+}
+
+/// Cascade serving a scratch database from a child process, with an admin key.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    /// The benchmark's own connection, for seeding in bulk and checking afterwards.
+    pub conn: DatabaseConnection,
+}
+
+impl Server {
+    /// Migrates the database, makes an admin key, and starts `cascade serve` on a free port of
+    /// 127.0.0.1 with no per-key rate limit.
+    pub async fn start(url: &str) -> anyhow::Result<Self> {
+        let conn = db::connect(url).await?;
+        db::migrate(&conn).await?;
+        let key = api_keys::create(
+            &conn,
+            NewApiKey {
+                name: "bench".into(),
+                role: KeyRole::Admin,
+                organisation_id: None,
+                person_id: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating a key: {e:?}"))?
+        .secret;
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--bind", &addr.to_string()])
+            .args(["--database-url", url, "--rate-limit-per-minute", "0"])
+            .args(["--public-url", &format!("http://{addr}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting cascade serve")?;
+        let mut server = Self {
+            child,
+            base: format!("http://{addr}/api/v1"),
+            key,
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(64)
+                .build()?,
+            conn,
+        };
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("cascade serve exited before listening: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.stop();
+        bail!("cascade serve did not start listening on {addr}")
+    }
+
+    /// The server process's peak resident memory so far, in MiB.
+    pub fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    pub fn stop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.key)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = String::from_utf8_lossy(&resp.bytes().await?).into_owned();
+        if !status.is_success() {
+            bail!("{url} answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self.client.get(&url).bearer_auth(&self.key).send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "{url} answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Every id in a paginated list.
+    pub async fn ids(&self, path: &str) -> anyhow::Result<Vec<Uuid>> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        loop {
+            let mut url = format!("{path}{sep}limit=200");
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let page = self.get(&url).await?;
+            for item in page["items"].as_array().into_iter().flatten() {
+                out.push(id(item)?);
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn id(v: &Value) -> anyhow::Result<Uuid> {
+    v["id"].as_str().context("no id")?.parse().context("bad id")
+}
+
+/// One scenario's figures.
+pub struct Figures {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub errors: usize,
+}
+
+impl Figures {
+    pub const HEADER: &str = "     req/s    p50 ms    p95 ms    p99 ms  errors";
+
+    pub fn row(&self) -> String {
+        format!(
+            "{:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            self.per_second,
+            ms(self.p50),
+            ms(self.p95),
+            ms(self.p99),
+            self.errors
+        )
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Sends `requests` requests, `concurrency` at a time; `request(i)` builds the i-th. A request
+/// counts as an error unless it is answered 2xx.
+pub async fn load<F>(requests: usize, concurrency: usize, request: F) -> Figures
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (request, next, errors) = (request.clone(), next.clone(), errors.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let t = Instant::now();
+                let ok = match request(i).send().await {
+                    Ok(resp) => {
+                        let success = resp.status().is_success();
+                        success && resp.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(t.elapsed());
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap_or_default());
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Figures {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.50),
+        p95: percentile(&all, 0.95),
+        p99: percentile(&all, 0.99),
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
