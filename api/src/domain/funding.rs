@@ -18,7 +18,7 @@ use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, Set,
-    sea_query::{OnConflict, Query},
+    sea_query::{OnConflict, Query, SelectStatement},
 };
 use uuid::Uuid;
 
@@ -398,11 +398,8 @@ pub async fn charges_of(
     let tariff = programme_years::Entity::find_by_id((programme_id, year))
         .one(db)
         .await?;
-    let (start, end) = year_bounds(year);
     let in_year: Vec<sessions::Model> = sessions::Entity::find()
-        .filter(sessions::Column::ProgrammeId.eq(programme_id))
-        .filter(sessions::Column::StartsAt.gte(start))
-        .filter(sessions::Column::StartsAt.lt(end))
+        .filter(sessions_in_year(programme_id, year))
         .all(db)
         .await?;
     let durations: HashMap<Uuid, i32> = courses::Entity::find()
@@ -414,15 +411,11 @@ pub async fn charges_of(
         .collect();
     let course_of: HashMap<Uuid, Uuid> = in_year.iter().map(|s| (s.id, s.course_id)).collect();
     // Only the bookings that can carry a charge, found with a subquery (no id list).
-    let in_year_ids = Query::select()
-        .column(sessions::Column::Id)
-        .from(sessions::Entity)
-        .and_where(sessions::Column::ProgrammeId.eq(programme_id))
-        .and_where(sessions::Column::StartsAt.gte(start))
-        .and_where(sessions::Column::StartsAt.lt(end))
-        .to_owned();
     let all = bookings::Entity::find()
-        .filter(bookings::Column::SessionId.in_subquery(in_year_ids))
+        .filter(
+            bookings::Column::SessionId
+                .in_subquery(session_ids(sessions_in_year(programme_id, year))),
+        )
         .filter(
             Condition::any()
                 .add(bookings::Column::Status.eq(BookingStatus::NoShow))
@@ -551,12 +544,31 @@ pub async fn offered_sessions(
     programme_id: Uuid,
     year: i32,
 ) -> ApiResult<Vec<sessions::Model>> {
-    let (start, end) = year_bounds(year);
     Ok(sessions::Entity::find()
-        .filter(sessions::Column::ProgrammeId.eq(programme_id))
-        .filter(sessions::Column::StartsAt.gte(start))
-        .filter(sessions::Column::StartsAt.lt(end))
-        .filter(sessions::Column::Status.ne(SessionStatus::Cancelled))
+        .filter(offered_in_year(programme_id, year))
         .all(db)
         .await?)
+}
+
+/// The programme's sessions starting in the programme year.
+pub(crate) fn sessions_in_year(programme_id: Uuid, year: i32) -> Condition {
+    let (start, end) = year_bounds(year);
+    Condition::all()
+        .add(sessions::Column::ProgrammeId.eq(programme_id))
+        .add(sessions::Column::StartsAt.gte(start))
+        .add(sessions::Column::StartsAt.lt(end))
+}
+
+/// Those of them not cancelled: the places the year offered.
+pub(crate) fn offered_in_year(programme_id: Uuid, year: i32) -> Condition {
+    sessions_in_year(programme_id, year).add(sessions::Column::Status.ne(SessionStatus::Cancelled))
+}
+
+/// The ids of the sessions meeting `condition`, as a subquery.
+pub(crate) fn session_ids(condition: Condition) -> SelectStatement {
+    Query::select()
+        .column(sessions::Column::Id)
+        .from(sessions::Entity)
+        .cond_where(condition)
+        .to_owned()
 }

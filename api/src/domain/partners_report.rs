@@ -3,21 +3,19 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use entities::{
-    bookings, completions,
-    enums::{BookingStatus, SessionStatus},
-    organisations, programme_years, sessions,
-};
+use entities::{bookings, completions, enums::BookingStatus, organisations, programme_years};
 use poem_openapi::Object;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    sea_query::Query,
 };
 use uuid::Uuid;
 
 use super::{
     champions::champion_courses,
-    funding::{apportion, charges_of, contributions_of, costs_of, offered_sessions, year_bounds},
+    funding::{
+        apportion, charges_of, contributions_of, costs_of, offered_in_year, offered_sessions,
+        session_ids, year_bounds,
+    },
     organisations::SectorCode,
     programmes,
     sessions::london_today,
@@ -142,22 +140,16 @@ async fn held_places(
     programme_id: Uuid,
     year: i32,
 ) -> ApiResult<Vec<Held>> {
-    let (start, end) = year_bounds(year);
-    let offered = Query::select()
-        .column(sessions::Column::Id)
-        .from(sessions::Entity)
-        .and_where(sessions::Column::ProgrammeId.eq(programme_id))
-        .and_where(sessions::Column::StartsAt.gte(start))
-        .and_where(sessions::Column::StartsAt.lt(end))
-        .and_where(sessions::Column::Status.ne(SessionStatus::Cancelled))
-        .to_owned();
     Ok(bookings::Entity::find()
         .select_only()
         .column(bookings::Column::OrganisationId)
         .column(bookings::Column::Status)
         .column(bookings::Column::LateCancellation)
         .column_as(bookings::Column::Id.count(), "places")
-        .filter(bookings::Column::SessionId.in_subquery(offered))
+        .filter(
+            bookings::Column::SessionId
+                .in_subquery(session_ids(offered_in_year(programme_id, year))),
+        )
         .group_by(bookings::Column::OrganisationId)
         .group_by(bookings::Column::Status)
         .group_by(bookings::Column::LateCancellation)

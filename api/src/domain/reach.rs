@@ -166,7 +166,8 @@ fn delivered_between(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> Sele
 }
 
 /// Named attendees grouped by session, their employing (primary) organisation and staff group.
-/// The grouping happens in the database: a million attendance rows come back as a few thousand.
+/// The grouping happens in the database: rows come back one per session, organisation and
+/// staff group, not one per attendee.
 fn attendee_groups(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
     use cascade_attendees::Column as A;
     Query::select()
