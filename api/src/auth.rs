@@ -1,14 +1,18 @@
 //! Who is calling, and what they may see or change. Every scope check in the API lives here.
 //!
-//! | role        | catalogue, partners, sessions | people                        | bookings                         | records¹            | register, steps, cascades          | reports             | API keys |
-//! |-------------|-------------------------------|-------------------------------|----------------------------------|---------------------|------------------------------------|---------------------|----------|
-//! | admin       | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | manage   |
-//! | coordinator | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | —        |
-//! | partner     | read                          | own organisation: read, write | its organisation's places        | own staff; import   | —                                  | own org + totals    | —        |
-//! | trainer     | read                          | self: read                    | own; all on sessions it delivers | self                | sessions it delivers; sign-offs    | —                   | —        |
-//! | learner     | read                          | self: read                    | own                              | self                | —                                  | —                   | —        |
+//! | role        | catalogue, partners, sessions | people                        | bookings                         | records¹            | register, steps, cascades          | reports             | API keys | audit log | erasure |
+//! |-------------|-------------------------------|-------------------------------|----------------------------------|---------------------|------------------------------------|---------------------|----------|-----------|---------|
+//! | admin       | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | manage   | read      | erase   |
+//! | coordinator | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | —        | read      | —       |
+//! | partner     | read                          | own organisation: read, write | its organisation's places        | own staff; import   | —                                  | own org + totals    | —        | —         | —       |
+//! | trainer     | read                          | self: read                    | own; all on sessions it delivers | self                | sessions it delivers; sign-offs    | —                   | —        | —         | —       |
+//! | learner     | read                          | self: read                    | own                              | self                | —                                  | —                   | —        | —         | —       |
 //!
 //! ¹ completions, champions, trainer progress and lineage.
+//!
+//! A person's data export (everything held about them) is for admins, coordinators and the
+//! person themselves: a partner's export would show other organisations' records. `/metrics` is
+//! for admin keys.
 //!
 //! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
 //! partner cannot learn who works elsewhere.
@@ -46,11 +50,33 @@ async fn check_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
-    let principal = api_keys::authenticate(&state.db, &bearer.token).await?;
+    Ok(authenticate(state, req, &bearer.token).await?)
+}
+
+/// Every key check goes through here (the API, SCIM and `/metrics`): an address that has failed
+/// too often this minute is refused (429) before its key is looked at; a failure counts against
+/// its address; a good key then counts against its own per-key limit. The caller is remembered
+/// for the audit log.
+pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiResult<Principal> {
+    let client = crate::ratelimit::client_address(req);
+    state
+        .auth_failures
+        .exhausted(&client)
+        .map_err(ApiError::TooManyRequests)?;
+    let principal = match api_keys::authenticate(&state.db, secret.trim()).await {
+        Ok(principal) => principal,
+        Err(err) => {
+            if matches!(err, ApiError::Unauthorized(_)) {
+                let _ = state.auth_failures.check(&client);
+            }
+            return Err(err);
+        }
+    };
     state
         .key_limiter
         .check(&principal.key_id.to_string())
         .map_err(ApiError::TooManyRequests)?;
+    crate::audit::set_actor(&principal);
     Ok(principal)
 }
 
@@ -89,6 +115,12 @@ pub enum Action {
     ReadEvents,
     /// Register webhooks and read their deliveries (partners: their organisation's).
     ManageWebhooks,
+    /// Read the audit log.
+    ReadAudit,
+    /// Erase a person's identifying details (UK GDPR erasure).
+    ErasePeople,
+    /// Read the service's Prometheus metrics.
+    ReadMetrics,
 }
 
 /// Which people a caller can reach.
@@ -107,7 +139,7 @@ impl Principal {
         use Action::*;
         let allowed = match self.role {
             Role::Admin => true,
-            Role::Coordinator => action != ManageKeys,
+            Role::Coordinator => !matches!(action, ManageKeys | ErasePeople | ReadMetrics),
             Role::Partner => matches!(
                 action,
                 ReadCatalogue
@@ -179,6 +211,21 @@ impl Principal {
 }
 
 impl Principal {
+    /// Refuses unless the caller may export everything held about `person_id`: admins and
+    /// coordinators, or the person's own key. Another person is not found (404), as everywhere.
+    pub fn require_export(&self, person_id: Uuid) -> ApiResult<()> {
+        match self.people_scope() {
+            PeopleScope::All => Ok(()),
+            PeopleScope::Person(me) if me == person_id => Ok(()),
+            PeopleScope::Person(_) => Err(ApiError::not_found("Person")),
+            PeopleScope::Organisation(_) => Err(ApiError::Forbidden(
+                "A partner key may not export a person's whole record: it holds other \
+                 organisations' data. Ask a coordinator."
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// Whether the caller may see or cancel a booking of `person_id` held for `organisation_id`:
     /// a partner reaches the places booked for its own organisation, a learner or trainer their
     /// own.

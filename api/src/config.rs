@@ -16,6 +16,15 @@ pub struct Config {
     pub verify_per_minute: u32,
     /// Requests allowed per API key per minute (0: no limit).
     pub key_requests_per_minute: u32,
+    /// Requests to endpoints that need no key (calendar feeds), per client address per minute.
+    pub public_per_minute: u32,
+    /// Failed authentications allowed per client address per minute before that address is
+    /// refused with 429 until the minute is out.
+    pub auth_failures_per_minute: u32,
+    /// How long a request may run before it is answered 503 (and its transaction rolled back).
+    pub request_timeout: std::time::Duration,
+    /// Browser origins allowed to call the API (CORS); empty: CORS is off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {
@@ -28,6 +37,10 @@ impl Config {
             organizer_email: DEFAULT_ORGANIZER_EMAIL.to_owned(),
             verify_per_minute: DEFAULT_VERIFY_PER_MINUTE,
             key_requests_per_minute: DEFAULT_KEY_REQUESTS_PER_MINUTE,
+            public_per_minute: DEFAULT_PUBLIC_PER_MINUTE,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            request_timeout: std::time::Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -41,3 +54,6 @@ pub const DEFAULT_ORGANIZER_NAME: &str = "FACT workforce training";
 pub const DEFAULT_ORGANIZER_EMAIL: &str = "training@cascade.invalid";
 pub const DEFAULT_VERIFY_PER_MINUTE: u32 = 30;
 pub const DEFAULT_KEY_REQUESTS_PER_MINUTE: u32 = 1200;
+pub const DEFAULT_PUBLIC_PER_MINUTE: u32 = 120;
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;

@@ -132,3 +132,28 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
         .await?;
     Ok(WriteTxn { txn, _turn: turn })
 }
+
+/// Writes a consistent copy of a SQLite database to `file` while the service keeps running
+/// (`VACUUM INTO`: one read transaction, so the copy is a snapshot of committed data, compacted).
+/// PostgreSQL has its own tool for this: `pg_dump`.
+pub async fn backup(db: &DatabaseConnection, file: &std::path::Path) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        anyhow::bail!(
+            "`cascade backup` copies SQLite databases; back up PostgreSQL with pg_dump \
+             (pg_dump --format=custom --file=cascade.dump <database>)"
+        );
+    }
+    if file.exists() {
+        anyhow::bail!("{} already exists; choose a new file", file.display());
+    }
+    let path = file
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("the backup path is not valid UTF-8"))?;
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "VACUUM INTO ?",
+        [path.into()],
+    ))
+    .await?;
+    Ok(())
+}

@@ -7,7 +7,7 @@
 
 use poem::{Endpoint, IntoResponse, Request, Response, http::StatusCode};
 use poem_openapi::{
-    ApiResponse, Object,
+    ApiResponse, Object, OperationId,
     payload::Json,
     registry::{MetaResponses, Registry},
 };
@@ -18,6 +18,7 @@ const TYPE_BASE: &str = "https://cascade.invalid/problems/";
 
 /// An RFC 9457 problem: every non-2xx answer of this API has this shape.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// A URI naming the kind of problem; stable, so clients can branch on it.
     #[oai(rename = "type")]
@@ -35,6 +36,7 @@ pub struct Problem {
 
 /// One refused field of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct FieldError {
     /// The field's path in the request, e.g. `memberships[0].organisation_id`, or a parameter name.
     pub field: String,
@@ -263,7 +265,7 @@ fn framework_problem(status: StatusCode, message: String) -> Problem {
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload-too-large",
-            "The request body is larger than the 1 MiB limit.".to_owned(),
+            "The request body is larger than this route's limit.".to_owned(),
         ),
         StatusCode::UNAUTHORIZED => (
             "unauthorized",
@@ -326,33 +328,46 @@ fn parse_error_fields(message: &str) -> Vec<FieldError> {
 
 /// Wraps the application so that every error, whoever raised it, leaves as problem+json.
 pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    match next.call(req).await {
+    let (mut resp, operation) = match next.call(req).await {
         Ok(resp) => {
             let resp = resp.into_response();
-            if resp.status().is_client_error() || resp.status().is_server_error() {
-                // SCIM answers errors in its own format (RFC 7644 §3.12).
-                if resp.content_type() == Some(PROBLEM_CONTENT_TYPE)
-                    || resp.content_type() == Some(crate::routes::scim::CONTENT_TYPE)
-                {
-                    return Ok(resp);
-                }
+            let operation = resp.data::<OperationId>().copied();
+            // SCIM answers errors in its own format (RFC 7644 §3.12).
+            if (resp.status().is_client_error() || resp.status().is_server_error())
+                && resp.content_type() != Some(PROBLEM_CONTENT_TYPE)
+                && resp.content_type() != Some(crate::routes::scim::CONTENT_TYPE)
+            {
                 let status = resp.status();
                 let text = resp.into_body().into_string().await.unwrap_or_default();
-                return Ok(problem_response(&framework_problem(status, text)));
+                (
+                    problem_response(&framework_problem(status, text)),
+                    operation,
+                )
+            } else {
+                (resp, operation)
             }
-            Ok(resp)
         }
         Err(err) => {
+            let operation = err.data::<OperationId>().copied();
             let message = err.to_string();
             let status = err.status();
             let resp = err.into_response();
             if resp.content_type() == Some(PROBLEM_CONTENT_TYPE) {
-                return Ok(resp);
+                (resp, operation)
+            } else {
+                if status.is_server_error() {
+                    tracing::error!(error = %message, "request failed");
+                }
+                (
+                    problem_response(&framework_problem(status, message)),
+                    operation,
+                )
             }
-            if status.is_server_error() {
-                tracing::error!(error = %message, "request failed");
-            }
-            Ok(problem_response(&framework_problem(status, message)))
         }
+    };
+    // Keep the operation for the access log and metrics (see `guard::observe`).
+    if let Some(operation) = operation {
+        resp.set_data(operation);
     }
+    Ok(resp)
 }

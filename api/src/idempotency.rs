@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
+    db::begin_write,
     error::{FieldError, Problem, problem_response},
     state::AppState,
 };
@@ -78,7 +79,11 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     req.set_body(body);
     let scope = sha256_hex(&[credentials.as_bytes()]);
     let db = &state.db;
-
+    // Claims and answers are writes like any other: on SQLite they queue for the write turn
+    // instead of polling the file lock (see `db::begin_write`).
+    let turn = begin_write(db)
+        .await
+        .map_err(crate::error::ApiError::from)?;
     let claim = idempotency_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
         scope: Set(scope.clone()),
@@ -90,8 +95,14 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         body: Set(None),
         created_at: Set(state.clock.now()),
     }
-    .insert(db)
+    .insert(&turn)
     .await;
+    // The claim commits on its own, before the request runs: a unique violation rolls back.
+    match &claim {
+        Ok(_) => turn.commit().await,
+        Err(_) => turn.rollback().await,
+    }
+    .map_err(crate::error::ApiError::from)?;
     let claim = match claim {
         Ok(row) => row,
         Err(err) if unique_violation(&err) => {
@@ -101,6 +112,36 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                 .one(db)
                 .await
                 .map_err(crate::error::ApiError::from)?;
+            // A claim still unanswered long after any request could have finished was abandoned
+            // (its replica died, or it timed out): the retry takes it over and runs.
+            let now = state.clock.now();
+            let stale = now
+                - Duration::from_std(state.config.request_timeout * 2)
+                    .unwrap_or(Duration::minutes(1));
+            if let Some(abandoned) = stored.as_ref().filter(|s| {
+                s.status.is_none() && s.request_hash == request_hash && s.created_at < stale
+            }) {
+                let turn = begin_write(db)
+                    .await
+                    .map_err(crate::error::ApiError::from)?;
+                let taken = idempotency_keys::Entity::update_many()
+                    .col_expr(
+                        idempotency_keys::Column::CreatedAt,
+                        sea_orm::sea_query::Expr::value(now),
+                    )
+                    .filter(idempotency_keys::Column::Id.eq(abandoned.id))
+                    .filter(idempotency_keys::Column::CreatedAt.eq(abandoned.created_at))
+                    .filter(idempotency_keys::Column::Status.is_null())
+                    .exec(&turn)
+                    .await
+                    .map_err(crate::error::ApiError::from)?;
+                turn.commit().await.map_err(crate::error::ApiError::from)?;
+                if taken.rows_affected == 1 {
+                    let mut claim = abandoned.clone();
+                    claim.created_at = now;
+                    return run_and_store(next, req, db, claim).await;
+                }
+            }
             return Ok(match stored {
                 Some(stored) if stored.request_hash != request_hash => problem(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -113,6 +154,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                     .and_then(|s| StatusCode::from_u16(s as u16).ok())
                 {
                     Some(status) => {
+                        crate::audit::mark_replayed();
                         replay(status, stored.content_type, stored.location, stored.body)
                     }
                     None => {
@@ -137,17 +179,30 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         }
         Err(err) => return Err(crate::error::ApiError::from(err).into()),
     };
+    run_and_store(next, req, db, claim).await
+}
 
+/// Runs the request that holds `claim` and stores its answer (a 5xx frees the key instead).
+async fn run_and_store<E: Endpoint>(
+    next: E,
+    req: Request,
+    db: &sea_orm::DatabaseConnection,
+    claim: idempotency_keys::Model,
+) -> poem::Result<Response> {
     let resp = match next.call(req).await {
         Ok(resp) => resp.into_response(),
         Err(err) => err.into_response(),
     };
     let status = resp.status();
     if status.is_server_error() {
-        idempotency_keys::Entity::delete_by_id(claim.id)
-            .exec(db)
+        let turn = begin_write(db)
             .await
             .map_err(crate::error::ApiError::from)?;
+        idempotency_keys::Entity::delete_by_id(claim.id)
+            .exec(&turn)
+            .await
+            .map_err(crate::error::ApiError::from)?;
+        turn.commit().await.map_err(crate::error::ApiError::from)?;
         return Ok(resp);
     }
     let content_type = resp.content_type().map(str::to_owned);
@@ -158,10 +213,14 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     stored.content_type = Set(content_type.clone());
     stored.location = Set(location.clone());
     stored.body = Set(Some(body.clone()));
-    stored
-        .update(db)
+    let turn = begin_write(db)
         .await
         .map_err(crate::error::ApiError::from)?;
+    stored
+        .update(&turn)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    turn.commit().await.map_err(crate::error::ApiError::from)?;
     Ok(replay(status, content_type, location, Some(body)))
 }
 

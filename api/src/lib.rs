@@ -1,6 +1,7 @@
 //! Cascade: the workforce-training and champions-cascade service of a multi-agency children's
 //! partnership. [`app`] builds the whole HTTP application; `main.rs` only parses the command line.
 
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod clock;
@@ -10,7 +11,9 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod guard;
 pub mod idempotency;
+pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;
 pub mod render;
@@ -18,17 +21,18 @@ pub mod routes;
 pub mod state;
 
 use poem::{
-    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, get,
-    http::{Method, StatusCode},
-    middleware::Tracing,
+    Endpoint, EndpointExt, IntoEndpoint, Response, Route, get,
+    http::Method,
+    middleware::{CatchPanic, Cors},
 };
 use poem_openapi::OpenApiService;
 
 use crate::{
-    error::{FieldError, Problem, problem_catcher, problem_response},
+    error::problem_catcher,
     routes::{
         api_keys::ApiKeysApi,
         attendance::AttendanceApi,
+        audit::AuditApi,
         bookings::BookingsApi,
         calendars::CalendarsApi,
         cascades::CascadesApi,
@@ -50,9 +54,6 @@ use crate::{
     },
     state::AppState,
 };
-
-/// The largest request body accepted, in bytes (1 MiB).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The OpenAPI root: every resource's operations, composed. Its document is committed at
 /// `openapi/openapi.json`.
@@ -86,6 +87,7 @@ pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
                 ApiKeysApi,
                 EventsApi,
                 WebhooksApi,
+                AuditApi,
             ),
         ),
         "Cascade",
@@ -103,13 +105,14 @@ pub fn openapi_json() -> String {
     spec
 }
 
-/// The whole HTTP application: the versioned API, its document and docs, and health probes,
-/// with every error answered as problem+json.
+/// The whole HTTP application: the versioned API, its document and docs, SCIM, health probes
+/// and metrics, behind the middleware of [`guard`], with every error answered as problem+json.
 pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let api = api_service();
     let docs = api.swagger_ui();
     let spec = openapi_json();
-    Route::new()
+    let cors_origins = state.config.cors_origins.clone();
+    let routes = Route::new()
         .at(
             "/api/v1/openapi.json",
             get(poem::endpoint::make_sync(move |_| {
@@ -123,41 +126,51 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/scim/v2", routes::scim::routes())
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
+        .at("/metrics", get(health::metrics))
         .around(conditional::conditional)
         .around(idempotency::idempotency)
-        .data(state)
-        .around(limit_body)
+        .around(guard::limit_public)
+        .around(guard::limit_body)
+        .around(guard::timeout)
+        .with(CatchPanic::new())
         .around(problem_catcher)
-        .with(Tracing)
+        .map_to_response()
+        .boxed();
+    let routes = if cors_origins.is_empty() {
+        routes
+    } else {
+        // Only the configured browser origins; the API takes keys in a header, never cookies.
+        let cors = cors_origins
+            .iter()
+            .fold(Cors::new(), |cors, origin| {
+                cors.allow_origin(origin.as_str())
+            })
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                "authorization",
+                "content-type",
+                "if-match",
+                "if-none-match",
+                "idempotency-key",
+            ])
+            .expose_headers(["etag", "location", "retry-after", "x-request-id"])
+            .max_age(600);
+        routes
+            .with(cors)
+            .around(problem_catcher)
+            .map_to_response()
+            .boxed()
+    };
+    routes
+        .around(guard::security_headers)
+        .around(guard::observe)
+        .data(state)
         .into_endpoint()
         .map_to_response()
-}
-
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413, whether or not they declare their length.
-async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    if matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-        let declared = req
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok());
-        let too_large = match declared {
-            Some(len) if len > MAX_BODY_BYTES => true,
-            _ => match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
-                Ok(bytes) => {
-                    req.set_body(bytes);
-                    false
-                }
-                Err(_) => true,
-            },
-        };
-        if too_large {
-            return Ok(problem_response(&Problem {
-                kind: "https://cascade.invalid/problems/payload-too-large".to_owned(),
-                title: "Payload Too Large".to_owned(),
-                status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
-                detail: format!("The request body is larger than the {MAX_BODY_BYTES}-byte limit."),
-                errors: Some(vec![FieldError::new("body", "is too large")]),
-            }));
-        }
-    }
-    Ok(next.call(req).await?.into_response())
 }

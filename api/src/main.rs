@@ -67,6 +67,18 @@ enum Command {
         /// Requests allowed per API key per minute (0: no limit).
         #[arg(long, env = "CASCADE_RATE_LIMIT_PER_MINUTE", default_value_t = cascade::config::DEFAULT_KEY_REQUESTS_PER_MINUTE)]
         rate_limit_per_minute: u32,
+        /// Requests to endpoints that need no key (calendar feeds), per client address per minute.
+        #[arg(long, env = "CASCADE_PUBLIC_PER_MINUTE", default_value_t = cascade::config::DEFAULT_PUBLIC_PER_MINUTE)]
+        public_per_minute: u32,
+        /// Failed authentications per client address per minute before it is refused (429).
+        #[arg(long, env = "CASCADE_AUTH_FAILURES_PER_MINUTE", default_value_t = cascade::config::DEFAULT_AUTH_FAILURES_PER_MINUTE)]
+        auth_failures_per_minute: u32,
+        /// Seconds a request may run before it is answered 503 and its transaction rolled back.
+        #[arg(long, env = "CASCADE_REQUEST_TIMEOUT", default_value_t = cascade::config::DEFAULT_REQUEST_TIMEOUT_SECS)]
+        request_timeout: u64,
+        /// Browser origins allowed to call the API, comma-separated (CORS is off without them).
+        #[arg(long, env = "CASCADE_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origins: Vec<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -74,6 +86,11 @@ enum Command {
     Openapi,
     /// Load the demo partnership (idempotent) and print a coordinator key the first time.
     Demo,
+    /// Copy a SQLite database, consistently, while it is in use (PostgreSQL: use `pg_dump`).
+    Backup {
+        /// The file to write; it must not exist yet.
+        file: std::path::PathBuf,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
@@ -220,6 +237,10 @@ async fn main() -> anyhow::Result<()> {
             organizer_email,
             verify_per_minute,
             rate_limit_per_minute,
+            public_per_minute,
+            auth_failures_per_minute,
+            request_timeout,
+            cors_origins,
         } => {
             let db = open(&cli.database_url).await?;
             if demo {
@@ -231,13 +252,26 @@ async fn main() -> anyhow::Result<()> {
                 organizer_email,
                 verify_per_minute,
                 key_requests_per_minute: rate_limit_per_minute,
+                public_per_minute,
+                auth_failures_per_minute,
+                request_timeout: Duration::from_secs(request_timeout.max(1)),
+                cors_origins: cors_origins
+                    .into_iter()
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
                 ..Config::new(cli.database_url, public_url)
             };
             serve(db, config, &bind).await?;
         }
+        Command::Backup { file } => {
+            let db = db::connect(&cli.database_url).await?;
+            db::backup(&db, &file).await?;
+            println!("Backed up to {}", file.display());
+        }
         Command::Keys { command } => {
             let db = open(&cli.database_url).await?;
-            keys(&db, command).await?;
+            cascade::audit::cli_scope(keys(&db, command)).await?;
         }
     }
     Ok(())
@@ -334,8 +368,7 @@ async fn webhook_worker(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(err) = cascade::domain::webhooks::deliver_due(&state.db, state.clock.now()).await
-        {
+        if let Err(err) = state.deliver_webhooks().await {
             tracing::warn!(error = ?err, "delivering webhooks failed");
         }
     }
@@ -390,7 +423,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
                 organisation_id: organisation,
                 person_id: person,
             };
-            let created = api_keys::create(db, input).await.map_err(fail)?;
+            let txn = db::begin_write(db).await?;
+            let created = api_keys::create(&txn, input).await.map_err(fail)?;
+            txn.commit().await?;
             println!(
                 "Created {} key {} ({}…). The secret follows; it is not shown again:",
                 role_name(created.key.role.into()),
@@ -432,7 +467,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
             }
         }
         KeysCommand::Revoke { id } => {
-            let key = api_keys::revoke(db, id).await.map_err(fail)?;
+            let txn = db::begin_write(db).await?;
+            let key = api_keys::revoke(&txn, id).await.map_err(fail)?;
+            txn.commit().await?;
             println!("Revoked key {} ({})", key.id, key.name);
         }
     }

@@ -1,5 +1,5 @@
-//! A fixed-window rate limiter per client address, for unauthenticated endpoints. It lives in
-//! each replica's memory: with N replicas a client may make up to N times the limit.
+//! A fixed-window rate limiter per client (an address or a key). It lives in each replica's
+//! memory: with N replicas a client may make up to N times the limit.
 
 use std::{
     collections::HashMap,
@@ -44,4 +44,30 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
+
+    /// Whether `client` has used up its window, without counting anything; `Err(seconds)` says
+    /// how long until it may try again.
+    pub fn exhausted(&self, client: &str) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(client) {
+            Some((start, count))
+                if now.duration_since(*start) < self.window && *count >= self.limit =>
+            {
+                let wait = self.window.saturating_sub(now.duration_since(*start));
+                Err(wait.as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The address a request came from, without its port: what per-address limits count by.
+pub fn client_address(req: &poem::Request) -> String {
+    req.remote_addr()
+        .as_socket_addr()
+        .map_or_else(|| req.remote_addr().to_string(), |a| a.ip().to_string())
 }

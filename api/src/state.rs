@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
-use crate::{clock::Clock, config::Config, ratelimit::RateLimiter};
+use crate::{clock::Clock, config::Config, metrics::Metrics, ratelimit::RateLimiter};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,18 +15,28 @@ pub struct AppState {
     pub verify_limiter: Arc<RateLimiter>,
     /// Limits requests per API key.
     pub key_limiter: Arc<RateLimiter>,
+    /// Limits the endpoints that need no key (calendar feeds) per client address.
+    pub public_limiter: Arc<RateLimiter>,
+    /// Counts failed authentications per client address; an address over the limit is refused.
+    pub auth_failures: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(db: DatabaseConnection, config: Config) -> Self {
         let verify_limiter = Arc::new(RateLimiter::per_minute(config.verify_per_minute));
         let key_limiter = Arc::new(RateLimiter::per_minute(config.key_requests_per_minute));
+        let public_limiter = Arc::new(RateLimiter::per_minute(config.public_per_minute));
+        let auth_failures = Arc::new(RateLimiter::per_minute(config.auth_failures_per_minute));
         Self {
             db,
             config: Arc::new(config),
             clock: Clock::system(),
             verify_limiter,
             key_limiter,
+            public_limiter,
+            auth_failures,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -34,5 +44,15 @@ impl AppState {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
+    }
+}
+
+impl AppState {
+    /// One run of the webhook worker, counted in the metrics.
+    pub async fn deliver_webhooks(&self) -> crate::error::ApiResult<crate::domain::webhooks::Run> {
+        let run = crate::domain::webhooks::deliver_due(&self.db, self.clock.now()).await?;
+        self.metrics.webhook_delivery("delivered", run.delivered);
+        self.metrics.webhook_delivery("failed", run.failed_attempts);
+        Ok(run)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod attendance;
+pub mod audit_log;
 pub mod bookings;
 pub mod calendar_feeds;
 pub mod cascade_attendees;

@@ -13,6 +13,8 @@ pub struct Model {
     pub staff_group_id: Option<Uuid>,
     pub locality_id: Option<Uuid>,
     pub active: bool,
+    /// When the person's identifying fields were replaced at their request (UK GDPR erasure).
+    pub erased_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -11,6 +11,7 @@ mod m20261123_000005_funding;
 mod m20261123_000006_change_tracking;
 mod m20261123_000007_events;
 mod m20261123_000008_webhooks;
+mod m20261123_000009_audit_erasure;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_change_tracking::Migration),
             Box::new(m20261123_000007_events::Migration),
             Box::new(m20261123_000008_webhooks::Migration),
+            Box::new(m20261123_000009_audit_erasure::Migration),
         ]
     }
 }

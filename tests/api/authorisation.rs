@@ -737,6 +737,34 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             Some(json!({})),
             admin_only(200),
         ),
+        row(
+            "GET",
+            "/audit",
+            "/audit".into(),
+            None,
+            [401, 200, 200, 403, 403, 403],
+        ),
+        row(
+            "GET",
+            "/people/{id}/export",
+            format!("/people/{me}/export"),
+            None,
+            [401, 200, 200, 403, 200, 200],
+        ),
+        row(
+            "GET",
+            "/people/{id}/export",
+            format!("/people/{them}/export"),
+            None,
+            [401, 200, 200, 403, 404, 404],
+        ),
+        row(
+            "POST",
+            "/people/{id}/erase",
+            format!("/people/{missing}/erase"),
+            Some(json!({})),
+            [401, 404, 403, 403, 403, 403],
+        ),
     ];
     // Creates need a fresh body per role so that a success does not turn the next into a conflict.
     for (i, role) in ROLES.iter().enumerate() {

@@ -17,6 +17,7 @@ mod people;
 mod programmes;
 mod progression;
 mod reference;
+mod reliability;
 mod scim;
 mod sessions;
 mod sync;

@@ -297,7 +297,7 @@ async fn memberships_are_added_changed_and_ended_one_organisation_at_a_time() {
         .expect(200);
     assert_eq!(
         ended.body["memberships"][1],
-        json!({ "organisation_id": school, "external_id": null, "primary": true, "active": false })
+        json!({ "organisation_id": school, "primary": true, "active": false })
     );
     let missing_org = uuid::Uuid::now_v7();
     app.put(

@@ -27,6 +27,8 @@ enum Store {
 
 pub struct TestApp {
     pub client: Client,
+    /// The application's state, for what only the server's own loops do (webhook runs).
+    pub state: AppState,
     pub db: DatabaseConnection,
     /// An admin key, for arranging what a test needs.
     pub admin: String,
@@ -168,9 +170,10 @@ impl TestApp {
         let mut config = Config::new(url.clone(), "http://cascade.test");
         configure(&mut config);
         let state = AppState::new(db.clone(), config).with_clock(clock.clone());
-        let client = TestClient::new(app(state).boxed());
+        let client = TestClient::new(app(state.clone()).boxed());
         Self {
             client,
+            state,
             db,
             admin,
             clock,

@@ -7,11 +7,13 @@ use poem_openapi::{Enum, Object};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use validator::Validate;
 
 use super::validation::{FieldErrors, check_text, clean_text};
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -37,6 +39,7 @@ pub enum KeyRole {
 
 /// An API key as listed: never the secret.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyView {
     /// The key's id (not its secret).
     pub id: Uuid,
@@ -57,6 +60,7 @@ pub struct ApiKeyView {
 
 /// A newly created key with its secret. The secret is shown only in this response.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedApiKey {
     #[oai(flatten)]
     pub key: ApiKeyView,
@@ -67,7 +71,7 @@ pub struct CreatedApiKey {
 
 /// A key to create.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewApiKey {
     /// A label saying who holds the key and why (1–100 characters).
     pub name: String,
@@ -105,12 +109,18 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str) -> ApiResult<
     if !secret.starts_with(SECRET_PREFIX) || secret.len() > 100 {
         return Err(refused());
     }
+    let presented = hash(secret);
     let key = api_keys::Entity::find()
-        .filter(api_keys::Column::TokenHash.eq(hash(secret)))
+        .filter(api_keys::Column::TokenHash.eq(presented.as_str()))
         .filter(api_keys::Column::RevokedAt.is_null())
         .one(db)
         .await?
         .ok_or_else(refused)?;
+    // The index finds the row; the comparison that grants access takes the same time whatever
+    // the bytes, so response timing says nothing about how close a guess was.
+    if !bool::from(key.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(refused());
+    }
     // A key acts for its organisation or person only while they are active: a partner that has
     // left the partnership, or a member of staff who has left, loses access with them.
     if let Some(org) = key.organisation_id {
@@ -218,6 +228,15 @@ pub async fn create(db: &impl ConnectionTrait, input: NewApiKey) -> ApiResult<Cr
     }
     .insert(db)
     .await?;
+    audit::record(
+        db,
+        Change::new("api_key", model.id, "create").summary(format!(
+            "{} key {}",
+            crate::auth::role_name(model.role),
+            model.prefix
+        )),
+    )
+    .await?;
     Ok(CreatedApiKey {
         key: model.into(),
         secret,
@@ -271,6 +290,11 @@ pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     if key.revoked_at.is_some() {
+        audit::record(
+            db,
+            Change::new("api_key", id, "revoke").summary("already revoked"),
+        )
+        .await?;
         return Ok(key.into());
     }
     api_keys::Entity::update_many()
@@ -282,5 +306,10 @@ pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView
         .filter(api_keys::Column::RevokedAt.is_null())
         .exec(db)
         .await?;
+    audit::record(
+        db,
+        Change::new("api_key", id, "revoke").summary(format!("key {} revoked", key.prefix)),
+    )
+    .await?;
     get(db, id).await
 }

@@ -22,6 +22,7 @@ use super::{
     validation::FieldErrors,
 };
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
@@ -31,7 +32,7 @@ use crate::{
 
 /// One mark: a booking's presence at one sitting.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct AttendanceMark {
     /// A confirmed booking of the session.
     pub booking_id: Uuid,
@@ -43,7 +44,7 @@ pub struct AttendanceMark {
 
 /// Marks to record; a mark sent again replaces the earlier one.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct AttendanceInput {
     /// 1 to 5,000 marks.
     pub marks: Vec<AttendanceMark>,
@@ -51,6 +52,7 @@ pub struct AttendanceInput {
 
 /// One booking's row of the register.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisterRow {
     /// The booking.
     pub booking_id: Uuid,
@@ -64,6 +66,7 @@ pub struct RegisterRow {
 
 /// A session's register.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Register {
     /// The session.
     pub session_id: Uuid,
@@ -256,6 +259,12 @@ pub async fn record(
         .exec(&txn)
         .await?;
     let register = register(&txn, who, session_id).await?;
+    audit::record(
+        &txn,
+        Change::new("session", session_id, "register")
+            .summary(format!("{} attendance mark(s) recorded", input.marks.len())),
+    )
+    .await?;
     txn.commit().await?;
     Ok(register)
 }
@@ -353,6 +362,11 @@ pub async fn complete(
     .update(&txn)
     .await?;
     let view = session_rules::get(&txn, clock, session_id).await?;
+    audit::record(
+        &txn,
+        Change::new("session", session_id, "complete").summary("session completed"),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }

@@ -54,6 +54,7 @@ pub enum PlaceKind {
 
 /// A person's place (or wait) on a session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Booking {
     /// The booking's id.
     pub id: Uuid,

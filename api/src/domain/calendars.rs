@@ -18,6 +18,7 @@ use sea_orm::{
     QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{
@@ -25,9 +26,11 @@ use super::{
     people::{find_visible, within_scope},
 };
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
+    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
     render::calendar_ics::{self, Calendar, Event, Method, Party},
@@ -225,6 +228,7 @@ pub async fn invite(
 
 /// A subscription feed.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CalendarFeed {
     /// The feed's id.
     pub id: Uuid,
@@ -249,7 +253,7 @@ pub struct CalendarFeed {
 
 /// A feed to create: for one person, or for one programme.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewCalendarFeed {
     /// A person within the key's scope (a learner or trainer: themselves).
     pub person_id: Option<Uuid>,
@@ -325,9 +329,16 @@ pub async fn create_feed(
         revoked_at: Set(None),
         created_at: Set(now),
         rotated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    };
+    let txn = begin_write(db).await?;
+    let model = model.insert(&txn).await?;
+    let mut change = Change::new("calendar_feed", model.id, "create");
+    change = match model.person_id {
+        Some(person) => change.summary("personal feed").person(person),
+        None => change.summary("programme feed"),
+    };
+    audit::record(&txn, change).await?;
+    txn.commit().await?;
     Ok(feed_view(model, config, Some(&token)))
 }
 
@@ -380,7 +391,8 @@ pub async fn rotate_feed(
     who: &Principal,
     id: Uuid,
 ) -> ApiResult<CalendarFeed> {
-    let feed = find_feed(db, who, id).await?;
+    let txn = begin_write(db).await?;
+    let feed = find_feed(&txn, who, id).await?;
     if feed.revoked_at.is_some() {
         return Err(ApiError::Rule {
             kind: "feed-revoked",
@@ -393,7 +405,18 @@ pub async fn rotate_feed(
     model.token_hash = Set(token_hash(&token));
     model.prefix = Set(token[..12].to_owned());
     model.rotated_at = Set(clock.now());
-    Ok(feed_view(model.update(db).await?, config, Some(&token)))
+    let saved = model.update(&txn).await?;
+    audit::record(&txn, feed_change(&saved, "rotate")).await?;
+    txn.commit().await?;
+    Ok(feed_view(saved, config, Some(&token)))
+}
+
+fn feed_change(feed: &calendar_feeds::Model, action: &'static str) -> Change {
+    let change = Change::new("calendar_feed", feed.id, action);
+    match feed.person_id {
+        Some(person) => change.person(person),
+        None => change,
+    }
 }
 
 pub async fn revoke_feed(
@@ -403,13 +426,23 @@ pub async fn revoke_feed(
     who: &Principal,
     id: Uuid,
 ) -> ApiResult<CalendarFeed> {
-    let feed = find_feed(db, who, id).await?;
+    let txn = begin_write(db).await?;
+    let feed = find_feed(&txn, who, id).await?;
     if feed.revoked_at.is_some() {
+        audit::record(
+            &txn,
+            feed_change(&feed, "revoke").summary("already revoked"),
+        )
+        .await?;
+        txn.commit().await?;
         return Ok(feed_view(feed, config, None));
     }
     let mut model: calendar_feeds::ActiveModel = feed.into();
     model.revoked_at = Set(Some(clock.now()));
-    Ok(feed_view(model.update(db).await?, config, None))
+    let saved = model.update(&txn).await?;
+    audit::record(&txn, feed_change(&saved, "revoke")).await?;
+    txn.commit().await?;
+    Ok(feed_view(saved, config, None))
 }
 
 /// The calendar behind a feed token, or 404 for an unknown or revoked token.
@@ -422,12 +455,17 @@ pub async fn feed_calendar(
     if !token.starts_with("cal_") || token.len() > 100 {
         return Err(not_found());
     }
+    let presented = token_hash(token);
     let feed = calendar_feeds::Entity::find()
-        .filter(calendar_feeds::Column::TokenHash.eq(token_hash(token)))
+        .filter(calendar_feeds::Column::TokenHash.eq(presented.as_str()))
         .filter(calendar_feeds::Column::RevokedAt.is_null())
         .one(db)
         .await?
         .ok_or_else(not_found)?;
+    // Found by index; granted only by a comparison whose time does not depend on the bytes.
+    if !bool::from(feed.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(not_found());
+    }
     let now = clock.now();
     let since = now - Duration::days(FEED_HISTORY_DAYS);
     let facilitated: Vec<Uuid> = match feed.person_id {

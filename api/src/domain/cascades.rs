@@ -26,6 +26,7 @@ use super::{
     validation::FieldErrors,
 };
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
@@ -47,7 +48,7 @@ pub enum DeliveryModeCode {
 
 /// People reached without a named list: a count for one organisation and staff group.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Headcount {
     /// The organisation the people work for.
     pub organisation_id: Uuid,
@@ -59,6 +60,7 @@ pub struct Headcount {
 
 /// A delivered cascade session.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CascadeSession {
     /// The record's id.
     pub id: Uuid,
@@ -97,7 +99,7 @@ pub struct CascadeSession {
 
 /// A cascade session to record (or, for a correction, its full new content).
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CascadeSessionInput {
     /// A course of kind `cascade`.
     pub course_id: Uuid,
@@ -470,6 +472,11 @@ pub async fn create(
         .collect();
     trainers::refresh_co_delivery(&txn, course.programme_id, &trainers, now).await?;
     let view = get_in(&txn, id).await?;
+    audit::record(
+        &txn,
+        Change::new("cascade_session", id, "create").summary(summary(course.id, &input)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }
@@ -564,6 +571,11 @@ pub async fn update(
         trainers::refresh_co_delivery(&txn, course.programme_id, &trainers, now).await?;
     }
     let view = get_in(&txn, id).await?;
+    audit::record(
+        &txn,
+        Change::new("cascade_session", id, "correct").summary(summary(course.id, &input)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }
@@ -588,6 +600,14 @@ pub async fn delete(
         .flatten()
         .collect();
     trainers::refresh_co_delivery(&txn, current.programme_id, &trainers, now).await?;
+    audit::record(
+        &txn,
+        Change::new("cascade_session", id, "delete").summary(format!(
+            "course {}, delivered {}",
+            current.course_id, current.delivered_on
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }
@@ -730,4 +750,14 @@ pub async fn list(
     )
     .await?;
     Ok((views(db, rows).await?, next))
+}
+
+/// What the audit log says of a recorded or corrected cascade session: counts, never names.
+fn summary(course_id: Uuid, input: &CascadeSessionInput) -> String {
+    format!(
+        "course {course_id}, delivered {}, {} named attendee(s), {} headcount group(s)",
+        input.delivered_on,
+        input.attendee_ids.len(),
+        input.headcounts.len()
+    )
 }

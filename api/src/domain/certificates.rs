@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{people::within_scope, sessions::london_today};
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
@@ -58,6 +59,7 @@ pub enum CertificateKind {
 
 /// A certificate, as its holder and coordinators see it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Certificate {
     /// The certificate's id.
     pub id: Uuid,
@@ -107,6 +109,7 @@ pub struct Certificate {
 
 /// What the public verification shows: no more than the certificate itself.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Verification {
     pub status: CertificateStatus,
     /// For revoked certificates: the date of revocation.
@@ -133,7 +136,7 @@ pub struct Verification {
 
 /// Why a certificate is being revoked.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Revocation {
     /// 1–500 characters, recorded with the revocation.
     pub reason: String,
@@ -578,6 +581,13 @@ pub async fn revoke(
     model.updated_at = Set(now);
     let saved = model.update(&txn).await?;
     certificate_event(&txn, "certificate.revoked", &saved, now).await?;
+    audit::record(
+        &txn,
+        Change::new("certificate", id, "revoke")
+            .summary(format!("certificate {} revoked", saved.number))
+            .person(saved.person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view(saved, config, london_today(now)))
 }
@@ -629,6 +639,13 @@ pub async fn reissue(
     model.superseded_by_id = Set(Some(new.id));
     model.updated_at = Set(now);
     model.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change::new("certificate", id, "reissue")
+            .summary(format!("reissued as {} ({})", new.number, new.id))
+            .person(new.person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view(new, config, london_today(now)))
 }

@@ -39,6 +39,7 @@ pub enum ChampionStatus {
 
 /// A champion of a programme.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Champion {
     /// The person.
     pub person_id: Uuid,
@@ -61,6 +62,7 @@ pub struct Champion {
 
 /// One page of champions, with counts over every match.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChampionPage {
     /// The champions of this page.
     pub items: Vec<Champion>,

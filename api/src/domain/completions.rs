@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::{people::find_visible, trainers};
 use crate::domain::people::within_scope;
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
@@ -38,6 +39,7 @@ pub enum CompletionSourceCode {
 
 /// A person's completion of a course.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Completion {
     /// The record's id.
     pub id: Uuid,
@@ -58,7 +60,7 @@ pub struct Completion {
 
 /// A completion done elsewhere, to import.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewCompletion {
     /// The person (a partner key: its own staff).
     pub person_id: Uuid,
@@ -195,6 +197,16 @@ pub async fn import(
         input.completed_on,
         origin,
         now,
+    )
+    .await?;
+    audit::record(
+        &txn,
+        Change::new("completion", model.id, "import")
+            .summary(format!(
+                "course {} completed {}",
+                course.id, input.completed_on
+            ))
+            .person(input.person_id),
     )
     .await?;
     txn.commit().await?;

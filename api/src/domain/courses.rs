@@ -19,6 +19,7 @@ use super::{
     validation::{FieldErrors, check_code, check_text, clean_text, ensure_free},
 };
 use crate::{
+    audit::{self, Change},
     db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
@@ -46,7 +47,7 @@ pub enum CourseKindCode {
 
 /// Places of each session held for one sector until shortly before the session.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ReservedPlacePolicy {
     /// The sector the places are held for (usually `voluntary`).
     pub sector: SectorCode,
@@ -64,6 +65,7 @@ fn default_release_days() -> i32 {
 
 /// A course of a programme.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Course {
     /// The course's id.
     pub id: Uuid,
@@ -104,7 +106,7 @@ pub struct Course {
 
 /// A course to add.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewCourse {
     /// The programme the course belongs to.
     pub programme_id: Uuid,
@@ -152,7 +154,7 @@ pub struct NewCourse {
 /// Changes to a course; omitted fields stay as they are, `null` clears an optional setting, and
 /// a list replaces the current one.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct CourseChanges {
     /// New unique code: 2–40 lower-case letters, digits or hyphens.
     pub code: Option<String>,
@@ -439,6 +441,11 @@ pub async fn create(db: &DatabaseConnection, input: NewCourse) -> ApiResult<Cour
     )
     .await?;
     let course = get(&txn, id).await?;
+    audit::record(
+        &txn,
+        Change::new("course", id, "create").summary(format!("course {}", course.code)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(course)
 }
@@ -448,6 +455,7 @@ pub async fn update(
     id: Uuid,
     changes: CourseChanges,
 ) -> ApiResult<Course> {
+    let summary = audit::changed(&changes);
     let txn = begin_write(db).await?;
     let current = courses::Entity::find_by_id(id)
         .one(&txn)
@@ -541,6 +549,7 @@ pub async fn update(
     )
     .await?;
     let course = get(&txn, id).await?;
+    audit::record(&txn, Change::new("course", id, "update").summary(summary)).await?;
     txn.commit().await?;
     Ok(course)
 }

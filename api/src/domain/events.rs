@@ -69,6 +69,7 @@ pub async fn emit(
 
 /// An event of the change feed.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Event {
     /// The event's identifier; unique, but not its position in the feed (use `cursor`).
     pub id: i64,
@@ -90,6 +91,7 @@ pub struct Event {
 
 /// One page of the feed.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     /// Events in feed order, oldest first.
     pub events: Vec<Event>,

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::{bookings::find_reachable as find_booking, programmes, sessions::london_midnight};
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     db::begin_write,
@@ -54,12 +55,13 @@ pub fn apportion(total: i64, weights: &[i64]) -> Vec<i64> {
 /// The first and last instants of a programme year (April to March, London time).
 pub fn year_bounds(year: i32) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = NaiveDate::from_ymd_opt(year, 4, 1).unwrap_or_default();
-    let end = NaiveDate::from_ymd_opt(year + 1, 4, 1).unwrap_or_default();
+    let end = NaiveDate::from_ymd_opt(year.saturating_add(1), 4, 1).unwrap_or_default();
     (london_midnight(start), london_midnight(end))
 }
 
 /// A partner's contribution to a programme year.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Contribution {
     /// The partner.
     pub organisation_id: Uuid,
@@ -71,7 +73,7 @@ pub struct Contribution {
 
 /// A contribution to set.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ContributionInput {
     /// The amount in pence, 0 to 10,000,000,000 (£100m).
     pub amount_pence: i64,
@@ -113,6 +115,7 @@ impl CostCategory {
 
 /// A cost of a programme year.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Cost {
     /// The cost's id.
     pub id: Uuid,
@@ -129,7 +132,7 @@ pub struct Cost {
 
 /// A cost to record.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewCost {
     pub category: CostCategory,
     /// Required for trainer, venue and materials costs: a session of the programme in the year.
@@ -141,12 +144,9 @@ pub struct NewCost {
     pub description: String,
 }
 
-async fn check_year(db: &impl ConnectionTrait, programme_id: Uuid, year: i32) -> ApiResult<()> {
+pub async fn check_year(db: &impl ConnectionTrait, programme_id: Uuid, year: i32) -> ApiResult<()> {
     programmes::find(db, programme_id).await?;
-    if !(2000..=2100).contains(&year) {
-        return Err(ApiError::invalid("year", "must be between 2000 and 2100"));
-    }
-    Ok(())
+    super::programme_years::check_year(year)
 }
 
 pub async fn contributions_of(
@@ -225,6 +225,14 @@ pub async fn put_contribution(
     .exec(&txn)
     .await?;
     let all = contributions_of(&txn, programme_id, year).await?;
+    audit::record(
+        &txn,
+        Change::new("contribution", organisation_id, "put").summary(format!(
+            "programme {programme_id} year {year}: {} pence",
+            input.amount_pence
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(all)
 }
@@ -325,6 +333,14 @@ pub async fn create_cost(
     }
     .insert(&txn)
     .await?;
+    audit::record(
+        &txn,
+        Change::new("cost", model.id, "create").summary(format!(
+            "programme {programme_id} year {year}: {} {} pence",
+            model.category, model.amount_pence
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(cost_view(model))
 }
@@ -335,15 +351,22 @@ pub async fn delete_cost(
     year: i32,
     id: Uuid,
 ) -> ApiResult<()> {
+    let txn = begin_write(db).await?;
     let deleted = costs::Entity::delete_many()
         .filter(costs::Column::Id.eq(id))
         .filter(costs::Column::ProgrammeId.eq(programme_id))
         .filter(costs::Column::Year.eq(year))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if deleted.rows_affected == 0 {
         return Err(ApiError::not_found("Cost"));
     }
+    audit::record(
+        &txn,
+        Change::new("cost", id, "delete").summary(format!("programme {programme_id} year {year}")),
+    )
+    .await?;
+    txn.commit().await?;
     Ok(())
 }
 
@@ -359,6 +382,7 @@ pub enum ChargeKind {
 
 /// A charge computed from a booking.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Charge {
     /// The booking charged for.
     pub booking_id: Uuid,
@@ -379,7 +403,7 @@ pub struct Charge {
 
 /// A coordinator's reason for waiving a booking's charge.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Waiver {
     /// 1–500 characters.
     pub reason: String,
@@ -534,6 +558,11 @@ pub async fn waive(
         .into_iter()
         .find(|c| c.booking_id == booking_id)
         .ok_or_else(|| ApiError::not_found("Charge"))?;
+    audit::record(
+        &txn,
+        Change::new("booking", booking_id, "waive_charge").summary("charge waived"),
+    )
+    .await?;
     txn.commit().await?;
     Ok(charge)
 }

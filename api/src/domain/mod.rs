@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod attendance;
+pub mod audit_log;
 pub mod bookings;
 pub mod calendars;
 pub mod cascades;
@@ -14,6 +15,7 @@ pub mod funding;
 pub mod organisations;
 pub mod partners_report;
 pub mod people;
+pub mod privacy;
 pub mod programme_years;
 pub mod programmes;
 pub mod progress_report;

@@ -9,6 +9,7 @@ use validator::Validate;
 
 use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
+    audit::{self, Change},
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -27,6 +28,7 @@ pub enum SectorCode {
 
 /// A partner organisation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Organisation {
     /// The organisation's id.
     pub id: Uuid,
@@ -45,7 +47,7 @@ pub struct Organisation {
 
 /// A partner organisation to add.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewOrganisation {
     /// Unique name, 1–200 characters.
     pub name: String,
@@ -57,7 +59,7 @@ pub struct NewOrganisation {
 
 /// Changes to an organisation; omitted fields stay as they are.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct OrganisationChanges {
     /// New unique name, 1–200 characters.
     pub name: Option<String>,
@@ -113,6 +115,12 @@ pub async fn create(db: &impl ConnectionTrait, input: NewOrganisation) -> ApiRes
     }
     .insert(db)
     .await?;
+    audit::record(
+        db,
+        Change::new("organisation", model.id, "create")
+            .summary(format!("{} ({:?})", model.name, model.sector).to_lowercase()),
+    )
+    .await?;
     Ok(model.into())
 }
 
@@ -133,6 +141,7 @@ pub async fn update(
     changes: OrganisationChanges,
 ) -> ApiResult<Organisation> {
     let current = find(db, id).await?;
+    let summary = audit::changed(&changes);
     let name = changes.name.as_deref().map(clean_text);
     let mut errors = FieldErrors::of(&changes);
     if let Some(name) = &name {
@@ -156,7 +165,13 @@ pub async fn update(
         model.active = Set(active);
     }
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?.into())
+    let saved = model.update(db).await?;
+    audit::record(
+        db,
+        Change::new("organisation", id, "update").summary(summary),
+    )
+    .await?;
+    Ok(saved.into())
 }
 
 /// Filters of the organisation list.

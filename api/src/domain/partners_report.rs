@@ -27,6 +27,7 @@ use crate::{
 
 /// One partner's line.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PartnerLine {
     /// The partner (none on the totals line).
     pub organisation_id: Option<Uuid>,
@@ -62,6 +63,7 @@ pub struct PartnerLine {
 
 /// The partner report of a programme year.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PartnerReport {
     /// The programme.
     pub programme_id: Uuid,

@@ -15,6 +15,7 @@ use validator::Validate;
 
 use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
+    audit::{self, Change},
     auth::{PeopleScope, Principal},
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -23,6 +24,7 @@ use crate::{
 
 /// A person's membership of a partner organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Membership {
     /// The organisation.
     pub organisation_id: Uuid,
@@ -37,6 +39,7 @@ pub struct Membership {
 
 /// A member of staff.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Person {
     /// The person's id in Cascade.
     pub id: Uuid,
@@ -50,6 +53,8 @@ pub struct Person {
     pub locality_id: Option<Uuid>,
     /// Inactive people keep their records but cannot be booked.
     pub active: bool,
+    /// When their identifying details were erased at their request (absent unless erased).
+    pub erased_at: Option<DateTime<Utc>>,
     /// The person's organisations. A partner key sees only its own organisation's membership.
     pub memberships: Vec<Membership>,
     /// When the person was added.
@@ -60,7 +65,7 @@ pub struct Person {
 
 /// A membership given when creating a person.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewMembership {
     /// The organisation the person works for.
     pub organisation_id: Uuid,
@@ -73,7 +78,7 @@ pub struct NewMembership {
 
 /// A person to add.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewPerson {
     /// 1–200 characters, any script.
     pub name: String,
@@ -93,7 +98,7 @@ pub struct NewPerson {
 
 /// Changes to a person; omitted fields stay as they are and `null` clears an optional field.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PersonChanges {
     /// New name, 1–200 characters, any script.
     pub name: Option<String>,
@@ -114,7 +119,7 @@ pub struct PersonChanges {
 
 /// A membership to create or change at `PUT /people/{id}/memberships/{organisation_id}`.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct MembershipChanges {
     /// The organisation's own identifier, 1–100 characters; `null` removes it.
     pub external_id: MaybeUndefined<String>,
@@ -228,6 +233,7 @@ async fn with_memberships(
                 staff_group_id: p.staff_group_id,
                 locality_id: p.locality_id,
                 active: p.active,
+                erased_at: p.erased_at,
                 memberships: list
                     .into_iter()
                     .map(|m| Membership {
@@ -433,6 +439,7 @@ pub async fn create(
         staff_group_id: Set(input.staff_group_id),
         locality_id: Set(input.locality_id),
         active: Set(true),
+        erased_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -456,6 +463,13 @@ pub async fn create(
         .collect();
     memberships::Entity::insert_many(rows).exec(&txn).await?;
     let person = get(&txn, who, id).await?;
+    audit::record(
+        &txn,
+        Change::new("person", id, "create")
+            .summary(format!("{} membership(s)", input.memberships.len()))
+            .person(id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(person)
 }
@@ -466,6 +480,7 @@ pub async fn update(
     id: Uuid,
     changes: PersonChanges,
 ) -> ApiResult<Person> {
+    let summary = audit::changed(&changes);
     let txn = begin_write(db).await?;
     let current = find_visible(&txn, who, id).await?;
     if changes.active.is_some()
@@ -520,6 +535,13 @@ pub async fn update(
     model.updated_at = Set(Utc::now());
     model.update(&txn).await?;
     let person = get(&txn, who, id).await?;
+    audit::record(
+        &txn,
+        Change::new("person", id, "update")
+            .summary(summary)
+            .person(id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(person)
 }
@@ -533,6 +555,10 @@ pub async fn put_membership(
     changes: MembershipChanges,
 ) -> ApiResult<Person> {
     who.require_organisation(organisation_id)?;
+    let summary = format!(
+        "organisation {organisation_id}: {}",
+        audit::changed(&changes)
+    );
     let txn = begin_write(db).await?;
     find_visible(&txn, who, person_id).await?;
     let mut errors = FieldErrors::of(&changes);
@@ -610,6 +636,13 @@ pub async fn put_membership(
         .exec(&txn)
         .await?;
     let person = get(&txn, who, person_id).await?;
+    audit::record(
+        &txn,
+        Change::new("person", person_id, "put_membership")
+            .summary(summary)
+            .person(person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(person)
 }

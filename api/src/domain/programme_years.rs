@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{programmes, validation::FieldErrors};
 use crate::{
+    audit::{self, Change},
     clock::Clock,
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -18,6 +19,7 @@ use crate::{
 
 /// A programme's targets for one financial year.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProgrammeYear {
     /// The programme.
     pub programme_id: Uuid,
@@ -51,7 +53,7 @@ pub struct ProgrammeYear {
 
 /// Targets to set for a year; omitted or null targets are not set.
 #[derive(Debug, Clone, Default, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ProgrammeYearInput {
     /// Champion-course sessions to run (0–10,000).
     pub champion_sessions_target: Option<i32>,
@@ -96,7 +98,8 @@ impl From<programme_years::Model> for ProgrammeYear {
     }
 }
 
-fn check_year(year: i32) -> ApiResult<()> {
+/// A programme year Cascade accepts: 2000 to 2100 (the one rule for every year in a path).
+pub fn check_year(year: i32) -> ApiResult<()> {
     if (2000..=2100).contains(&year) {
         Ok(())
     } else {
@@ -230,6 +233,11 @@ pub async fn put(
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme year"))?;
+    audit::record(
+        &txn,
+        Change::new("programme", programme_id, "put_year").summary(format!("year {year}")),
+    )
+    .await?;
     txn.commit().await?;
     Ok(saved.into())
 }

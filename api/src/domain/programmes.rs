@@ -12,12 +12,14 @@ use validator::Validate;
 
 use super::validation::{FieldErrors, check_code, check_text, clean_text, ensure_free};
 use crate::{
+    audit::{self, Change},
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
 
 /// A training programme.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Programme {
     /// The programme's id.
     pub id: Uuid,
@@ -37,7 +39,7 @@ pub struct Programme {
 
 /// A programme to add.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewProgramme {
     /// Unique code: 2–40 lower-case letters, digits or hyphens.
     pub code: String,
@@ -51,7 +53,7 @@ pub struct NewProgramme {
 
 /// Changes to a programme; omitted fields stay as they are.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ProgrammeChanges {
     /// New unique code: 2–40 lower-case letters, digits or hyphens.
     pub code: Option<String>,
@@ -109,6 +111,11 @@ pub async fn create(db: &impl ConnectionTrait, input: NewProgramme) -> ApiResult
     }
     .insert(db)
     .await?;
+    audit::record(
+        db,
+        Change::new("programme", model.id, "create").summary(model.code.clone()),
+    )
+    .await?;
     Ok(model.into())
 }
 
@@ -136,6 +143,7 @@ pub async fn update(
     changes: ProgrammeChanges,
 ) -> ApiResult<Programme> {
     let current = find(db, id).await?;
+    let summary = audit::changed(&changes);
     let name = changes.name.as_deref().map(clean_text);
     let mut errors = FieldErrors::of(&changes);
     if let Some(code) = &changes.code {
@@ -162,7 +170,9 @@ pub async fn update(
         model.active = Set(active);
     }
     model.updated_at = Set(Utc::now());
-    Ok(model.update(db).await?.into())
+    let saved = model.update(db).await?;
+    audit::record(db, Change::new("programme", id, "update").summary(summary)).await?;
+    Ok(saved.into())
 }
 
 pub async fn list(

@@ -29,6 +29,7 @@ use crate::{
 
 /// One target of the year.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TargetLine {
     /// `champion_sessions`, `champions_trained`, `active_trainers`, `reserved_share_bp` or
     /// `cascade_reach`.
@@ -45,6 +46,7 @@ pub struct TargetLine {
 
 /// A count on one line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CountLine {
     /// An id, a sector code, or `unknown`.
     pub key: String,
@@ -56,6 +58,7 @@ pub struct CountLine {
 
 /// Progress of a programme year against its targets.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProgressReport {
     /// The programme.
     pub programme_id: Uuid,
@@ -366,6 +369,7 @@ pub async fn progress(
 
 /// Reserved places of one session.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReservedLine {
     /// The session (none on the totals line).
     pub session_id: Option<Uuid>,
@@ -391,6 +395,7 @@ pub struct ReservedLine {
 
 /// Reserved places of a programme year, per session and in total, against the target share.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReservedReport {
     /// The programme.
     pub programme_id: Uuid,

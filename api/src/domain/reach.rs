@@ -34,6 +34,7 @@ use crate::{
 
 /// One line of a breakdown.
 #[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReachLine {
     /// What the line is for: an id, a sector code, or `unknown`.
     pub key: String,
@@ -47,6 +48,7 @@ pub struct ReachLine {
 
 /// The reach of a programme's cascade over a date range.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReachReport {
     /// The programme.
     pub programme_id: Uuid,
@@ -428,6 +430,7 @@ fn sector_code(sector: entities::enums::Sector) -> &'static str {
 
 /// Where a trainer came from: their champion completion.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LineageChampion {
     /// The champion course.
     pub course_id: Uuid,
@@ -439,6 +442,7 @@ pub struct LineageChampion {
 
 /// One cascade session in a trainer's lineage.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LineageSession {
     /// The cascade session.
     pub id: Uuid,
@@ -452,6 +456,7 @@ pub struct LineageSession {
 
 /// A trainer's lineage in one programme: champion course → progression → cascades → reach.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Lineage {
     /// The trainer.
     pub person_id: Uuid,

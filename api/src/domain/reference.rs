@@ -14,12 +14,14 @@ use validator::Validate;
 
 use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
 use crate::{
+    audit::{self, Change},
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
 
 /// An entry of a reference list (a locality or a staff group).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReferenceItem {
     /// The entry's id.
     pub id: Uuid,
@@ -35,7 +37,7 @@ pub struct ReferenceItem {
 
 /// An entry to add to a reference list.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewReferenceItem {
     /// Unique name, 1–100 characters.
     pub name: String,
@@ -43,7 +45,7 @@ pub struct NewReferenceItem {
 
 /// Changes to a reference-list entry; omitted fields stay as they are.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ReferenceItemChanges {
     /// New unique name, 1–100 characters.
     pub name: Option<String>,
@@ -76,14 +78,18 @@ where
     Self::ActiveModel: ActiveModelTrait<Entity = Self> + ActiveModelBehavior + Send,
 {
     const LABEL: &'static str;
+    /// The resource name in the audit log.
+    const RESOURCE: &'static str;
 }
 
 impl ReferenceList for entities::localities::Entity {
     const LABEL: &'static str = "locality";
+    const RESOURCE: &'static str = "locality";
 }
 
 impl ReferenceList for entities::staff_groups::Entity {
     const LABEL: &'static str = "staff group";
+    const RESOURCE: &'static str = "staff_group";
 }
 
 fn col<E: EntityTrait>(name: &str) -> E::Column {
@@ -134,7 +140,13 @@ where
     model.set(col::<E>("active"), Value::from(true));
     model.set(col::<E>("created_at"), Value::from(now));
     model.set(col::<E>("updated_at"), Value::from(now));
-    Ok(model.insert(db).await?.into())
+    let item: ReferenceItem = model.insert(db).await?.into();
+    audit::record(
+        db,
+        Change::new(E::RESOURCE, item.id, "create").summary(item.name.clone()),
+    )
+    .await?;
+    Ok(item)
 }
 
 pub async fn get<E: ReferenceList>(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ReferenceItem>
@@ -176,7 +188,13 @@ where
         model.set(col::<E>("active"), Value::from(active));
     }
     model.set(col::<E>("updated_at"), Value::from(Utc::now()));
-    Ok(model.update(db).await?.into())
+    let item: ReferenceItem = model.update(db).await?.into();
+    audit::record(
+        db,
+        Change::new(E::RESOURCE, id, "update").summary(audit::changed(&changes)),
+    )
+    .await?;
+    Ok(item)
 }
 
 pub async fn list<E: ReferenceList>(

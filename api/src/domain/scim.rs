@@ -21,7 +21,11 @@ use super::{
     people::{check_external_id, email_key},
     validation::{FieldErrors, check_text, clean_text},
 };
-use crate::{db::begin_write, error::ApiError};
+use crate::{
+    audit::{self, Change},
+    db::begin_write,
+    error::ApiError,
+};
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -514,6 +518,7 @@ pub async fn create(
                 staff_group_id: Set(group),
                 locality_id: Set(None),
                 active: Set(true),
+                erased_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -543,6 +548,13 @@ pub async fn create(
     if !input.active {
         super::sync::leave(&txn, org, &[&m], now).await?;
     }
+    audit::record(
+        &txn,
+        Change::new("person", person_id, "scim_create")
+            .summary(format!("SCIM provisioned for organisation {org}"))
+            .person(person_id),
+    )
+    .await?;
     txn.commit().await?;
     get(db, base_url, org, person_id).await
 }
@@ -559,6 +571,13 @@ pub async fn replace(
     let input = parse_user(body)?;
     let txn = begin_for(db, org).await?;
     write(&txn, org, id, &input, now).await?;
+    audit::record(
+        &txn,
+        Change::new("person", id, "scim_replace")
+            .summary(format!("SCIM replaced for organisation {org}"))
+            .person(id),
+    )
+    .await?;
     txn.commit().await?;
     get(db, base_url, org, id).await
 }
@@ -577,6 +596,13 @@ pub async fn patch(
     let current = get(&txn, base_url, org, id).await?;
     let input = parse_user(&apply_patch(&current, patch)?)?;
     write(&txn, org, id, &input, now).await?;
+    audit::record(
+        &txn,
+        Change::new("person", id, "scim_patch")
+            .summary(format!("SCIM patched for organisation {org}"))
+            .person(id),
+    )
+    .await?;
     txn.commit().await?;
     get(db, base_url, org, id).await
 }
@@ -660,6 +686,13 @@ pub async fn deactivate(
     if m.active {
         super::sync::leave(&txn, org, &[&m], now).await?;
     }
+    audit::record(
+        &txn,
+        Change::new("person", id, "scim_deactivate")
+            .summary(format!("left organisation {org} (SCIM)"))
+            .person(id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

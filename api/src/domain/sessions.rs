@@ -24,6 +24,7 @@ use super::{
     validation::{FieldErrors, check_text, clean_text},
 };
 use crate::{
+    audit::{self, Change},
     clock::Clock,
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -55,7 +56,7 @@ pub enum SessionStatusCode {
 
 /// One sitting as sent: a local date with start and end times in Europe/London.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SittingInput {
     /// The local date, `YYYY-MM-DD`.
     pub date: NaiveDate,
@@ -67,6 +68,7 @@ pub struct SittingInput {
 
 /// One sitting of a session, as both the instant and the wall-clock time people read.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Sitting {
     /// 1-based order within the session.
     pub position: i32,
@@ -84,7 +86,7 @@ pub struct Sitting {
 
 /// Where an in-person session takes place.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Venue {
     /// The venue's name, 1–200 characters.
     pub name: String,
@@ -96,6 +98,7 @@ pub struct Venue {
 
 /// The ring-fence of a session, fixed from the course's policy when it was scheduled.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SessionReservedPlaces {
     /// The sector the places are held for.
     pub sector: SectorCode,
@@ -109,6 +112,7 @@ pub struct SessionReservedPlaces {
 
 /// A scheduled run of a course.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Session {
     /// The session's id.
     pub id: Uuid,
@@ -155,7 +159,7 @@ pub struct Session {
 
 /// A session to schedule.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewSession {
     /// The course to run (active).
     pub course_id: Uuid,
@@ -563,6 +567,15 @@ pub async fn create(
     )
     .await?;
     let session = get(&txn, clock, id).await?;
+    audit::record(
+        &txn,
+        Change::new("session", id, "create").summary(format!(
+            "course {}, {} sitting(s)",
+            input.course_id,
+            parsed.0.len()
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(session)
 }

@@ -27,6 +27,7 @@ use super::{
     validation::{FieldErrors, check_text, clean_text},
 };
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     db::begin_write,
@@ -59,7 +60,7 @@ pub enum OnInvalid {
 
 /// One member of staff as the HR system knows them.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SyncRow {
     /// The organisation's own key for the person (1–100 characters).
     pub external_id: String,
@@ -75,7 +76,7 @@ pub struct SyncRow {
 
 /// A batch of staff.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SyncBatch {
     /// 1 to 10,000 rows.
     pub people: Vec<SyncRow>,
@@ -83,6 +84,7 @@ pub struct SyncBatch {
 
 /// One refused row.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InvalidRow {
     /// The row's position in `people`, from 0.
     pub index: i32,
@@ -94,6 +96,7 @@ pub struct InvalidRow {
 
 /// What the sync did (or, in a dry run, would do).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SyncResult {
     /// True when nothing was written.
     pub dry_run: bool,
@@ -346,6 +349,7 @@ pub async fn sync(
                             staff_group_id: Set(row.staff_group_id),
                             locality_id: Set(row.locality_id),
                             active: Set(true),
+                            erased_at: Set(None),
                             created_at: Set(now),
                             updated_at: Set(now),
                         });
@@ -385,6 +389,22 @@ pub async fn sync(
         result.deactivated = leavers.len() as i32;
         result.bookings_cancelled = leave(&txn, organisation_id, &leavers, now).await?;
     }
+    audit::record(
+        &txn,
+        Change::new("organisation", organisation_id, "staff_sync").summary(format!(
+            "{:?} sync: {} created, {} linked, {} updated, {} unchanged, {} deactivated, {} bookings \
+             cancelled, {} invalid",
+            mode,
+            result.created,
+            result.linked,
+            result.updated,
+            result.unchanged,
+            result.deactivated,
+            result.bookings_cancelled,
+            result.invalid.len()
+        )),
+    )
+    .await?;
     if dry_run {
         txn.rollback().await?;
     } else {

@@ -23,6 +23,7 @@ use super::{
     validation::FieldErrors,
 };
 use crate::{
+    audit::{self, Change},
     auth::{Action, PeopleScope, Principal},
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -49,7 +50,7 @@ static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
 
 /// A subscription to register.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewWebhook {
     /// Where to `POST` events: an `http` or `https` URL.
     pub url: String,
@@ -64,7 +65,7 @@ pub struct NewWebhook {
 
 /// Changes to a subscription; absent fields stay as they are.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct WebhookChanges {
     /// A new `http` or `https` URL.
     pub url: Option<String>,
@@ -78,6 +79,7 @@ pub struct WebhookChanges {
 
 /// A subscription, without its secret.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct WebhookView {
     /// The subscription's id.
     pub id: Uuid,
@@ -145,6 +147,7 @@ impl DeliveryStatus {
 
 /// One event's delivery to one subscription.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct DeliveryView {
     /// The delivery's id, sent as `Cascade-Delivery`.
     pub id: Uuid,
@@ -312,6 +315,11 @@ pub async fn create(
     }
     .insert(db)
     .await?;
+    audit::record(
+        db,
+        Change::new("webhook", model.id, "create").summary(format!("events {}", model.event_types)),
+    )
+    .await?;
     Ok(model.into())
 }
 
@@ -347,6 +355,7 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> ApiResult<WebhookView> {
     let current = find_visible(db, who, id).await?;
+    let summary = audit::changed(&changes);
     let mut errors = FieldErrors::of(&changes);
     let url = changes.url.as_deref().map(|u| u.trim().to_owned());
     if let Some(url) = &url {
@@ -377,7 +386,9 @@ pub async fn update(
         }
     }
     model.updated_at = Set(now);
-    Ok(model.update(db).await?.into())
+    let saved = model.update(db).await?;
+    audit::record(db, Change::new("webhook", id, "update").summary(summary)).await?;
+    Ok(saved.into())
 }
 
 pub async fn list_deliveries(
@@ -423,7 +434,13 @@ pub async fn redeliver(
     model.next_attempt_at = Set(now);
     model.first_attempt_at = Set(None);
     model.updated_at = Set(now);
-    Ok(model.update(db).await?.into())
+    let saved = model.update(db).await?;
+    audit::record(
+        db,
+        Change::new("webhook", id, "redeliver").summary(format!("delivery {delivery_id}")),
+    )
+    .await?;
+    Ok(saved.into())
 }
 
 /// What one run of the worker did.

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
+    db::begin_write,
     domain::api_keys::{self, ApiKeyView, CreatedApiKey, KeyFilter, KeyRole, NewApiKey},
     error::ApiResult,
     pagination::PageRequest,
@@ -56,7 +57,9 @@ impl ApiKeysApi {
         body: Json<NewApiKey>,
     ) -> ApiResult<Created<CreatedApiKey>> {
         auth.0.require(Action::ManageKeys)?;
-        let key = api_keys::create(&state.db, body.0).await?;
+        let txn = begin_write(&state.db).await?;
+        let key = api_keys::create(&txn, body.0).await?;
+        txn.commit().await?;
         let location = format!("/api/v1/api-keys/{}", key.key.id);
         Ok(Created::Created(Json(key), location))
     }
@@ -84,6 +87,18 @@ impl ApiKeysApi {
         id: Path<Uuid>,
     ) -> ApiResult<Json<ApiKeyView>> {
         auth.0.require(Action::ManageKeys)?;
-        Ok(Json(api_keys::revoke(&state.db, id.0).await?))
+        if id.0 == auth.0.key_id {
+            return Err(crate::error::ApiError::Rule {
+                kind: "own-key",
+                status: poem::http::StatusCode::CONFLICT,
+                detail: "A key cannot revoke itself: revoke it with another admin key or \
+                         `cascade keys revoke`."
+                    .into(),
+            });
+        }
+        let txn = begin_write(&state.db).await?;
+        let key = api_keys::revoke(&txn, id.0).await?;
+        txn.commit().await?;
+        Ok(Json(key))
     }
 }

@@ -46,7 +46,14 @@ impl BookingsApi {
         body: Json<NewBooking>,
     ) -> ApiResult<Created<Booking>> {
         auth.0.require(Action::Book)?;
-        let booking = bookings::create(&state.db, &state.clock, &auth.0, id.0, body.0).await?;
+        let result = bookings::create(&state.db, &state.clock, &auth.0, id.0, body.0).await;
+        state.metrics.booking(match &result {
+            Ok(b) if b.status == BookingStatusCode::Confirmed => "confirmed",
+            Ok(_) => "waitlisted",
+            Err(e) if e.status().is_client_error() => "refused",
+            Err(_) => "failed",
+        });
+        let booking = result?;
         let location = format!("/api/v1/bookings/{}", booking.id);
         Ok(Created::Created(Json(booking), location))
     }

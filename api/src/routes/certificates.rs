@@ -218,10 +218,7 @@ impl VerifyApi {
         /// The verification code, e.g. `K7QM-3XRT-9PLD-W2HF-6VZB`.
         code: Path<String>,
     ) -> ApiResult<Json<Verification>> {
-        let client = req
-            .remote_addr()
-            .as_socket_addr()
-            .map_or_else(|| req.remote_addr().to_string(), |a| a.ip().to_string());
+        let client = crate::ratelimit::client_address(req);
         state
             .verify_limiter
             .check(&client)

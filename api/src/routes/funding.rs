@@ -205,7 +205,7 @@ impl FundingApi {
         year: Path<i32>,
     ) -> ApiResult<Json<Vec<Charge>>> {
         auth.0.require(Action::ReadReports)?;
-        crate::domain::programmes::find(&state.db, id.0).await?;
+        funding::check_year(&state.db, id.0, year.0).await?;
         let mut all = funding::charges_of(&state.db, id.0, year.0).await?;
         if let PeopleScope::Organisation(org) = auth.0.people_scope() {
             all.retain(|c| c.organisation_id == org);

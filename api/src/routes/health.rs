@@ -1,4 +1,5 @@
-//! Liveness and readiness probes for load balancers and orchestrators (outside the versioned API).
+//! Liveness and readiness probes for load balancers and orchestrators, and Prometheus metrics
+//! (outside the versioned API).
 
 use poem::{IntoResponse, handler, http::StatusCode, web::Data};
 use serde_json::json;
@@ -28,4 +29,26 @@ pub async fn readyz(Data(state): Data<&AppState>) -> poem::Response {
             crate::error::problem_response(&problem)
         }
     }
+}
+
+/// Prometheus metrics in the text exposition format. Needs an admin key (Prometheus sends it
+/// with `authorization: { credentials_file: … }`): the figures describe the whole service.
+#[handler]
+pub async fn metrics(
+    req: &poem::Request,
+    Data(state): Data<&AppState>,
+) -> poem::Result<poem::Response> {
+    let token = req
+        .header(poem::http::header::AUTHORIZATION)
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            crate::error::ApiError::Unauthorized(
+                "Send an admin API key: Authorization: Bearer <key>.".to_owned(),
+            )
+        })?;
+    let principal = crate::auth::authenticate(state, req, token).await?;
+    principal.require(crate::auth::Action::ReadMetrics)?;
+    Ok(poem::Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&state.db)))
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod attendance;
+pub mod audit;
 pub mod bookings;
 pub mod calendars;
 pub mod cascades;
@@ -70,11 +71,14 @@ pub enum ApiTags {
     Events,
     /// Signed webhook subscriptions and their delivery log.
     Webhooks,
+    /// The audit log of every write (admins and coordinators).
+    Audit,
 }
 
 /// One page of a list. Pass `next_cursor` back as `cursor` to get the next page; it is absent on
 /// the last page.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Page<T: ParseFromJSON + ToJSON + Type + Send + Sync> {
     /// The items of this page, oldest first.
     pub items: Vec<T>,

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
+    db::begin_write,
     domain::organisations::{
         self, NewOrganisation, Organisation, OrganisationChanges, OrganisationFilter, SectorCode,
     },
@@ -62,7 +63,9 @@ impl OrganisationsApi {
         body: Json<NewOrganisation>,
     ) -> ApiResult<Created<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let org = organisations::create(&state.db, body.0).await?;
+        let txn = begin_write(&state.db).await?;
+        let org = organisations::create(&txn, body.0).await?;
+        txn.commit().await?;
         let location = format!("/api/v1/organisations/{}", org.id);
         Ok(Created::Created(Json(org), location))
     }
@@ -92,6 +95,9 @@ impl OrganisationsApi {
         body: Json<OrganisationChanges>,
     ) -> ApiResult<Json<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(organisations::update(&state.db, id.0, body.0).await?))
+        let txn = begin_write(&state.db).await?;
+        let org = organisations::update(&txn, id.0, body.0).await?;
+        txn.commit().await?;
+        Ok(Json(org))
     }
 }

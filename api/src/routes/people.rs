@@ -10,6 +10,7 @@ use crate::{
     auth::{Action, ApiKey},
     domain::{
         people::{self, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges},
+        privacy::{self, PersonExport},
         sync::{self, OnInvalid, SyncBatch, SyncMode, SyncResult},
     },
     error::ApiResult,
@@ -116,6 +117,45 @@ impl PeopleApi {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
             people::update(&state.db, &auth.0, id.0, body.0).await?,
+        ))
+    }
+
+    /// Export everything held about a person (UK GDPR right of access)
+    ///
+    /// Admins and coordinators, or the person's own key. Their record and memberships,
+    /// bookings, attendance, completions, certificates, trainer steps, cascade sessions attended
+    /// and delivered, sessions they facilitate, calendar feeds and API keys bound to them (no
+    /// secrets), and every audited change that concerned them — as stored, in one JSON document.
+    #[oai(path = "/:id/export", method = "get", operation_id = "export_person")]
+    async fn export(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PersonExport>> {
+        auth.0.require(Action::ReadPeople)?;
+        Ok(Json(
+            privacy::export(&state.db, &state.clock, &auth.0, id.0).await?,
+        ))
+    }
+
+    /// Erase a person (UK GDPR right to erasure; admin only)
+    ///
+    /// Replaces their name with “Erased person”, their email with an anonymous marker and their
+    /// HR ids with nothing; makes them inactive; revokes their calendar feeds, their API keys and
+    /// their certificates (which then verify as `revoked`). Bookings, attendance, completions and
+    /// cascade headcounts stay, so programme figures do not change. Recorded in the audit log.
+    /// Erasing twice is a 409 (`already-erased`). It cannot be undone.
+    #[oai(path = "/:id/erase", method = "post", operation_id = "erase_person")]
+    async fn erase(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Person>> {
+        auth.0.require(Action::ErasePeople)?;
+        Ok(Json(
+            privacy::erase(&state.db, &state.clock, &auth.0, id.0).await?,
         ))
     }
 

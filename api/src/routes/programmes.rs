@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
+    db::begin_write,
     domain::{
         programme_years::{self, ProgrammeYear, ProgrammeYearInput},
         programmes::{self, NewProgramme, Programme, ProgrammeChanges},
@@ -51,7 +52,9 @@ impl ProgrammesApi {
         body: Json<NewProgramme>,
     ) -> ApiResult<Created<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let programme = programmes::create(&state.db, body.0).await?;
+        let txn = begin_write(&state.db).await?;
+        let programme = programmes::create(&txn, body.0).await?;
+        txn.commit().await?;
         let location = format!("/api/v1/programmes/{}", programme.id);
         Ok(Created::Created(Json(programme), location))
     }
@@ -80,7 +83,10 @@ impl ProgrammesApi {
         body: Json<ProgrammeChanges>,
     ) -> ApiResult<Json<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(programmes::update(&state.db, id.0, body.0).await?))
+        let txn = begin_write(&state.db).await?;
+        let programme = programmes::update(&txn, id.0, body.0).await?;
+        txn.commit().await?;
+        Ok(Json(programme))
     }
 
     /// List a programme's years and their targets

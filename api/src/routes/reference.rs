@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
+    db::begin_write,
     domain::reference::{self, NewReferenceItem, ReferenceItem, ReferenceItemChanges},
     error::ApiResult,
     pagination::PageRequest,
@@ -57,7 +58,9 @@ macro_rules! reference_api {
                 body: Json<NewReferenceItem>,
             ) -> ApiResult<Created<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
-                let item = reference::create::<$entity>(&state.db, body.0).await?;
+                let txn = begin_write(&state.db).await?;
+                let item = reference::create::<$entity>(&txn, body.0).await?;
+                txn.commit().await?;
                 let location = format!("/api/v1{}/{}", $path, item.id);
                 Ok(Created::Created(Json(item), location))
             }
@@ -84,9 +87,10 @@ macro_rules! reference_api {
                 body: Json<ReferenceItemChanges>,
             ) -> ApiResult<Json<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
-                Ok(Json(
-                    reference::update::<$entity>(&state.db, id.0, body.0).await?,
-                ))
+                let txn = begin_write(&state.db).await?;
+                let item = reference::update::<$entity>(&txn, id.0, body.0).await?;
+                txn.commit().await?;
+                Ok(Json(item))
             }
         }
     };

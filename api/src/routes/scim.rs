@@ -13,13 +13,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
-    domain::{
-        api_keys,
-        scim::{
-            self, ENTERPRISE_SCHEMA, LIST_SCHEMA, MAX_COUNT, ScimError, ScimResult, USER_SCHEMA,
-        },
+    domain::scim::{
+        self, ENTERPRISE_SCHEMA, LIST_SCHEMA, MAX_COUNT, ScimError, ScimResult, USER_SCHEMA,
     },
-    error::ApiError,
     state::AppState,
 };
 
@@ -103,11 +99,7 @@ async fn partner(req: &Request, state: &AppState) -> ScimResult<Uuid> {
                 "Send a partner API key: Authorization: Bearer <key>.",
             )
         })?;
-    let principal = api_keys::authenticate(&state.db, token.trim()).await?;
-    state
-        .key_limiter
-        .check(&principal.key_id.to_string())
-        .map_err(ApiError::TooManyRequests)?;
+    let principal = crate::auth::authenticate(state, req, token).await?;
     Ok(principal.scim_organisation()?)
 }
 

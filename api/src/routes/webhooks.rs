@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::ApiKey,
+    db::begin_write,
     domain::webhooks::{
         self, DeliveryStatus, DeliveryView, NewWebhook, WebhookChanges, WebhookView,
     },
@@ -55,7 +56,9 @@ impl WebhooksApi {
         state: poem::web::Data<&AppState>,
         body: Json<NewWebhook>,
     ) -> ApiResult<Created<WebhookView>> {
-        let hook = webhooks::create(&state.db, &auth.0, body.0, state.clock.now()).await?;
+        let txn = begin_write(&state.db).await?;
+        let hook = webhooks::create(&txn, &auth.0, body.0, state.clock.now()).await?;
+        txn.commit().await?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
         Ok(Created::Created(Json(hook), location))
     }
@@ -83,9 +86,10 @@ impl WebhooksApi {
         id: Path<Uuid>,
         body: Json<WebhookChanges>,
     ) -> ApiResult<Json<WebhookView>> {
-        Ok(Json(
-            webhooks::update(&state.db, &auth.0, id.0, body.0, state.clock.now()).await?,
-        ))
+        let txn = begin_write(&state.db).await?;
+        let hook = webhooks::update(&txn, &auth.0, id.0, body.0, state.clock.now()).await?;
+        txn.commit().await?;
+        Ok(Json(hook))
     }
 
     /// List a webhook's deliveries
@@ -131,8 +135,10 @@ impl WebhooksApi {
         id: Path<Uuid>,
         delivery_id: Path<Uuid>,
     ) -> ApiResult<Json<DeliveryView>> {
-        Ok(Json(
-            webhooks::redeliver(&state.db, &auth.0, id.0, delivery_id.0, state.clock.now()).await?,
-        ))
+        let txn = begin_write(&state.db).await?;
+        let delivery =
+            webhooks::redeliver(&txn, &auth.0, id.0, delivery_id.0, state.clock.now()).await?;
+        txn.commit().await?;
+        Ok(Json(delivery))
     }
 }

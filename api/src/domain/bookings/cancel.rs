@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{Booking, find_reachable, refused, views};
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     db::begin_write,
@@ -26,7 +27,7 @@ use crate::{
 
 /// Why a place is being given up.
 #[derive(Debug, Clone, Default, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct BookingCancellation {
     /// The reason, up to 500 characters.
     pub reason: Option<String>,
@@ -96,6 +97,13 @@ pub async fn cancel(
     save_counts(&txn, &session, now).await?;
     promote(&txn, &mut session, now).await?;
     let view = views(&txn, vec![cancelled]).await?.remove(0);
+    audit::record(
+        &txn,
+        Change::new("booking", id, "cancel")
+            .summary(if late { "cancelled late" } else { "cancelled" })
+            .person(view.person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }

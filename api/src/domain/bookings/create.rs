@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{Booking, refused, views};
 use crate::{
+    audit::{self, Change},
     auth::{PeopleScope, Principal},
     clock::Clock,
     db::begin_write,
@@ -35,7 +36,7 @@ use crate::{
 
 /// A place to book.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewBooking {
     /// The person to book. A partner key may book its own organisation's staff; a learner or
     /// trainer key only itself.
@@ -234,6 +235,13 @@ pub async fn create(
     };
     crate::domain::events::booking(&txn, kind, &booking, now).await?;
     let view = views(&txn, vec![booking]).await?.remove(0);
+    audit::record(
+        &txn,
+        Change::new("booking", view.id, "create")
+            .summary(format!("session {session_id}: {:?}", status).to_lowercase())
+            .person(input.person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(view)
 }

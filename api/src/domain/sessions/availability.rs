@@ -8,6 +8,7 @@ use super::reserved_places_for;
 
 /// A session's places at this moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Availability {
     /// Places in total.
     pub capacity: i32,

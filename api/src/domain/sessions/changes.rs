@@ -17,6 +17,7 @@ use super::{
     waitlist::{cancel_all, promote},
 };
 use crate::{
+    audit::{self, Change},
     clock::Clock,
     db::begin_write,
     domain::validation::{FieldErrors, clean_text},
@@ -26,7 +27,7 @@ use crate::{
 /// Changes to a scheduled session; omitted fields stay as they are, `null` clears an optional
 /// field, and a list replaces the current one. Changes a calendar must show raise `revision`.
 #[derive(Debug, Clone, Object, Validate)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SessionChanges {
     /// Replaces every sitting (1 to 20, not overlapping, in the future).
     pub sittings: Option<Vec<SittingInput>>,
@@ -54,7 +55,7 @@ pub struct SessionChanges {
 
 /// Why a session is being cancelled.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct SessionCancellation {
     /// The reason, 1–500 characters; shown to people whose places are withdrawn.
     pub reason: String,
@@ -78,6 +79,7 @@ pub async fn update(
     id: Uuid,
     changes: SessionChanges,
 ) -> ApiResult<Session> {
+    let summary = audit::changed(&changes);
     let now = clock.now();
     let txn = begin_write(db).await?;
     let mut current = lock(&txn, id).await?;
@@ -248,6 +250,7 @@ pub async fn update(
         crate::domain::events::emit(&txn, "session.updated", None, id, data, now).await?;
     }
     let session = get(&txn, clock, id).await?;
+    audit::record(&txn, Change::new("session", id, "update").summary(summary)).await?;
     txn.commit().await?;
     Ok(session)
 }
@@ -296,6 +299,11 @@ pub async fn cancel(
         serde_json::json!({ "session_id": id, "revision": current.revision + 1, "reason": reason });
     crate::domain::events::emit(&txn, "session.cancelled", None, id, data, now).await?;
     let session = get(&txn, clock, id).await?;
+    audit::record(
+        &txn,
+        Change::new("session", id, "cancel").summary("session cancelled with its bookings"),
+    )
+    .await?;
     txn.commit().await?;
     Ok(session)
 }

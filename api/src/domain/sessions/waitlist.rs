@@ -17,7 +17,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Availability, lock};
-use crate::{clock::Clock, db::begin_write, error::ApiResult};
+use crate::{
+    audit::{self, Change},
+    clock::Clock,
+    db::begin_write,
+    error::ApiResult,
+};
 
 /// The sittings of a session as instants.
 pub(crate) async fn sittings_of(
@@ -290,6 +295,12 @@ pub async fn settle_release_if_due(
             .filter(sessions::Column::Id.eq(session_id))
             .exec(&txn)
             .await?;
+        audit::record(
+            &txn,
+            Change::new("session", session_id, "release_reserved")
+                .summary("unclaimed reserved places released to the waitlist"),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(())

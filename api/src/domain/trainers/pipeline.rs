@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{RENEWED, StepKindCode};
 use crate::{
+    audit::{self, Change},
     db::begin_write,
     domain::{programmes, validation::FieldErrors},
     error::ApiResult,
@@ -17,7 +18,7 @@ use crate::{
 
 /// One step of a trainer pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PipelineStep {
     /// The step's code: 2–40 lower-case letters, digits or underscores (e.g. `observed`).
     pub code: String,
@@ -30,6 +31,7 @@ pub struct PipelineStep {
 
 /// A programme's pipeline.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Pipeline {
     /// The programme.
     pub programme_id: Uuid,
@@ -41,7 +43,7 @@ pub struct Pipeline {
 
 /// A pipeline to set.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct PipelineInput {
     /// The steps in order (1–12).
     pub steps: Vec<PipelineStep>,
@@ -209,6 +211,12 @@ pub async fn put(
     .exec(&txn)
     .await?;
     let pipeline = get(&txn, programme_id).await?;
+    audit::record(
+        &txn,
+        Change::new("programme", programme_id, "put_pipeline")
+            .summary(format!("{} step(s)", input.steps.len())),
+    )
+    .await?;
     txn.commit().await?;
     Ok(pipeline)
 }

@@ -15,6 +15,7 @@ use super::{
     views::TrainerStep,
 };
 use crate::{
+    audit::{self, Change},
     auth::Principal,
     clock::Clock,
     config::Config,
@@ -25,7 +26,7 @@ use crate::{
 
 /// A step to record for a person.
 #[derive(Debug, Clone, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct NewStep {
     /// The programme whose pipeline the step belongs to.
     pub programme_id: Uuid,
@@ -409,6 +410,16 @@ pub async fn record(
         crate::domain::certificates::issue_for_licence(&txn, config, &model, now).await?;
     }
     step_event(&txn, &model, now).await?;
+    audit::record(
+        &txn,
+        Change::new("trainer_step", model.id, "record")
+            .summary(format!(
+                "step {} effective {}",
+                model.code, model.effective_on
+            ))
+            .person(person_id),
+    )
+    .await?;
     txn.commit().await?;
     Ok(model.into())
 }

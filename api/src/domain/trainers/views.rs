@@ -18,6 +18,7 @@ use crate::{
 
 /// A recorded step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrainerStep {
     /// The record's id.
     pub id: Uuid,
@@ -66,6 +67,7 @@ impl From<trainer_steps::Model> for TrainerStep {
 
 /// A person's standing in one programme today.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrainerSummary {
     /// The person.
     pub person_id: Uuid,
@@ -84,6 +86,7 @@ pub struct TrainerSummary {
 
 /// A person's progress in one programme, with every recorded step.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrainerProgress {
     #[oai(flatten)]
     pub summary: TrainerSummary,
@@ -93,6 +96,7 @@ pub struct TrainerProgress {
 
 /// One page of trainers, with how many there are in each state.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct TrainerPage {
     /// The trainers of this page.
     pub items: Vec<TrainerSummary>,

@@ -1,0 +1,159 @@
+//! The audit log: every write records who made it, what it changed and when, in the write's own
+//! transaction, so the log and the data can never disagree.
+//!
+//! Who comes from the request: [`guard::observe`](crate::guard::observe) opens a [`scope`] for
+//! each request, and [`crate::auth::authenticate`] names the caller in it. Writes made outside a
+//! request (scheduled work) are recorded as `system`, those of the command line as `cli`. What
+//! and when are given by the code that writes, through [`record`]. Summaries never hold names,
+//! email addresses or free text: the log outlives an erasure.
+//!
+//! In debug builds (tests, and the schemathesis run in CI) a successful write request that
+//! recorded nothing is answered 500, so a write path without an audit record cannot land.
+
+use std::{cell::RefCell, future::Future};
+
+use chrono::{DateTime, Utc};
+use entities::audit_log;
+use poem_openapi::types::ToJSON;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use uuid::Uuid;
+
+use crate::{
+    auth::{Principal, role_name},
+    clock::Clock,
+    error::ApiResult,
+};
+
+#[derive(Clone, Default)]
+struct Context {
+    key_id: Option<Uuid>,
+    role: Option<&'static str>,
+    clock: Option<Clock>,
+    records: u32,
+    replayed: bool,
+}
+
+tokio::task_local! {
+    static CONTEXT: RefCell<Context>;
+}
+
+/// Runs `fut` (one request) with its own audit context, whose clock dates its records.
+pub async fn scope<F: Future>(clock: Clock, fut: F) -> F::Output {
+    let context = Context {
+        clock: Some(clock),
+        ..Context::default()
+    };
+    CONTEXT.scope(RefCell::new(context), fut).await
+}
+
+/// Runs `fut` as the command line: its writes are recorded with the role `cli`.
+pub async fn cli_scope<F: Future>(fut: F) -> F::Output {
+    let context = Context {
+        role: Some("cli"),
+        ..Context::default()
+    };
+    CONTEXT.scope(RefCell::new(context), fut).await
+}
+
+/// Names the caller of the current request.
+pub fn set_actor(principal: &Principal) {
+    let _ = CONTEXT.try_with(|c| {
+        let mut c = c.borrow_mut();
+        c.key_id = Some(principal.key_id);
+        c.role = Some(role_name(principal.role));
+    });
+}
+
+/// Marks the current request as answered from a stored response (an idempotent replay), which
+/// writes nothing and so records nothing.
+pub fn mark_replayed() {
+    let _ = CONTEXT.try_with(|c| c.borrow_mut().replayed = true);
+}
+
+/// Whether the current request wrote and recorded nothing although it should have: how many
+/// records it made, and whether it was a replay.
+pub fn unrecorded() -> bool {
+    CONTEXT
+        .try_with(|c| {
+            let c = c.borrow();
+            c.records == 0 && !c.replayed
+        })
+        .unwrap_or(false)
+}
+
+/// One change, as the audit log records it.
+pub struct Change {
+    /// E.g. `person`, `booking`.
+    pub resource: &'static str,
+    pub id: Option<Uuid>,
+    /// E.g. `create`, `update`, `cancel`.
+    pub action: &'static str,
+    /// What changed, without personal details: field names, statuses, counts.
+    pub summary: String,
+    /// The person it concerns, if any.
+    pub person_id: Option<Uuid>,
+}
+
+impl Change {
+    pub fn new(resource: &'static str, id: Uuid, action: &'static str) -> Self {
+        Self {
+            resource,
+            id: Some(id),
+            action,
+            summary: String::new(),
+            person_id: None,
+        }
+    }
+
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = summary.into();
+        self
+    }
+
+    pub fn person(mut self, person_id: Uuid) -> Self {
+        self.person_id = Some(person_id);
+        self
+    }
+}
+
+/// The names of the fields an update sets, as a summary (`changed name, capacity`): the keys
+/// of the input as sent, never their values.
+pub fn changed(input: &impl ToJSON) -> String {
+    match input.to_json() {
+        Some(serde_json::Value::Object(fields)) if !fields.is_empty() => {
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            format!("changed {}", names.join(", "))
+        }
+        _ => "no fields changed".to_owned(),
+    }
+}
+
+/// Records `change` through `db`, which should be the write's own transaction.
+pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> {
+    let (key_id, role, at) = CONTEXT
+        .try_with(|c| {
+            let mut c = c.borrow_mut();
+            c.records += 1;
+            (
+                c.key_id,
+                c.role.unwrap_or("system"),
+                c.clock.as_ref().map(Clock::now),
+            )
+        })
+        .unwrap_or((None, "system", None));
+    let at: DateTime<Utc> = at.unwrap_or_else(Utc::now);
+    audit_log::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        at: Set(at),
+        key_id: Set(key_id),
+        role: Set(role.to_owned()),
+        resource: Set(change.resource.to_owned()),
+        resource_id: Set(change.id),
+        action: Set(change.action.to_owned()),
+        summary: Set(change.summary),
+        person_id: Set(change.person_id),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,565 @@
+//! Reliability, security and data protection: the audit log, a person's export and erasure,
+//! hardening (headers, CORS, limits, timeouts) and metrics.
+
+use cascade::domain::api_keys::KeyRole;
+use cascade_tests::{TestApp, id_of};
+use sea_orm::{ConnectionTrait, DbBackend};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::progression::{ftt, run_session};
+
+async fn audit(app: &TestApp, query: &str) -> Vec<Value> {
+    app.get(&format!("/api/v1/audit?limit=200&{query}"), &app.admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_write_is_audited_with_who_what_and_when_and_refusals_record_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Police", "police").await;
+    let coordinator = app.key(KeyRole::Coordinator, None, None).await;
+    let coordinator_id = app
+        .get("/api/v1/api-keys?role=coordinator", &app.admin)
+        .await
+        .expect(200)
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+
+    let person = id_of(
+        &app.post(
+            "/api/v1/people",
+            &coordinator,
+            json!({
+                "name": "Zoë Ashworth-Łukasiewicz",
+                "email": "zoe@police.example",
+                "memberships": [{ "organisation_id": org, "external_id": "P-1" }],
+            }),
+        )
+        .await
+        .expect(201)
+        .body,
+    );
+    app.patch(
+        &format!("/api/v1/people/{person}"),
+        &coordinator,
+        json!({ "name": "Zoë Ashworth", "email": "zoe.a@police.example" }),
+    )
+    .await
+    .expect(200);
+
+    let entries = audit(&app, &format!("resource=person&resource_id={person}")).await;
+    assert_eq!(entries.len(), 2, "{entries:#?}");
+    assert_eq!(entries[0]["action"], "create");
+    assert_eq!(entries[1]["action"], "update");
+    for e in &entries {
+        assert_eq!(e["role"], "coordinator");
+        assert_eq!(e["key_id"], coordinator_id);
+        assert_eq!(e["person_id"], person.to_string());
+        assert!(e["at"].as_str().is_some_and(|at| at.len() >= 20), "{e}");
+    }
+    assert_eq!(entries[1]["summary"], "changed email, name");
+    let all = serde_json::to_string(&audit(&app, "").await).unwrap_or_default();
+    assert!(
+        !all.contains("Zoë") && !all.contains("zoe"),
+        "no personal details in summaries: {all}"
+    );
+
+    // Filters: by key, by action, by time.
+    assert_eq!(
+        audit(&app, &format!("key_id={coordinator_id}")).await.len(),
+        2
+    );
+    assert_eq!(audit(&app, "action=update").await.len(), 1);
+    let later = (app.clock.now() + chrono::Duration::hours(1)).to_rfc3339();
+    let later = later.replace('+', "%2B");
+    assert_eq!(audit(&app, &format!("from={later}")).await.len(), 0);
+    app.get(
+        "/api/v1/audit?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z",
+        &app.admin,
+    )
+    .await
+    .problem(422);
+
+    // A refused write writes nothing, not even to the log.
+    let before = audit(&app, "").await.len();
+    app.post(
+        "/api/v1/people",
+        &coordinator,
+        json!({ "name": "", "email": "not an email", "memberships": [] }),
+    )
+    .await
+    .problem(422);
+    assert_eq!(audit(&app, "").await.len(), before);
+
+    // Admins and coordinators read the log; no one else.
+    app.get("/api/v1/audit", &coordinator).await.expect(200);
+    let partner = app.key(KeyRole::Partner, Some(org), None).await;
+    app.get("/api/v1/audit", &partner).await.problem(403);
+    let learner = app.key(KeyRole::Learner, None, Some(person)).await;
+    app.get("/api/v1/audit", &learner).await.problem(403);
+}
+
+#[tokio::test]
+async fn a_key_cannot_revoke_itself() {
+    let app = TestApp::spawn().await;
+    let keys = app.get("/api/v1/api-keys", &app.admin).await.expect(200);
+    let own = keys.body["items"][0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let problem = app
+        .post(
+            &format!("/api/v1/api-keys/{own}/revoke"),
+            &app.admin,
+            json!({}),
+        )
+        .await
+        .problem(409);
+    assert!(problem["type"].as_str().unwrap_or("").ends_with("/own-key"));
+    app.get("/api/v1/api-keys", &app.admin).await.expect(200);
+}
+
+#[tokio::test]
+async fn a_person_can_export_everything_held_about_them_and_only_they_or_coordinators_can() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let zoe = app
+        .person("Zoë Łukasiewicz-Ó Briain", "zoe@example.org", org, "Z-9")
+        .await;
+    let other = app.person("Olena", "olena@example.org", org, "O-1").await;
+    run_session(&app, f.champion, &[zoe]).await;
+    let learner = app.key(KeyRole::Learner, None, Some(zoe)).await;
+    app.post(
+        "/api/v1/calendar-feeds",
+        &learner,
+        json!({ "person_id": zoe }),
+    )
+    .await
+    .expect(201);
+
+    let export = app
+        .get(&format!("/api/v1/people/{zoe}/export"), &learner)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(export["person"]["name"], "Zoë Łukasiewicz-Ó Briain");
+    assert_eq!(export["memberships"][0]["external_id"], "Z-9");
+    assert_eq!(export["bookings"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["attendance"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["completions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["certificates"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["calendar_feeds"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["api_keys"].as_array().map(Vec::len), Some(1));
+    assert!(
+        export["audit"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["resource"] == "booking")),
+        "{export:#}"
+    );
+    let text = export.to_string();
+    assert!(!text.contains("token_hash") && !text.contains("code_hash"));
+
+    app.get(&format!("/api/v1/people/{zoe}/export"), &app.admin)
+        .await
+        .expect(200);
+    app.get(&format!("/api/v1/people/{other}/export"), &learner)
+        .await
+        .problem(404);
+    let partner = app.key(KeyRole::Partner, Some(org), None).await;
+    app.get(&format!("/api/v1/people/{zoe}/export"), &partner)
+        .await
+        .problem(403);
+}
+
+#[tokio::test]
+async fn erasure_replaces_identity_keeps_the_figures_and_revokes_feeds_keys_and_certificates() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let zoe = app
+        .person("Zoë Łukasiewicz-Ó Briain", "zoe@example.org", org, "Z-9")
+        .await;
+    let olena = app.person("Olena", "olena@example.org", org, "O-1").await;
+    let session = run_session(&app, f.champion, &[zoe, olena]).await;
+    let learner = app.key(KeyRole::Learner, None, Some(zoe)).await;
+    let feed = app
+        .post(
+            "/api/v1/calendar-feeds",
+            &learner,
+            json!({ "person_id": zoe }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let feed_path = feed["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("http://cascade.test")
+        .to_owned();
+    app.request("GET", &feed_path, None, None).await.expect(200);
+    let cert = app
+        .get(&format!("/api/v1/certificates?person_id={zoe}"), &app.admin)
+        .await
+        .expect(200)
+        .body["items"][0]
+        .clone();
+    let code = cert["verification_code"].as_str().unwrap_or("").to_owned();
+    let bookings_before = app
+        .get(&format!("/api/v1/sessions/{session}/bookings"), &app.admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .map(Vec::len);
+    let progress_before = app
+        .get(
+            &format!("/api/v1/champions?programme_id={}", f.programme),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .map(Vec::len);
+
+    let coordinator = app.key(KeyRole::Coordinator, None, None).await;
+    app.post(
+        &format!("/api/v1/people/{zoe}/erase"),
+        &coordinator,
+        json!({}),
+    )
+    .await
+    .problem(403);
+    let erased = app
+        .post(
+            &format!("/api/v1/people/{zoe}/erase"),
+            &app.admin,
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(erased["name"], "Erased person");
+    assert!(
+        erased["email"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("@erased.invalid") && !e.contains("zoe")),
+        "{erased}"
+    );
+    assert_eq!(erased["active"], false);
+    assert!(erased["erased_at"].is_string());
+    assert!(erased["memberships"][0]["external_id"].is_null());
+
+    // Nothing identifying is left in what the API returns about them.
+    let export = app
+        .get(&format!("/api/v1/people/{zoe}/export"), &app.admin)
+        .await
+        .expect(200)
+        .body
+        .to_string();
+    assert!(
+        !export.contains("Zoë") && !export.contains("zoe@") && !export.contains("Z-9"),
+        "{export}"
+    );
+
+    // The feed and the person's key stop working; the certificate verifies as revoked.
+    app.request("GET", &feed_path, None, None)
+        .await
+        .problem(404);
+    app.get("/api/v1/courses", &learner).await.problem(401);
+    let verified = app
+        .request("GET", &format!("/api/v1/verify/{code}"), None, None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(verified["status"], "revoked", "{verified}");
+    assert!(!verified.to_string().contains("Zoë"), "{verified}");
+
+    // Bookings, completions and champions stay, so the figures do not move.
+    let bookings_after = app
+        .get(&format!("/api/v1/sessions/{session}/bookings"), &app.admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(bookings_before, bookings_after);
+    let progress_after = app
+        .get(
+            &format!("/api/v1/champions?programme_id={}", f.programme),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(progress_before, progress_after);
+
+    let log = audit(&app, &format!("action=erase&person_id={zoe}")).await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["role"], "admin");
+    let again = app
+        .post(
+            &format!("/api/v1/people/{zoe}/erase"),
+            &app.admin,
+            json!({}),
+        )
+        .await
+        .problem(409);
+    assert!(
+        again["type"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/already-erased")
+    );
+    app.post(
+        &format!("/api/v1/people/{}/erase", Uuid::now_v7()),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .problem(404);
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_is_off_unless_configured() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .request_with(
+            "GET",
+            "/api/v1/courses",
+            Some(&app.admin),
+            &[("Origin", "https://evil.example")],
+            None,
+        )
+        .await
+        .expect(200);
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(
+            reply.headers.get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
+    }
+    assert!(reply.headers.get("x-request-id").is_some());
+    assert!(reply.headers.get("access-control-allow-origin").is_none());
+    let problem = app.request("GET", "/api/v1/courses", None, None).await;
+    assert_eq!(problem.status.as_u16(), 401);
+    assert!(problem.headers.get("x-content-type-options").is_some());
+
+    let app = TestApp::spawn_with(|c| c.cors_origins = vec!["https://hr.example".into()]).await;
+    let allowed = app
+        .request_with(
+            "GET",
+            "/api/v1/courses",
+            Some(&app.admin),
+            &[("Origin", "https://hr.example")],
+            None,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        allowed
+            .headers
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://hr.example")
+    );
+    let refused = app
+        .request_with(
+            "GET",
+            "/api/v1/courses",
+            Some(&app.admin),
+            &[("Origin", "https://evil.example")],
+            None,
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 403);
+    assert_eq!(refused.content_type, "application/problem+json");
+}
+
+#[tokio::test]
+async fn repeated_authentication_failures_from_one_address_are_refused_for_a_while() {
+    let app = TestApp::spawn_with(|c| c.auth_failures_per_minute = 3).await;
+    for _ in 0..3 {
+        app.get("/api/v1/courses", "cas_not-a-real-key")
+            .await
+            .problem(401);
+    }
+    let limited = app.get("/api/v1/courses", "cas_not-a-real-key").await;
+    assert_eq!(limited.status.as_u16(), 429);
+    assert!(limited.headers.get("retry-after").is_some());
+    // Even a good key from that address waits: the address is what is being limited.
+    app.get("/api/v1/courses", &app.admin).await.problem(429);
+}
+
+#[tokio::test]
+async fn calendar_feeds_are_limited_per_address() {
+    let app = TestApp::spawn_with(|c| c.public_per_minute = 2).await;
+    for _ in 0..2 {
+        app.request("GET", "/api/v1/feeds/cal_nothing/calendar.ics", None, None)
+            .await
+            .problem(404);
+    }
+    app.request("GET", "/api/v1/feeds/cal_nothing/calendar.ics", None, None)
+        .await
+        .problem(429);
+}
+
+#[tokio::test]
+async fn bodies_over_a_routes_limit_are_refused_and_requests_time_out() {
+    let app = TestApp::spawn().await;
+    let big = format!(
+        "{{\"name\": \"{}\"}}",
+        "x".repeat(cascade::guard::MAX_BODY_BYTES)
+    );
+    let reply = app
+        .raw(
+            "POST",
+            "/api/v1/organisations",
+            "application/json",
+            big.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 413);
+    assert_eq!(reply.content_type, "application/problem+json");
+    // Staff sync takes whole batches: a 2 MiB body reaches the handler (which then finds the
+    // batch empty), where anywhere else it is refused unread.
+    let org = app.organisation("Wiltshire Police", "police").await;
+    let padded = format!("{{\"people\": []{}}}", " ".repeat(2 * 1024 * 1024));
+    let reply = app
+        .raw(
+            "POST",
+            &format!("/api/v1/organisations/{org}/people/sync"),
+            "application/json",
+            padded.into_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 422, "{}", reply.text);
+    assert_eq!(cascade_tests::Reply::error_fields(&reply.body), ["people"]);
+
+    // A write stuck behind another transaction is abandoned at the timeout and leaves nothing.
+    let app =
+        TestApp::spawn_with(|c| c.request_timeout = std::time::Duration::from_millis(300)).await;
+    let blocker = cascade::db::begin_write(&app.db).await.expect("begin");
+    if app.db.get_database_backend() == DbBackend::Postgres {
+        blocker
+            .execute_unprepared("LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE")
+            .await
+            .expect("lock");
+    }
+    let create = || {
+        app.request_with(
+            "POST",
+            "/api/v1/organisations",
+            Some(&app.admin),
+            &[("Idempotency-Key", "stuck-1")],
+            Some(json!({ "name": "Stuck", "sector": "council" })),
+        )
+    };
+    let reply = create().await;
+    assert_eq!(reply.status.as_u16(), 503, "{}", reply.text);
+    assert!(
+        reply.body["type"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("/timeout")
+    );
+    assert!(reply.headers.get("retry-after").is_some());
+    blocker.rollback().await.expect("rollback");
+    assert_eq!(app.count(entities::organisations::Entity).await, 0);
+
+    // On PostgreSQL its Idempotency-Key was claimed before the handler blocked: the claim holds
+    // while the request could still be running, then a retry takes the abandoned claim over and
+    // runs once. (On SQLite the claim itself waited behind the lock, so nothing was claimed.)
+    let retry = create().await;
+    if app.db.get_database_backend() == DbBackend::Postgres {
+        let problem = retry.problem(409);
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("/idempotency-key-in-progress")
+        );
+        app.clock.advance(chrono::Duration::seconds(1));
+        create().await.expect(201);
+    } else {
+        retry.expect(201);
+    }
+    create().await.expect(201);
+    assert_eq!(app.count(entities::organisations::Entity).await, 1);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let zoe = app.person("Zoë", "zoe@example.org", org, "Z").await;
+    let session = id_of(&app.session(f.champion, 10, 1).await);
+    app.book(session, zoe, &app.admin).await.expect(201);
+    app.book(session, zoe, &app.admin).await.problem(409);
+    app.post(
+        "/api/v1/webhooks",
+        &app.admin,
+        json!({ "url": "http://127.0.0.1:9/hook", "secret": "s3cret-s3cret-s3cret", "event_types": ["booking.waitlisted"] }),
+    )
+    .await
+    .expect(201);
+    app.book(
+        session,
+        app.person("Olena", "o@example.org", org, "O").await,
+        &app.admin,
+    )
+    .await
+    .expect(201);
+    // On PostgreSQL the feed holds an event back while other transactions of the cluster (other
+    // tests) are running, so run the worker until the attempt is made.
+    for _ in 0..100 {
+        let run = app.state.deliver_webhooks().await.expect("webhook run");
+        if run.failed_attempts > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    app.request("GET", "/metrics", None, None)
+        .await
+        .problem(401);
+    let coordinator = app.key(KeyRole::Coordinator, None, None).await;
+    app.get("/metrics", &coordinator).await.problem(403);
+    let metrics = app.get("/metrics", &app.admin).await.expect(200);
+    assert!(metrics.content_type.starts_with("text/plain"));
+    let text = metrics.text;
+    for line in [
+        "cascade_bookings_total{outcome=\"confirmed\"} 1",
+        "cascade_bookings_total{outcome=\"waitlisted\"} 1",
+        "cascade_bookings_total{outcome=\"refused\"} 1",
+        "cascade_http_requests_total{route=\"create_booking\",status=\"201\"} 2",
+        "cascade_http_requests_total{route=\"create_booking\",status=\"409\"} 1",
+        "cascade_webhook_deliveries_total{result=\"failed\"} 1",
+        "cascade_http_request_duration_seconds_bucket{route=\"create_booking\",status=\"201\",le=\"+Inf\"} 2",
+        "cascade_db_pool_connections{state=\"max\"}",
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+}
