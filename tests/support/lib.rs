@@ -166,7 +166,15 @@ impl TestApp {
         .await
         .expect("create admin key")
         .secret;
-        let clock = Clock::manual(chrono::Utc::now());
+        // Today at noon UTC, whatever the hour the suite runs at: rules turn on London dates and
+        // times of day (a session starting at 09:30, a day's end), so a test that moves the clock
+        // by whole days must land on the same side of them at 00:01 as at 15:00.
+        let noon = chrono::Utc::now()
+            .date_naive()
+            .and_hms_opt(12, 0, 0)
+            .expect("noon exists")
+            .and_utc();
+        let clock = Clock::manual(noon);
         let mut config = Config::new(url.clone(), "http://cascade.test");
         configure(&mut config);
         let state = AppState::new(db.clone(), config).with_clock(clock.clone());
