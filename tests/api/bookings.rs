@@ -719,7 +719,7 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_a_different_req
 
 #[tokio::test]
 async fn scheduling_a_session_with_an_idempotency_key_happens_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let w = world(&app, 1000).await;
     let body = json!({
         "course_id": w.course, "sittings": [{ "date": "2027-02-10", "start": "09:30", "end": "12:00" }],

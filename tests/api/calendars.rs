@@ -102,7 +102,7 @@ fn sequences(c: &IcalCalendar) -> Vec<String> {
 
 #[tokio::test]
 async fn each_sitting_is_an_event_at_the_right_instant_on_both_daylight_saving_sundays() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let f = ftt(&app).await;
     let body = json!({
         "course_id": f.champion,

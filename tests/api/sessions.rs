@@ -24,7 +24,7 @@ fn session_body(course: Uuid, sittings: Value) -> Value {
 
 #[tokio::test]
 async fn sittings_in_london_time_are_stored_as_instants_across_daylight_saving() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let course = champion_course(&app, 1000).await;
     // 2027-03-28 is the last Sunday of March (BST begins); 2027-10-31 the last Sunday of October.
     let body = session_body(
@@ -94,7 +94,7 @@ fn is_utc(s: &str) -> bool {
 
 #[tokio::test]
 async fn invalid_sessions_are_refused_with_every_field_named_and_nothing_written() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let course = champion_course(&app, 1000).await;
     let retired = app.course(app.programme("old").await, "old-course").await;
     app.patch(
@@ -218,7 +218,7 @@ async fn invalid_sessions_are_refused_with_every_field_named_and_nothing_written
 
 #[tokio::test]
 async fn an_online_session_with_facilitators_and_an_audience() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let course = champion_course(&app, 1000).await;
     let org = app.organisation("Council", "council").await;
     let trainer = app
@@ -256,7 +256,7 @@ async fn an_online_session_with_facilitators_and_an_audience() {
 
 #[tokio::test]
 async fn visible_changes_raise_the_revision_and_capacity_cannot_drop_below_confirmed() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let course = champion_course(&app, 1000).await;
     let org = app.organisation("Council", "council").await;
     let session = app.session(course, 30, 4).await;
@@ -404,7 +404,7 @@ async fn cancelling_a_session_cancels_its_bookings_and_empties_its_waitlist() {
 
 #[tokio::test]
 async fn sessions_filter_by_programme_course_locality_status_dates_and_free_places() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_dated().await;
     let course = champion_course(&app, 1000).await;
     let other_course = app.course(app.programme("mecc").await, "mecc-skills").await;
     let calne = app.reference("localities", "Calne").await;

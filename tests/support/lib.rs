@@ -8,7 +8,11 @@ use cascade::{
     clock::Clock,
     config::Config,
     db,
-    domain::api_keys::{self, KeyRole, NewApiKey},
+    domain::{
+        api_keys::{self, KeyRole, NewApiKey},
+        sessions::london_today,
+        trainers::steps::financial_year,
+    },
     state::AppState,
 };
 use poem::{EndpointExt, Response, test::TestClient};
@@ -125,6 +129,18 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], with the configuration adjusted first.
     pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_at(test_date(), configure).await
+    }
+
+    /// For tests whose data name calendar dates (2027's clock changes, a session on
+    /// 10 February 2027): their clock starts on [`DATED`], whatever today is, so those dates stay
+    /// in the future.
+    pub async fn spawn_dated() -> Self {
+        let day = DATED.parse().expect("DATED is a date");
+        Self::spawn_at(day, |_| {}).await
+    }
+
+    async fn spawn_at(day: chrono::NaiveDate, configure: impl FnOnce(&mut Config)) -> Self {
         let (url, store) = match std::env::var("TEST_DATABASE_URL") {
             Ok(admin_url) if admin_url.starts_with("postgres") => {
                 let name = format!("cascade_test_{}", Uuid::new_v4().simple());
@@ -154,27 +170,29 @@ impl TestApp {
         };
         let db = db::connect(&url).await.expect("connect to test database");
         db::migrate(&db).await.expect("migrate test database");
-        let admin = api_keys::create(
-            &db,
-            NewApiKey {
-                name: "test admin".into(),
-                role: KeyRole::Admin,
-                organisation_id: None,
-                person_id: None,
-            },
+        // Today at noon UTC, whatever the hour the suite runs at: rules turn on London dates and
+        // times of day (a session starting at 09:30, a day's end), so a test that moves the clock
+        // by whole days must land on the same side of them at 00:01 as at 15:00.
+        // `CASCADE_TEST_DATE=YYYY-MM-DD` runs the suite on another day (a clock change, the end
+        // of a programme year) to reproduce a failure that only shows on that date.
+        let noon = day.and_hms_opt(12, 0, 0).expect("noon exists").and_utc();
+        let clock = Clock::manual(noon);
+        // Keys made here, outside any request, are audited on the test clock like everything else.
+        let admin = cascade::audit::scope(
+            clock.clone(),
+            api_keys::create(
+                &db,
+                NewApiKey {
+                    name: "test admin".into(),
+                    role: KeyRole::Admin,
+                    organisation_id: None,
+                    person_id: None,
+                },
+            ),
         )
         .await
         .expect("create admin key")
         .secret;
-        // Today at noon UTC, whatever the hour the suite runs at: rules turn on London dates and
-        // times of day (a session starting at 09:30, a day's end), so a test that moves the clock
-        // by whole days must land on the same side of them at 00:01 as at 15:00.
-        let noon = chrono::Utc::now()
-            .date_naive()
-            .and_hms_opt(12, 0, 0)
-            .expect("noon exists")
-            .and_utc();
-        let clock = Clock::manual(noon);
         let mut config = Config::new(url.clone(), "http://cascade.test");
         configure(&mut config);
         let state = AppState::new(db.clone(), config).with_clock(clock.clone());
@@ -190,6 +208,23 @@ impl TestApp {
         }
     }
 
+    /// Moves the clock to noon on the next 1 April if fewer than `days` remain of the programme
+    /// year (April to March), so a test's sessions and its year's report fall in one programme
+    /// year on any date.
+    pub fn leave_room_in_programme_year(&self, days: i64) {
+        let now = self.clock.now();
+        let today = london_today(now);
+        let next_april = chrono::NaiveDate::from_ymd_opt(financial_year(today) + 1, 4, 1)
+            .expect("1 April exists");
+        if today + chrono::Duration::days(days) >= next_april {
+            let noon = next_april
+                .and_hms_opt(12, 0, 0)
+                .expect("noon exists")
+                .and_utc();
+            self.clock.advance(noon - now);
+        }
+    }
+
     /// Creates a key of `role`, bound to an organisation or person where the role needs one.
     pub async fn key(
         &self,
@@ -197,14 +232,17 @@ impl TestApp {
         organisation_id: Option<Uuid>,
         person_id: Option<Uuid>,
     ) -> String {
-        api_keys::create(
-            &self.db,
-            NewApiKey {
-                name: format!("test {role:?}"),
-                role,
-                organisation_id,
-                person_id,
-            },
+        cascade::audit::scope(
+            self.clock.clone(),
+            api_keys::create(
+                &self.db,
+                NewApiKey {
+                    name: format!("test {role:?}"),
+                    role,
+                    organisation_id,
+                    person_id,
+                },
+            ),
         )
         .await
         .expect("create key")
@@ -582,5 +620,18 @@ pub fn keep_ics(name: &str, body: &str) {
             std::path::Path::new(&dir).join(format!("{name}-{}.ics", Uuid::new_v4())),
             body,
         );
+    }
+}
+
+/// The day [`TestApp::spawn_dated`] tests run on.
+pub const DATED: &str = "2026-11-20";
+
+/// The day the suite runs on: `CASCADE_TEST_DATE` if set, otherwise today (UTC).
+fn test_date() -> chrono::NaiveDate {
+    match std::env::var("CASCADE_TEST_DATE") {
+        Ok(day) => day
+            .parse()
+            .unwrap_or_else(|e| panic!("CASCADE_TEST_DATE={day:?} is not YYYY-MM-DD: {e}")),
+        Err(_) => chrono::Utc::now().date_naive(),
     }
 }
