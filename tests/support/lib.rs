@@ -175,8 +175,7 @@ impl TestApp {
         // by whole days must land on the same side of them at 00:01 as at 15:00.
         // `CASCADE_TEST_DATE=YYYY-MM-DD` runs the suite on another day (a clock change, the end
         // of a programme year) to reproduce a failure that only shows on that date.
-        let noon = day.and_hms_opt(12, 0, 0).expect("noon exists").and_utc();
-        let clock = Clock::manual(noon);
+        let clock = Clock::manual(noon(day));
         // Keys made here, outside any request, are audited on the test clock like everything else.
         let admin = cascade::audit::scope(
             clock.clone(),
@@ -217,11 +216,7 @@ impl TestApp {
         let next_april = chrono::NaiveDate::from_ymd_opt(financial_year(today) + 1, 4, 1)
             .expect("1 April exists");
         if today + chrono::Duration::days(days) >= next_april {
-            let noon = next_april
-                .and_hms_opt(12, 0, 0)
-                .expect("noon exists")
-                .and_utc();
-            self.clock.advance(noon - now);
+            self.clock.advance(noon(next_april) - now);
         }
     }
 
@@ -625,6 +620,11 @@ pub fn keep_ics(name: &str, body: &str) {
 
 /// The day [`TestApp::spawn_dated`] tests run on.
 pub const DATED: &str = "2026-11-20";
+
+/// Noon UTC on `day`: where every test clock starts or lands.
+fn noon(day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    day.and_hms_opt(12, 0, 0).expect("noon exists").and_utc()
+}
 
 /// The day the suite runs on: `CASCADE_TEST_DATE` if set, otherwise today (UTC).
 fn test_date() -> chrono::NaiveDate {
