@@ -539,7 +539,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 primary: true,
             }],
         };
-        people_rules::create(db, &everyone, input).await?;
+        people_rules::create(db, &everyone, input, chrono::Utc::now()).await?;
     }
 
     let key_exists = api_keys::Entity::find()

@@ -44,7 +44,7 @@ use crate::{
         funding::FundingApi,
         health,
         organisations::OrganisationsApi,
-        people::{PeopleApi, StaffSyncApi},
+        people::{MembershipRequestsApi, PeopleApi, StaffSyncApi},
         programmes::ProgrammesApi,
         reference::{LocalitiesApi, StaffGroupsApi},
         reports::ReportsApi,
@@ -63,6 +63,7 @@ pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             (
                 OrganisationsApi,
                 PeopleApi,
+                MembershipRequestsApi,
                 StaffSyncApi,
                 LocalitiesApi,
                 StaffGroupsApi,

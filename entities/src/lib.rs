@@ -20,6 +20,7 @@ pub mod enums;
 pub mod events;
 pub mod idempotency_keys;
 pub mod localities;
+pub mod membership_requests;
 pub mod memberships;
 pub mod organisations;
 pub mod people;

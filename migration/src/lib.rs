@@ -12,6 +12,7 @@ mod m20261123_000006_change_tracking;
 mod m20261123_000007_events;
 mod m20261123_000008_webhooks;
 mod m20261123_000009_audit_erasure;
+mod m20261130_000010_membership_requests;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_events::Migration),
             Box::new(m20261123_000008_webhooks::Migration),
             Box::new(m20261123_000009_audit_erasure::Migration),
+            Box::new(m20261130_000010_membership_requests::Migration),
         ]
     }
 }

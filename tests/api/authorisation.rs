@@ -61,6 +61,26 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         Some(app.key(KeyRole::Learner, None, Some(me)).await),
     ];
 
+    // Two membership requests by the partner for people another organisation employs: one for
+    // the confirm rows, one the partner withdraws.
+    let mut requests = Vec::new();
+    for (n, email) in ["asked1@example.org", "asked2@example.org"]
+        .iter()
+        .enumerate()
+    {
+        app.person("Asked", email, other, &format!("X-A{n}")).await;
+        let asked = app
+            .post(
+                "/api/v1/people",
+                keys[3].as_deref().unwrap_or_default(),
+                json!({ "name": "Asked", "email": email,
+                        "memberships": [{ "organisation_id": own, "external_id": format!("ASK-{n}") }] }),
+            )
+            .await
+            .expect(202);
+        requests.push(cascade_tests::id_of(&asked.body));
+    }
+
     // One session per role on its own course, so each role's booking of `me` is a first booking.
     let mut role_sessions = Vec::new();
     for (day, role) in (30..).zip(ROLES) {
@@ -200,6 +220,49 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             manage(200),
         ),
         row("GET", "/people", "/people".into(), None, read_all),
+        row(
+            "GET",
+            "/membership-requests",
+            "/membership-requests".into(),
+            None,
+            read_all,
+        ),
+        row(
+            "GET",
+            "/membership-requests/{id}",
+            format!("/membership-requests/{}", requests[0]),
+            None,
+            [401, 200, 200, 200, 404, 404],
+        ),
+        // The requester may not confirm its own request; trainers and learners write no people.
+        row(
+            "POST",
+            "/membership-requests/{id}/confirm",
+            format!("/membership-requests/{}/confirm", requests[0]),
+            Some(json!({})),
+            [401, 0, 0, 403, 403, 403],
+        ),
+        row(
+            "POST",
+            "/membership-requests/{id}/confirm",
+            format!("/membership-requests/{}/confirm", requests[0]),
+            Some(json!({})),
+            [0, 200, 409, 0, 0, 0],
+        ),
+        row(
+            "POST",
+            "/membership-requests/{id}/decline",
+            format!("/membership-requests/{}/decline", requests[1]),
+            Some(json!({})),
+            [401, 0, 0, 200, 403, 403],
+        ),
+        row(
+            "POST",
+            "/membership-requests/{id}/decline",
+            format!("/membership-requests/{}/decline", requests[1]),
+            Some(json!({})),
+            [0, 409, 409, 0, 0, 0],
+        ),
         row(
             "GET",
             "/people/{id}",

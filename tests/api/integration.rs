@@ -18,7 +18,7 @@ async fn lists_partner_systems_poll_return_only_what_changed_since_their_last_sy
     let app = TestApp::spawn().await;
     let org = app.organisation("Council", "council").await;
     let a = app.person("A", "a@example.org", org, "A").await;
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    app.clock.advance(Duration::seconds(1));
     let b = app.post("/api/v1/people", &app.admin, json!({ "name": "B", "email": "b@example.org", "memberships": [{ "organisation_id": org }] }))
         .await
         .expect(201)
@@ -27,7 +27,7 @@ async fn lists_partner_systems_poll_return_only_what_changed_since_their_last_sy
     let q = |path: &str, since: &str| format!("{path}?updated_since={}", since.replace('+', "%2B"));
     let changed = collect_all(&app, &q("/api/v1/people", &since), &app.admin, 50).await;
     assert_eq!(ids(&changed), [b["id"].as_str().unwrap_or("").to_owned()]);
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    app.clock.advance(Duration::seconds(1));
     app.patch(
         &format!("/api/v1/people/{a}"),
         &app.admin,

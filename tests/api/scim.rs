@@ -404,15 +404,48 @@ async fn each_partner_sees_only_its_own_staff_and_other_keys_are_refused() {
         .body;
     assert_eq!(listed["totalResults"], 0);
 
-    // The council employs her too: same person, a second membership, not the primary one.
+    // The council employs her too. Knowing her email does not make her theirs: the create is
+    // refused and a membership request waits for the police (her employer) to confirm it.
     let mut second = barbara();
     second["externalId"] = json!("WC-77");
     second[ENTERPRISE]["employeeNumber"] = json!("WC-77");
-    let linked = theirs("POST", "/scim/v2/Users".into(), Some(second))
+    let refused = theirs("POST", "/scim/v2/Users".into(), Some(second.clone())).await;
+    assert_eq!(refused.body["scimType"], "uniqueness");
+    scim_error(refused, 409);
+    let filtered = theirs(
+        "GET",
+        "/scim/v2/Users?filter=externalId%20eq%20%22WC-77%22".into(),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(filtered["totalResults"], 0);
+    let waiting = p
+        .app
+        .get("/api/v1/membership-requests?mine=false", &p.key)
         .await
-        .expect(201)
+        .expect(200)
         .body;
-    assert_eq!(id_of(&linked), id);
+    let request = id_of(&waiting["items"][0]);
+    assert_eq!(waiting["items"][0]["person_id"], json!(id));
+    p.app
+        .post(
+            &format!("/api/v1/membership-requests/{request}/confirm"),
+            &p.key,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let linked = theirs(
+        "GET",
+        "/scim/v2/Users?filter=externalId%20eq%20%22WC-77%22".into(),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(id_of(&linked["Resources"][0]), id);
     let person = p
         .app
         .get(&format!("/api/v1/people/{id}"), &p.app.admin)

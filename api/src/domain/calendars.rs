@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     bookings::find_reachable as find_booking,
-    people::{find_visible, within_scope},
+    people::{find_records_visible, records_scope},
 };
 use crate::{
     audit::{self, Change},
@@ -302,7 +302,7 @@ pub async fn create_feed(
 ) -> ApiResult<CalendarFeed> {
     match (input.person_id, input.programme_id) {
         (Some(person), None) => {
-            find_visible(db, who, person).await?;
+            find_records_visible(db, who, person).await?;
         }
         (None, Some(programme)) => {
             programmes::Entity::find_by_id(programme)
@@ -349,7 +349,7 @@ fn feeds_of(who: &Principal) -> sea_orm::Condition {
         Role::Admin | Role::Coordinator => sea_orm::Condition::all(),
         _ => sea_orm::Condition::any()
             .add(calendar_feeds::Column::CreatedByKeyId.eq(who.key_id))
-            .add(within_scope(who, calendar_feeds::Column::PersonId)),
+            .add(records_scope(who, calendar_feeds::Column::PersonId)),
     }
 }
 

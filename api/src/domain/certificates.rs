@@ -16,7 +16,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{people::within_scope, sessions::london_today};
+use super::{people::records_scope, sessions::london_today};
 use crate::{
     audit::{self, Change},
     auth::Principal,
@@ -400,7 +400,7 @@ async fn find_reachable(
     id: Uuid,
 ) -> ApiResult<certificates::Model> {
     certificates::Entity::find_by_id(id)
-        .filter(within_scope(who, certificates::Column::PersonId))
+        .filter(records_scope(who, certificates::Column::PersonId))
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Certificate"))
@@ -440,7 +440,7 @@ pub async fn list(
     page: PageRequest,
 ) -> ApiResult<(Vec<Certificate>, Option<String>)> {
     let mut select =
-        certificates::Entity::find().filter(within_scope(who, certificates::Column::PersonId));
+        certificates::Entity::find().filter(records_scope(who, certificates::Column::PersonId));
     if let Some(person) = filter.person_id {
         select = select.filter(certificates::Column::PersonId.eq(person));
     }

@@ -10,8 +10,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{people::find_visible, trainers};
-use crate::domain::people::within_scope;
+use super::{
+    people::{find_records_visible, records_scope},
+    trainers,
+};
 use crate::{
     audit::{self, Change},
     auth::Principal,
@@ -160,7 +162,7 @@ pub async fn import(
     let now = clock.now();
     let today = crate::domain::sessions::london_today(now);
     let txn = begin_write(db).await?;
-    find_visible(&txn, who, input.person_id).await?;
+    find_records_visible(&txn, who, input.person_id).await?;
     // One writer per person at a time, so two imports of one course make one record; and the
     // programme row, since a completion may derive trainer steps.
     entities::people::Entity::find_by_id(input.person_id)
@@ -229,7 +231,7 @@ pub async fn list(
     page: PageRequest,
 ) -> ApiResult<(Vec<Completion>, Option<String>)> {
     let mut select = completions::Entity::find();
-    select = select.filter(within_scope(who, completions::Column::PersonId));
+    select = select.filter(records_scope(who, completions::Column::PersonId));
     if let Some(person) = filter.person_id {
         select = select.filter(completions::Column::PersonId.eq(person));
     }

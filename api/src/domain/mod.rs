@@ -12,6 +12,7 @@ pub mod completions;
 pub mod courses;
 pub mod events;
 pub mod funding;
+pub mod membership_requests;
 pub mod organisations;
 pub mod partners_report;
 pub mod people;

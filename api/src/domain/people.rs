@@ -13,7 +13,10 @@ use sea_orm::{
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
+use super::{
+    membership_requests::{self, MembershipRequest, RequestSource},
+    validation::{FieldErrors, check_text, clean_text, ensure_free},
+};
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
@@ -171,17 +174,6 @@ pub(crate) fn members_of(
     q.to_owned()
 }
 
-/// Limits a query on any person-id column to the people the caller can reach.
-pub(crate) fn within_scope(who: &Principal, person_column: impl ColumnTrait) -> sea_orm::Condition {
-    match who.people_scope() {
-        PeopleScope::All => sea_orm::Condition::all(),
-        PeopleScope::Organisation(org) => {
-            sea_orm::Condition::all().add(person_column.in_subquery(members_of(org, None)))
-        }
-        PeopleScope::Person(me) => sea_orm::Condition::all().add(person_column.eq(me)),
-    }
-}
-
 fn scoped(scope: PeopleScope) -> sea_orm::Select<people::Entity> {
     let select = people::Entity::find();
     match scope {
@@ -200,6 +192,84 @@ pub(crate) async fn find_visible(
     id: Uuid,
 ) -> ApiResult<people::Model> {
     scoped(who.people_scope())
+        .filter(people::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Person"))
+}
+
+/// The person's employer: the organisation of their primary, active membership, if any.
+pub(crate) async fn employer_of(
+    db: &impl ConnectionTrait,
+    person_id: Uuid,
+) -> ApiResult<Option<Uuid>> {
+    Ok(memberships::Entity::find()
+        .filter(memberships::Column::PersonId.eq(person_id))
+        .filter(memberships::Column::IsPrimary.eq(true))
+        .filter(memberships::Column::Active.eq(true))
+        .one(db)
+        .await?
+        .map(|m| m.organisation_id))
+}
+
+/// A partner changes a person's own details (name, email, staff group, locality, active) only
+/// while it employs them; other partners change only their own membership. Refused with 403
+/// `not-employer`.
+pub(crate) async fn require_employer(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    person_id: Uuid,
+) -> ApiResult<()> {
+    let PeopleScope::Organisation(own) = who.people_scope() else {
+        return Ok(());
+    };
+    if employer_of(db, person_id).await? == Some(own) {
+        return Ok(());
+    }
+    Err(ApiError::Rule {
+        kind: "not-employer",
+        status: poem::http::StatusCode::FORBIDDEN,
+        detail: "Only the person's employing organisation (their primary, active membership) or \
+                 a coordinator may change their details; change your own membership with PUT \
+                 /api/v1/people/{id}/memberships/{organisation_id}."
+            .to_owned(),
+    })
+}
+
+/// Limits a query on a record's person-id column to the records a caller may read: partners read
+/// the records of the people their organisation employs (primary membership, current or ended),
+/// never through a secondary membership; people their own.
+pub(crate) fn records_scope(
+    who: &Principal,
+    person_column: impl ColumnTrait,
+) -> sea_orm::Condition {
+    match who.people_scope() {
+        PeopleScope::All => sea_orm::Condition::all(),
+        PeopleScope::Organisation(org) => {
+            sea_orm::Condition::all().add(person_column.in_subquery(employees_of(org)))
+        }
+        PeopleScope::Person(me) => sea_orm::Condition::all().add(person_column.eq(me)),
+    }
+}
+
+/// The people whose primary membership (current or ended) is with an organisation.
+pub(crate) fn employees_of(organisation_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(memberships::Column::PersonId)
+        .from(memberships::Entity)
+        .and_where(memberships::Column::OrganisationId.eq(organisation_id))
+        .and_where(memberships::Column::IsPrimary.eq(true))
+        .to_owned()
+}
+
+/// Finds a person whose records the caller may read, or 404.
+pub(crate) async fn find_records_visible(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+) -> ApiResult<people::Model> {
+    people::Entity::find()
+        .filter(records_scope(who, people::Column::Id))
         .filter(people::Column::Id.eq(id))
         .one(db)
         .await?
@@ -261,6 +331,10 @@ pub async fn list(
     filter: PeopleFilter,
     page: PageRequest,
 ) -> ApiResult<(Vec<Person>, Option<String>)> {
+    if let Some(org) = filter.organisation_id {
+        // Another organisation's staff are not a partner's to look up, not even as a filter.
+        who.require_organisation(org)?;
+    }
     let organisation = match (filter.organisation_id, who.people_scope()) {
         (Some(org), _) => Some(org),
         (None, PeopleScope::Organisation(own)) if filter.external_id.is_some() => Some(own),
@@ -362,11 +436,21 @@ async fn ensure_external_id_free(
     Ok(())
 }
 
+/// What adding a person did.
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// A new person.
+    Created(Person),
+    /// The email belongs to someone a partner does not employ: a pending membership request.
+    Requested(MembershipRequest),
+}
+
 pub async fn create(
     db: &DatabaseConnection,
     who: &Principal,
     input: NewPerson,
-) -> ApiResult<Person> {
+    now: DateTime<Utc>,
+) -> ApiResult<CreateOutcome> {
     for m in &input.memberships {
         who.require_organisation(m.organisation_id)?;
     }
@@ -423,13 +507,34 @@ pub async fn create(
     errors.finish()?;
 
     let key = email_key(&input.email);
-    ensure_email_free(&txn, &key, None).await?;
     for m in &input.memberships {
         if let Some(external) = &m.external_id {
             ensure_external_id_free(&txn, m.organisation_id, external, None).await?;
         }
     }
-    let now = Utc::now();
+    // A partner never gains someone it cannot already see by knowing their email: it asks, and
+    // the person's employer or a coordinator decides. (Its memberships all name its own
+    // organisation, so there is exactly one.)
+    if let PeopleScope::Organisation(own) = who.people_scope()
+        && let Some(holder) = people::Entity::find()
+            .filter(people::Column::EmailKey.eq(key.as_str()))
+            .one(&txn)
+            .await?
+        && find_visible(&txn, who, holder.id).await.is_err()
+    {
+        let external = input
+            .memberships
+            .first()
+            .and_then(|m| m.external_id.clone());
+        let request =
+            membership_requests::ask(&txn, who, holder.id, own, external, RequestSource::Api, now)
+                .await?;
+        txn.commit().await?;
+        return Ok(CreateOutcome::Requested(membership_requests::view_for(
+            who, request,
+        )));
+    }
+    ensure_email_free(&txn, &key, None).await?;
     let id = Uuid::now_v7();
     people::ActiveModel {
         id: Set(id),
@@ -471,7 +576,7 @@ pub async fn create(
     )
     .await?;
     txn.commit().await?;
-    Ok(person)
+    Ok(CreateOutcome::Created(person))
 }
 
 pub async fn update(
@@ -479,10 +584,12 @@ pub async fn update(
     who: &Principal,
     id: Uuid,
     changes: PersonChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Person> {
     let summary = audit::changed(&changes);
     let txn = begin_write(db).await?;
     let current = find_visible(&txn, who, id).await?;
+    require_employer(&txn, who, id).await?;
     if changes.active.is_some()
         && let PeopleScope::Organisation(own) = who.people_scope()
     {
@@ -532,7 +639,7 @@ pub async fn update(
     if let Some(active) = changes.active {
         model.active = Set(active);
     }
-    model.updated_at = Set(Utc::now());
+    model.updated_at = Set(now);
     model.update(&txn).await?;
     let person = get(&txn, who, id).await?;
     audit::record(
@@ -553,6 +660,7 @@ pub async fn put_membership(
     person_id: Uuid,
     organisation_id: Uuid,
     changes: MembershipChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Person> {
     who.require_organisation(organisation_id)?;
     let summary = format!(
@@ -584,8 +692,23 @@ pub async fn put_membership(
     if let MaybeUndefined::Value(external) = &changes.external_id {
         ensure_external_id_free(&txn, organisation_id, external, Some(person_id)).await?;
     }
-    let now = Utc::now();
     let make_primary = changes.primary == Some(true);
+    // Becoming someone's employer is not a partner's to take while another organisation
+    // employs them: that organisation ends its membership first, or a coordinator moves it.
+    if make_primary
+        && matches!(who.people_scope(), PeopleScope::Organisation(_))
+        && employer_of(&txn, person_id)
+            .await?
+            .is_some_and(|employer| employer != organisation_id)
+    {
+        return Err(ApiError::Rule {
+            kind: "not-employer",
+            status: poem::http::StatusCode::FORBIDDEN,
+            detail: "Another organisation employs this person (their primary, active \
+                     membership); it must end that membership, or a coordinator make the change."
+                .to_owned(),
+        });
+    }
     if make_primary {
         memberships::Entity::update_many()
             .col_expr(

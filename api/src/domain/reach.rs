@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     champions::champion_courses,
-    people::find_visible,
+    people::find_records_visible,
     programmes,
     sessions::london_today,
     trainers::{
@@ -478,7 +478,7 @@ pub async fn lineage(
     person_id: Uuid,
     programme_id: Uuid,
 ) -> ApiResult<Lineage> {
-    find_visible(db, who, person_id).await?;
+    find_records_visible(db, who, person_id).await?;
     programmes::find(db, programme_id).await?;
     let champion = completions::Entity::find()
         .filter(completions::Column::PersonId.eq(person_id))

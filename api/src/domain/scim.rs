@@ -23,6 +23,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
+    auth::Principal,
     db::begin_write,
     error::ApiError,
 };
@@ -474,6 +475,7 @@ fn conflict(detail: impl Into<String>) -> ScimError {
 /// who gains this organisation's membership.
 pub async fn create(
     db: &DatabaseConnection,
+    who: &Principal,
     base_url: &str,
     org: Uuid,
     body: &Value,
@@ -506,7 +508,26 @@ pub async fn create(
                     input.email
                 )));
             }
-            p.id
+            // Someone this organisation does not have: it may not take them over by email. A
+            // membership request waits for their employer or a coordinator; once confirmed,
+            // the User appears here (a filter on externalId or userName finds it).
+            let request = super::membership_requests::ask(
+                &txn,
+                who,
+                p.id,
+                org,
+                Some(input.external_id.clone()),
+                super::membership_requests::RequestSource::Scim,
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(conflict(format!(
+                "This email address belongs to a person your organisation does not have yet. \
+                 Membership request {} now waits for their employing organisation or a \
+                 partnership coordinator to confirm it; until then the User is not provisioned.",
+                request.id
+            )));
         }
         None => {
             let id = Uuid::now_v7();
@@ -631,8 +652,13 @@ async fn write(
         .ok_or_else(|| {
             ScimError::new(StatusCode::NOT_FOUND, None, format!("User {id} not found."))
         })?;
+    // Only the employer changes the person's own details; another organisation's User keeps
+    // them as the employer recorded them (RFC 7644 lets a service provider keep its values).
+    let employer = super::people::employer_of(txn, id).await?;
+    let owns = employer.is_none_or(|e| e == org);
     let key = email_key(&input.email);
-    if key != person.email_key
+    if owns
+        && key != person.email_key
         && people::Entity::find()
             .filter(people::Column::EmailKey.eq(key.clone()))
             .one(txn)
@@ -644,13 +670,22 @@ async fn write(
             input.email
         )));
     }
-    let name = clean_text(&input.name);
+    let (name, email, group, key) = if owns {
+        (clean_text(&input.name), input.email.clone(), group, key)
+    } else {
+        (
+            person.name.clone(),
+            person.email.clone(),
+            person.staff_group_id,
+            person.email_key.clone(),
+        )
+    };
     let person_changed =
-        person.name != name || person.email != input.email || person.staff_group_id != group;
+        person.name != name || person.email != email || person.staff_group_id != group;
     if person_changed || (input.active && !person.active) {
         let mut pm: people::ActiveModel = person.into();
         pm.name = Set(name);
-        pm.email = Set(input.email.clone());
+        pm.email = Set(email);
         pm.email_key = Set(key);
         pm.staff_group_id = Set(group);
         if input.active {

@@ -19,6 +19,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    membership_requests::{self, RequestSource},
     people::{check_external_id, email_key},
     sessions::{
         lock,
@@ -28,7 +29,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    auth::Principal,
+    auth::{PeopleScope, Principal},
     clock::Clock,
     db::begin_write,
     error::{ApiError, ApiResult},
@@ -104,8 +105,15 @@ pub struct SyncResult {
     /// People created (new to Cascade).
     pub created: i32,
     /// People already in Cascade (e.g. employed elsewhere) who gained this organisation's
-    /// membership.
+    /// membership (coordinator and admin keys only).
     pub linked: i32,
+    /// Partner keys: people already in Cascade whom the organisation does not employ. Nothing of
+    /// theirs changed; a membership request now waits for their employer or a coordinator
+    /// (`GET /membership-requests?mine=true`).
+    pub requested: i32,
+    /// Rows for people another organisation employs: the membership is kept, but their name,
+    /// email, staff group and locality stay as their employer recorded them.
+    pub kept_by_employer: i32,
     /// People whose details or membership changed.
     pub updated: i32,
     /// People sent exactly as Cascade already had them.
@@ -284,12 +292,31 @@ pub async fn sync(
         mode,
         created: 0,
         linked: 0,
+        requested: 0,
+        kept_by_employer: 0,
         updated: 0,
         unchanged: 0,
         deactivated: 0,
         bookings_cancelled: 0,
         invalid,
     };
+    // Whose details this organisation may change: a partner only its employees'.
+    let partner = matches!(who.people_scope(), PeopleScope::Organisation(_));
+    let mut employed_elsewhere: HashSet<Uuid> = HashSet::new();
+    if partner {
+        for chunk in member_ids.chunks(1000) {
+            for m in memberships::Entity::find()
+                .filter(memberships::Column::PersonId.is_in(chunk.iter().copied()))
+                .filter(memberships::Column::IsPrimary.eq(true))
+                .filter(memberships::Column::Active.eq(true))
+                .filter(memberships::Column::OrganisationId.ne(organisation_id))
+                .all(&txn)
+                .await?
+            {
+                employed_elsewhere.insert(m.person_id);
+            }
+        }
+    }
     let mut present: HashSet<Uuid> = HashSet::new();
     let mut new_people = Vec::new();
     let mut new_memberships = Vec::new();
@@ -305,6 +332,16 @@ pub async fn sync(
                 let Some(p) = persons.get(&m.person_id) else {
                     continue;
                 };
+                if employed_elsewhere.contains(&p.id) {
+                    result.kept_by_employer += 1;
+                    if !m.active {
+                        let mut mm: memberships::ActiveModel = m.clone().into();
+                        mm.active = Set(true);
+                        mm.updated_at = Set(now);
+                        mm.update(&txn).await?;
+                    }
+                    continue;
+                }
                 let same = p.name == name
                     && p.email_key == key
                     && p.staff_group_id == row.staff_group_id
@@ -334,6 +371,20 @@ pub async fn sync(
             }
             None => {
                 let person_id = match by_email.get(&key) {
+                    Some(p) if partner => {
+                        membership_requests::ask(
+                            &txn,
+                            who,
+                            p.id,
+                            organisation_id,
+                            Some(row.external_id.clone()),
+                            RequestSource::Sync,
+                            now,
+                        )
+                        .await?;
+                        result.requested += 1;
+                        continue;
+                    }
                     Some(p) => {
                         result.linked += 1;
                         p.id
@@ -392,11 +443,13 @@ pub async fn sync(
     audit::record(
         &txn,
         Change::new("organisation", organisation_id, "staff_sync").summary(format!(
-            "{:?} sync: {} created, {} linked, {} updated, {} unchanged, {} deactivated, {} bookings \
-             cancelled, {} invalid",
+            "{:?} sync: {} created, {} linked, {} requested, {} kept by employer, {} updated, {} \
+             unchanged, {} deactivated, {} bookings cancelled, {} invalid",
             mode,
             result.created,
             result.linked,
+            result.requested,
+            result.kept_by_employer,
             result.updated,
             result.unchanged,
             result.deactivated,

@@ -1,15 +1,18 @@
 use poem_openapi::{
-    OpenApi,
+    ApiResponse, OpenApi,
     param::{Path, Query},
     payload::Json,
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, Page};
+use super::{ApiTags, Page};
 use crate::{
     auth::{Action, ApiKey},
     domain::{
-        people::{self, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges},
+        membership_requests::{self, Decision, MembershipRequest, RequestFilter, RequestStatus},
+        people::{
+            self, CreateOutcome, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges,
+        },
         privacy::{self, PersonExport},
         sync::{self, OnInvalid, SyncBatch, SyncMode, SyncResult},
     },
@@ -19,6 +22,20 @@ use crate::{
 };
 
 pub struct PeopleApi;
+
+/// The answer to adding a person.
+#[derive(ApiResponse)]
+pub enum PersonCreated {
+    /// Created; `Location` is the new person's address.
+    #[oai(status = 201)]
+    Created(Json<Person>, #[oai(header = "Location")] String),
+    /// Partner keys: the email belongs to someone your organisation does not employ. Nothing
+    /// about them is shown; a membership request now waits for their employing organisation or a
+    /// coordinator (`Location` is the request's address). Once confirmed, the person appears in
+    /// your lists with your external id.
+    #[oai(status = 202)]
+    Requested(Json<MembershipRequest>, #[oai(header = "Location")] String),
+}
 
 #[OpenApi(prefix_path = "/people", tag = "ApiTags::People")]
 impl PeopleApi {
@@ -73,19 +90,30 @@ impl PeopleApi {
     /// Add a person
     ///
     /// Coordinators, admins and partner keys (which may name only their own organisation in
-    /// `memberships`). The email must not belong to anyone else; an organisation's external id
-    /// must not be in use by another of its people.
+    /// `memberships`). An organisation's external id must not be in use by another of its
+    /// people. For coordinators an email that already belongs to someone is a 409. For a partner
+    /// key, an email that belongs to someone the partner cannot already see makes a membership
+    /// request instead (202): the person's employer or a coordinator confirms it.
     #[oai(path = "/", method = "post", operation_id = "create_person")]
     async fn create(
         &self,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         body: Json<NewPerson>,
-    ) -> ApiResult<Created<Person>> {
+    ) -> ApiResult<PersonCreated> {
         auth.0.require(Action::WritePeople)?;
-        let person = people::create(&state.db, &auth.0, body.0).await?;
-        let location = format!("/api/v1/people/{}", person.id);
-        Ok(Created::Created(Json(person), location))
+        Ok(
+            match people::create(&state.db, &auth.0, body.0, state.clock.now()).await? {
+                CreateOutcome::Created(person) => {
+                    let location = format!("/api/v1/people/{}", person.id);
+                    PersonCreated::Created(Json(person), location)
+                }
+                CreateOutcome::Requested(request) => {
+                    let location = format!("/api/v1/membership-requests/{}", request.id);
+                    PersonCreated::Requested(Json(request), location)
+                }
+            },
+        )
     }
 
     /// Get a person
@@ -116,7 +144,7 @@ impl PeopleApi {
     ) -> ApiResult<Json<Person>> {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
-            people::update(&state.db, &auth.0, id.0, body.0).await?,
+            people::update(&state.db, &auth.0, id.0, body.0, state.clock.now()).await?,
         ))
     }
 
@@ -180,7 +208,15 @@ impl PeopleApi {
     ) -> ApiResult<Json<Person>> {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
-            people::put_membership(&state.db, &auth.0, id.0, organisation_id.0, body.0).await?,
+            people::put_membership(
+                &state.db,
+                &auth.0,
+                id.0,
+                organisation_id.0,
+                body.0,
+                state.clock.now(),
+            )
+            .await?,
         ))
     }
 }
@@ -231,5 +267,114 @@ impl StaffSyncApi {
         )
         .await?;
         Ok(Json(result))
+    }
+}
+
+pub struct MembershipRequestsApi;
+
+#[OpenApi(prefix_path = "/membership-requests", tag = "ApiTags::People")]
+impl MembershipRequestsApi {
+    /// List membership requests
+    ///
+    /// A partner that adds (by `POST /people`, staff sync or SCIM) someone another organisation
+    /// employs gets a request, not the person. Coordinators see every request; a partner key sees
+    /// the requests its organisation made (without the person's id until confirmed) and those
+    /// waiting for it as the person's employer.
+    #[oai(path = "/", method = "get", operation_id = "list_membership_requests")]
+    async fn list(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Only requests in this state.
+        status: Query<Option<RequestStatus>>,
+        /// Partner keys: `true` for the requests your organisation made, `false` for those
+        /// waiting for you as employer; omitted, both.
+        mine: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<MembershipRequest>>> {
+        auth.0.require(Action::ReadPeople)?;
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = RequestFilter {
+            status: status.0,
+            mine: mine.0,
+        };
+        Ok(Page::json(
+            membership_requests::list(&state.db, &auth.0, filter, page).await?,
+        ))
+    }
+
+    /// Get a membership request
+    #[oai(path = "/:id", method = "get", operation_id = "get_membership_request")]
+    async fn get(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<MembershipRequest>> {
+        auth.0.require(Action::ReadPeople)?;
+        Ok(Json(
+            membership_requests::get(&state.db, &auth.0, id.0).await?,
+        ))
+    }
+
+    /// Confirm a membership request
+    ///
+    /// The person's employing organisation (partner key) or a coordinator: the requesting
+    /// organisation gains a membership (not primary) with the external id it sent, and from then
+    /// on sees the person. Refusals: `not-employer` (403), `request-decided` (409),
+    /// `request-stale` (409: the requester is inactive or the person erased).
+    #[oai(
+        path = "/:id/confirm",
+        method = "post",
+        operation_id = "confirm_membership_request"
+    )]
+    async fn confirm(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<MembershipRequest>> {
+        auth.0.require(Action::WritePeople)?;
+        Ok(Json(
+            membership_requests::decide(
+                &state.db,
+                &auth.0,
+                id.0,
+                Decision::Confirm,
+                state.clock.now(),
+            )
+            .await?,
+        ))
+    }
+
+    /// Decline or withdraw a membership request
+    ///
+    /// The person's employer or a coordinator declines; the requesting partner may withdraw its
+    /// own request. Nothing about the person changes.
+    #[oai(
+        path = "/:id/decline",
+        method = "post",
+        operation_id = "decline_membership_request"
+    )]
+    async fn decline(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<MembershipRequest>> {
+        auth.0.require(Action::WritePeople)?;
+        Ok(Json(
+            membership_requests::decide(
+                &state.db,
+                &auth.0,
+                id.0,
+                Decision::Decline,
+                state.clock.now(),
+            )
+            .await?,
+        ))
     }
 }

@@ -89,6 +89,14 @@ fn reply(status: StatusCode, result: ScimResult<Value>) -> Response {
 
 /// The partner organisation of the key presented; SCIM is for partner keys only.
 async fn partner(req: &Request, state: &AppState) -> ScimResult<Uuid> {
+    Ok(partner_key(req, state).await?.1)
+}
+
+/// The partner key that called, and the organisation whose staff it manages.
+async fn partner_key(
+    req: &Request,
+    state: &AppState,
+) -> ScimResult<(crate::auth::Principal, Uuid)> {
     let token = req
         .header(header::AUTHORIZATION)
         .and_then(|h| h.strip_prefix("Bearer "))
@@ -100,7 +108,8 @@ async fn partner(req: &Request, state: &AppState) -> ScimResult<Uuid> {
             )
         })?;
     let principal = crate::auth::authenticate(state, req, token).await?;
-    Ok(principal.scim_organisation()?)
+    let org = principal.scim_organisation()?;
+    Ok((principal, org))
 }
 
 fn parse_body(body: &[u8]) -> ScimResult<Value> {
@@ -182,9 +191,10 @@ async fn get_user(req: &Request, state: Data<&AppState>, id: Path<String>) -> Re
 #[handler]
 async fn create_user(req: &Request, state: Data<&AppState>, body: Vec<u8>) -> Response {
     let result = async {
-        let org = partner(req, &state).await?;
+        let (who, org) = partner_key(req, &state).await?;
         scim::create(
             &state.db,
+            &who,
             &state.config.public_url,
             org,
             &parse_body(&body)?,

@@ -7,11 +7,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use uuid::Uuid;
 
 use super::{TrainerState, facts_of, pipeline_of, standing};
-use crate::domain::people::within_scope;
+use crate::domain::people::records_scope;
 use crate::{
     auth::Principal,
     clock::Clock,
-    domain::{people::find_visible, sessions::london_today},
+    domain::{people::find_records_visible, sessions::london_today},
     error::ApiResult,
     pagination::{PageRequest, encode_cursor},
 };
@@ -163,7 +163,7 @@ pub async fn list(
         .column(trainer_steps::Column::PersonId)
         .distinct()
         .filter(trainer_steps::Column::ProgrammeId.eq(programme_id));
-    q = q.filter(within_scope(who, trainer_steps::Column::PersonId));
+    q = q.filter(records_scope(who, trainer_steps::Column::PersonId));
     let mut people_ids: Vec<Uuid> = q.into_tuple().all(db).await?;
     people_ids.sort();
     let all = summaries(db, programme_id, people_ids, london_today(clock.now())).await?;
@@ -204,7 +204,7 @@ pub async fn get(
     who: &Principal,
     person_id: Uuid,
 ) -> ApiResult<Vec<TrainerProgress>> {
-    find_visible(db, who, person_id).await?;
+    find_records_visible(db, who, person_id).await?;
     let mut programmes: Vec<Uuid> = trainer_steps::Entity::find()
         .select_only()
         .column(trainer_steps::Column::ProgrammeId)
