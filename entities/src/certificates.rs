@@ -33,6 +33,9 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub revoke_reason: Option<String>,
     pub superseded_by_id: Option<Uuid>,
+    /// The organisation the record was produced for: the booking's organisation, or the
+    /// person's employer when it was recorded.
+    pub organisation_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     /// When it was issued, revoked or superseded: the last change.
     pub updated_at: DateTimeUtc,

@@ -15,6 +15,9 @@ pub struct Model {
     /// The session or cascade session it came from, when there is one.
     pub source_id: Option<Uuid>,
     pub recorded_by_key_id: Option<Uuid>,
+    /// The organisation the record was produced for: the booking's organisation, or the
+    /// person's employer when it was recorded.
+    pub organisation_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

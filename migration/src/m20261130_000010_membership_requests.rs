@@ -1,6 +1,10 @@
 //! Membership requests: a partner that asks to add someone already in Cascade (employed by
 //! another organisation) gets a pending request, not a membership. The person's employer or a
 //! coordinator confirms it (a membership is then created) or declines it.
+//!
+//! And the organisation each completion and certificate was produced for (the booking's
+//! organisation, or the employer at the time), so a partner reads the records its organisation
+//! paid for — and only those — even after the person moves on.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -23,6 +27,18 @@ enum MembershipRequests {
     DecidedAt,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Completions {
+    Table,
+    OrganisationId,
+}
+
+#[derive(DeriveIden)]
+enum Certificates {
+    Table,
+    OrganisationId,
 }
 
 #[derive(DeriveIden)]
@@ -99,10 +115,89 @@ impl MigrationTrait for Migration {
                 .create_index(index(name, MembershipRequests::Table.into_iden(), cols))
                 .await?;
         }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Completions::Table)
+                    .add_column(uuid_null(Completions::OrganisationId))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Certificates::Table)
+                    .add_column(uuid_null(Certificates::OrganisationId))
+                    .to_owned(),
+            )
+            .await?;
+        // Records made before: a session's completion belongs to the organisation its place was
+        // booked for; anything else, and certificates, to the employer (primary membership).
+        let db = manager.get_connection();
+        for sql in [
+            "UPDATE completions SET organisation_id = (SELECT b.organisation_id FROM bookings b \
+             WHERE b.session_id = completions.source_id AND b.person_id = completions.person_id \
+             ORDER BY b.id DESC LIMIT 1) WHERE source = 'session'",
+            "UPDATE completions SET organisation_id = (SELECT m.organisation_id FROM memberships m \
+             WHERE m.person_id = completions.person_id ORDER BY m.is_primary DESC, m.id LIMIT 1) \
+             WHERE organisation_id IS NULL",
+            "UPDATE certificates SET organisation_id = (SELECT c.organisation_id FROM completions c \
+             WHERE c.person_id = certificates.person_id AND c.course_id = certificates.course_id) \
+             WHERE course_id IS NOT NULL",
+            "UPDATE certificates SET organisation_id = (SELECT m.organisation_id FROM memberships m \
+             WHERE m.person_id = certificates.person_id ORDER BY m.is_primary DESC, m.id LIMIT 1) \
+             WHERE organisation_id IS NULL",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        for (name, table) in [
+            (
+                "ix_completions_organisation",
+                Completions::Table.into_iden(),
+            ),
+            (
+                "ix_certificates_organisation",
+                Certificates::Table.into_iden(),
+            ),
+        ] {
+            manager
+                .create_index(index(name, table, &["organisation_id", "id"]))
+                .await?;
+        }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table) in [
+            (
+                "ix_completions_organisation",
+                Completions::Table.into_iden(),
+            ),
+            (
+                "ix_certificates_organisation",
+                Certificates::Table.into_iden(),
+            ),
+        ] {
+            manager
+                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Completions::Table)
+                    .drop_column(Completions::OrganisationId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Certificates::Table)
+                    .drop_column(Certificates::OrganisationId)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(MembershipRequests::Table).to_owned())
             .await

@@ -450,6 +450,7 @@ async fn each_booking_rule_refuses_with_its_own_problem_type_and_writes_nothing(
         source: Set(CompletionSource::Imported),
         source_id: Set(None),
         recorded_by_key_id: Set(None),
+        organisation_id: Set(None),
         created_at: Set(chrono::Utc::now()),
     }
     .insert(&app.db)
@@ -466,6 +467,7 @@ async fn each_booking_rule_refuses_with_its_own_problem_type_and_writes_nothing(
         source: Set(CompletionSource::Imported),
         source_id: Set(None),
         recorded_by_key_id: Set(None),
+        organisation_id: Set(None),
         created_at: Set(chrono::Utc::now()),
     }
     .insert(&app.db)

@@ -13,6 +13,7 @@ mod funding;
 mod integration;
 mod openapi;
 mod organisations;
+mod partners;
 mod people;
 mod programmes;
 mod progression;

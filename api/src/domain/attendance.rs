@@ -331,6 +331,7 @@ pub async fn complete(
             BookingStatus::Partial
         };
         let person = booking.person_id;
+        let organisation_id = booking.organisation_id;
         let mut model: bookings::ActiveModel = booking.into();
         model.status = Set(status);
         model.updated_at = Set(now);
@@ -340,6 +341,7 @@ pub async fn complete(
                 source: CompletionSource::Session,
                 source_id: Some(session_id),
                 key_id: Some(who.key_id),
+                organisation_id: Some(organisation_id),
             };
             completions::record(&txn, config, person, &course, completed_on, origin, now).await?;
         }

@@ -356,16 +356,18 @@ async fn write_attendance(
         .exec(db)
         .await?;
     }
-    let origin = Origin {
-        source: CompletionSource::CascadeSession,
-        source_id: Some(id),
-        key_id: Some(who.key_id),
-    };
     for person in input
         .attendee_ids
         .iter()
         .filter(|p| newly_named.contains(p))
     {
+        // A named attendee's completion belongs to their employer at the time.
+        let origin = Origin {
+            source: CompletionSource::CascadeSession,
+            source_id: Some(id),
+            key_id: Some(who.key_id),
+            organisation_id: super::events::employer(db, *person).await?,
+        };
         record(db, config, *person, course, input.delivered_on, origin, now).await?;
     }
     Ok(())

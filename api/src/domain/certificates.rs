@@ -16,7 +16,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{people::records_scope, sessions::london_today};
+use super::{people::produced_for, sessions::london_today};
 use crate::{
     audit::{self, Change},
     auth::Principal,
@@ -246,6 +246,7 @@ struct Details {
     origin_key: String,
     kind: &'static str,
     person_id: Uuid,
+    organisation_id: Option<Uuid>,
     programme_id: Uuid,
     course_id: Option<Uuid>,
     session_id: Option<Uuid>,
@@ -296,6 +297,7 @@ async fn insert(
         origin_key: Set(d.origin_key),
         kind: Set(d.kind.to_owned()),
         person_id: Set(d.person_id),
+        organisation_id: Set(d.organisation_id),
         programme_id: Set(d.programme_id),
         course_id: Set(d.course_id),
         session_id: Set(d.session_id),
@@ -347,6 +349,7 @@ pub async fn issue_for_completion(
         origin_key,
         kind: "completion",
         person_id: completion.person_id,
+        organisation_id: completion.organisation_id,
         programme_id: course.programme_id,
         course_id: Some(course.id),
         session_id,
@@ -382,6 +385,7 @@ pub async fn issue_for_licence(
         origin_key,
         kind: "licence",
         person_id: step.person_id,
+        organisation_id: super::events::employer(db, step.person_id).await?,
         programme_id: step.programme_id,
         course_id: None,
         session_id: None,
@@ -400,7 +404,11 @@ async fn find_reachable(
     id: Uuid,
 ) -> ApiResult<certificates::Model> {
     certificates::Entity::find_by_id(id)
-        .filter(records_scope(who, certificates::Column::PersonId))
+        .filter(produced_for(
+            who,
+            certificates::Column::OrganisationId,
+            certificates::Column::PersonId,
+        ))
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Certificate"))
@@ -439,8 +447,11 @@ pub async fn list(
     filter: CertificateFilter,
     page: PageRequest,
 ) -> ApiResult<(Vec<Certificate>, Option<String>)> {
-    let mut select =
-        certificates::Entity::find().filter(records_scope(who, certificates::Column::PersonId));
+    let mut select = certificates::Entity::find().filter(produced_for(
+        who,
+        certificates::Column::OrganisationId,
+        certificates::Column::PersonId,
+    ));
     if let Some(person) = filter.person_id {
         select = select.filter(certificates::Column::PersonId.eq(person));
     }
@@ -624,6 +635,7 @@ pub async fn reissue(
             "completion"
         },
         person_id: old.person_id,
+        organisation_id: old.organisation_id,
         programme_id: old.programme_id,
         course_id: old.course_id,
         session_id: old.session_id,

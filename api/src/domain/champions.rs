@@ -13,7 +13,7 @@ use poem_openapi::{Enum, Object};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Query};
 use uuid::Uuid;
 
-use crate::domain::people::{members_of, records_scope};
+use crate::domain::people::{members_of, produced_for};
 use crate::{
     auth::Principal,
     clock::Clock,
@@ -121,7 +121,11 @@ pub async fn list(
 ) -> ApiResult<ChampionPage> {
     let mut select = completions::Entity::find()
         .filter(completions::Column::CourseId.in_subquery(champion_courses(filter.programme_id)));
-    select = select.filter(records_scope(who, completions::Column::PersonId));
+    select = select.filter(produced_for(
+        who,
+        completions::Column::OrganisationId,
+        completions::Column::PersonId,
+    ));
     if let Some(org) = filter.organisation_id {
         who.require_organisation(org)?;
         select = select.filter(completions::Column::PersonId.in_subquery(members_of(org, None)));

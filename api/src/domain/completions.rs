@@ -11,7 +11,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    people::{find_records_visible, records_scope},
+    people::{find_records_visible, produced_for},
     trainers,
 };
 use crate::{
@@ -93,6 +93,8 @@ pub struct Origin {
     pub source: CompletionSource,
     pub source_id: Option<Uuid>,
     pub key_id: Option<Uuid>,
+    /// The organisation the completion is produced for (see `completions.organisation_id`).
+    pub organisation_id: Option<Uuid>,
 }
 
 /// Records a completion inside the caller's transaction: creates it, or moves its date forward
@@ -119,6 +121,7 @@ pub async fn record(
             model.source = Set(origin.source);
             model.source_id = Set(origin.source_id);
             model.recorded_by_key_id = Set(origin.key_id);
+            model.organisation_id = Set(origin.organisation_id);
             model.update(db).await?
         }
         None => {
@@ -130,6 +133,7 @@ pub async fn record(
                 source: Set(origin.source),
                 source_id: Set(origin.source_id),
                 recorded_by_key_id: Set(origin.key_id),
+                organisation_id: Set(origin.organisation_id),
                 created_at: Set(now),
             }
             .insert(db)
@@ -186,10 +190,16 @@ pub async fn import(
     let Some(course) = course else {
         return Err(ApiError::not_found("Course"));
     };
+    // A partner imports for the people it employs; the record is its organisation's.
+    let organisation_id = match who.people_scope() {
+        crate::auth::PeopleScope::Organisation(own) => Some(own),
+        _ => super::events::employer(&txn, input.person_id).await?,
+    };
     let origin = Origin {
         source: CompletionSource::Imported,
         source_id: None,
         key_id: Some(who.key_id),
+        organisation_id,
     };
     let model = record(
         &txn,
@@ -231,7 +241,11 @@ pub async fn list(
     page: PageRequest,
 ) -> ApiResult<(Vec<Completion>, Option<String>)> {
     let mut select = completions::Entity::find();
-    select = select.filter(records_scope(who, completions::Column::PersonId));
+    select = select.filter(produced_for(
+        who,
+        completions::Column::OrganisationId,
+        completions::Column::PersonId,
+    ));
     if let Some(person) = filter.person_id {
         select = select.filter(completions::Column::PersonId.eq(person));
     }

@@ -243,10 +243,7 @@ pub fn payload(e: &events::Model) -> Value {
 
 /// The employing organisation of a person (their primary membership), for scoping events.
 pub async fn employer(db: &impl ConnectionTrait, person_id: Uuid) -> ApiResult<Option<Uuid>> {
-    Ok(entities::memberships::Entity::find()
-        .filter(entities::memberships::Column::PersonId.eq(person_id))
-        .filter(entities::memberships::Column::IsPrimary.eq(true))
-        .one(db)
+    Ok(super::people::primary_membership(db, person_id)
         .await?
         .map(|m| m.organisation_id))
 }

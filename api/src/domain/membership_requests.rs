@@ -185,6 +185,16 @@ pub(crate) async fn ask(
         .one(db)
         .await?
     {
+        audit::record(
+            db,
+            Change::new("membership_request", open.id, "ask_again")
+                .summary(format!(
+                    "organisation {organisation_id} ({})",
+                    source.code()
+                ))
+                .person(person_id),
+        )
+        .await?;
         return Ok(open);
     }
     let row = membership_requests::ActiveModel {

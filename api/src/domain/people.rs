@@ -198,17 +198,27 @@ pub(crate) async fn find_visible(
         .ok_or_else(|| ApiError::not_found("Person"))
 }
 
-/// The person's employer: the organisation of their primary, active membership, if any.
+/// The person's primary membership (current or ended): the organisation that employs, or last
+/// employed, them.
+pub(crate) async fn primary_membership(
+    db: &impl ConnectionTrait,
+    person_id: Uuid,
+) -> ApiResult<Option<memberships::Model>> {
+    Ok(memberships::Entity::find()
+        .filter(memberships::Column::PersonId.eq(person_id))
+        .filter(memberships::Column::IsPrimary.eq(true))
+        .one(db)
+        .await?)
+}
+
+/// The person's employer now: the organisation of their primary, active membership, if any.
 pub(crate) async fn employer_of(
     db: &impl ConnectionTrait,
     person_id: Uuid,
 ) -> ApiResult<Option<Uuid>> {
-    Ok(memberships::Entity::find()
-        .filter(memberships::Column::PersonId.eq(person_id))
-        .filter(memberships::Column::IsPrimary.eq(true))
-        .filter(memberships::Column::Active.eq(true))
-        .one(db)
+    Ok(primary_membership(db, person_id)
         .await?
+        .filter(|m| m.active)
         .map(|m| m.organisation_id))
 }
 
@@ -260,6 +270,23 @@ pub(crate) fn employees_of(organisation_id: Uuid) -> sea_orm::sea_query::SelectS
         .and_where(memberships::Column::OrganisationId.eq(organisation_id))
         .and_where(memberships::Column::IsPrimary.eq(true))
         .to_owned()
+}
+
+/// Limits a query on completions or certificates to those a caller may read: a partner reads
+/// the records produced for its organisation (its booked places, or while it employed the
+/// person), wherever the person works now; people their own.
+pub(crate) fn produced_for(
+    who: &Principal,
+    organisation_column: impl ColumnTrait,
+    person_column: impl ColumnTrait,
+) -> sea_orm::Condition {
+    match who.people_scope() {
+        PeopleScope::All => sea_orm::Condition::all(),
+        PeopleScope::Organisation(org) => {
+            sea_orm::Condition::all().add(organisation_column.eq(org))
+        }
+        PeopleScope::Person(me) => sea_orm::Condition::all().add(person_column.eq(me)),
+    }
 }
 
 /// Finds a person whose records the caller may read, or 404.
