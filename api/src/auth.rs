@@ -53,24 +53,92 @@ async fn check_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     Ok(authenticate(state, req, &bearer.token).await?)
 }
 
-/// Every key check goes through here (the API, SCIM and `/metrics`): an address that has failed
-/// too often this minute is refused (429) before its key is looked at; a failure counts against
-/// its address; a good key then counts against its own per-key limit. The caller is remembered
-/// for the audit log.
-pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiResult<Principal> {
-    let client = crate::ratelimit::client_address(req);
-    state
-        .auth_failures
-        .exhausted(&client)
-        .map_err(ApiError::TooManyRequests)?;
-    let principal = match api_keys::authenticate(&state.db, secret.trim()).await {
-        Ok(principal) => principal,
-        Err(err) => {
-            if matches!(err, ApiError::Unauthorized(_)) {
-                let _ = state.auth_failures.check(&client);
-            }
-            return Err(err);
+/// The caller [`authenticate_first`] found, kept on the request for its handler.
+#[derive(Clone)]
+struct Authenticated {
+    secret: String,
+    principal: Principal,
+}
+
+/// The caller of a request whose key [`authenticate_first`] has checked.
+pub fn caller(req: &Request) -> Option<Principal> {
+    req.extensions()
+        .get::<Authenticated>()
+        .map(|a| a.principal.clone())
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+pub fn bearer_token(req: &Request) -> Option<&str> {
+    let value = req.headers().get(poem::http::header::AUTHORIZATION)?;
+    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Middleware: checks the key of every request that sends one before anything else is done
+/// with it (its body read, an idempotency claim written), and refuses a write that sends none;
+/// a refused request costs the server no body and writes nothing. The handler then finds the
+/// caller here instead of checking the key again.
+pub async fn authenticate_first<E: poem::Endpoint>(
+    next: E,
+    mut req: Request,
+) -> poem::Result<poem::Response> {
+    use poem::{IntoResponse, http::Method};
+    let Some(state) = req.data::<AppState>().cloned() else {
+        return Ok(next.call(req).await?.into_response());
+    };
+    let refuse = |req: &Request, err: ApiError| -> poem::Response {
+        if req.uri().path().starts_with("/scim/") {
+            crate::routes::scim::error_response(&crate::domain::scim::ScimError::from(err))
+        } else {
+            poem::Error::from(err).into_response()
         }
+    };
+    match bearer_token(&req).map(str::to_owned) {
+        Some(secret) => match authenticate(&state, &req, &secret).await {
+            Ok(principal) => {
+                req.extensions_mut()
+                    .insert(Authenticated { secret, principal });
+            }
+            Err(err) => return Ok(refuse(&req, err)),
+        },
+        None if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => {
+            return Ok(refuse(
+                &req,
+                ApiError::Unauthorized(
+                    "Send an API key: Authorization: Bearer <key>. Every change needs one."
+                        .to_owned(),
+                ),
+            ));
+        }
+        None => {}
+    }
+    Ok(next.call(req).await?.into_response())
+}
+
+/// Every key check goes through here (the API, SCIM and `/metrics`). A failure counts against
+/// its client address; past the limit that address's failures are answered 429 instead of 401,
+/// while valid keys from the same address (partners behind one proxy or NAT) carry on. A good
+/// key then counts against its own per-key limit. The caller is remembered for the audit log.
+pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiResult<Principal> {
+    let secret = secret.trim();
+    if let Some(done) = req.extensions().get::<Authenticated>()
+        && done.secret == secret
+    {
+        return Ok(done.principal.clone());
+    }
+    let principal = match api_keys::authenticate(&state.db, secret).await {
+        Ok(principal) => principal,
+        Err(ApiError::Unauthorized(detail)) => {
+            let client = crate::ratelimit::client_address(req);
+            return Err(match state.auth_failures.check(&client) {
+                Ok(()) => ApiError::Unauthorized(detail),
+                Err(wait) => ApiError::TooManyRequests(wait),
+            });
+        }
+        Err(err) => return Err(err),
     };
     state
         .key_limiter

@@ -57,13 +57,53 @@ pub struct WriteTxn {
 }
 
 impl WriteTxn {
+    /// Commits — unless the request runs under [`deferring`] (an `Idempotency-Key`), in which
+    /// case the transaction is handed to the idempotency middleware, which stores the answer in
+    /// it and then commits: the change and its stored answer commit together or not at all.
     pub async fn commit(self) -> Result<(), DbErr> {
+        match DEFERRED.try_with(Arc::clone) {
+            Ok(slot) => {
+                let earlier = slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .replace(self);
+                match earlier {
+                    Some(earlier) => earlier.commit_now().await,
+                    None => Ok(()),
+                }
+            }
+            Err(_) => self.commit_now().await,
+        }
+    }
+
+    /// Commits now, whatever the request.
+    pub async fn commit_now(self) -> Result<(), DbErr> {
         self.txn.commit().await
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
         self.txn.rollback().await
     }
+}
+
+/// Where a request's last write transaction waits for its answer (see [`WriteTxn::commit`]).
+pub type Deferred = Arc<Mutex<Option<WriteTxn>>>;
+
+tokio::task_local! {
+    static DEFERRED: Deferred;
+}
+
+/// Runs `work` with its write transactions' final commit deferred into `slot`. A request that
+/// writes in several transactions commits all but the last as it goes (when the next begins).
+pub async fn deferring<F: std::future::Future>(slot: Deferred, work: F) -> F::Output {
+    DEFERRED.scope(slot, work).await
+}
+
+/// Takes the transaction a deferred request left to commit, if any.
+pub fn take_deferred(slot: &Deferred) -> Option<WriteTxn> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
 }
 
 #[async_trait::async_trait]
@@ -123,6 +163,11 @@ async fn sqlite_turn(db: &DatabaseConnection) -> Option<OwnedMutexGuard<()>> {
 /// writers never read the same state and then both write; PostgreSQL ignores the mode and relies
 /// on row locks and constraints inside the transaction.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    // A transaction this request left for its answer commits before the next begins (and gives
+    // up SQLite's write turn, which the next one needs).
+    if let Ok(Some(parked)) = DEFERRED.try_with(take_deferred) {
+        parked.commit_now().await?;
+    }
     let turn = sqlite_turn(db).await;
     let txn = db
         .begin_with_options(TransactionOptions {

@@ -1,9 +1,10 @@
 //! `Idempotency-Key` for POST requests: the first request with a key claims it in the database
-//! (a unique index, so two replicas cannot both run it), its answer is stored, and a retry with the
-//! same key and the same request gets that answer again. The same key with a different request
-//! is refused (422); a retry while the first is still running is told to wait (409). Keys are
-//! scoped to the credentials that sent them and kept for at least 24 hours. A 5xx answer is not
-//! stored, so the request can be retried.
+//! (a unique index, so two replicas cannot both run it), its answer is stored in the same
+//! transaction as the change it answers, and a retry with the same key and the same request gets
+//! that answer again. The same key with a different request is refused (422); a retry while the
+//! first is still running is told to wait (409). Keys are scoped to the API key that sent them
+//! and kept for at least 48 hours. Answers a retry should not meet again (5xx, 401, 403, 408,
+//! 429) are not stored, so the request can be retried.
 
 use chrono::Duration;
 use entities::idempotency_keys;
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
+    auth,
     db::begin_write,
     error::{FieldError, Problem, problem_response},
     state::AppState,
@@ -52,23 +54,60 @@ fn unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether an answer is the handler's own, to be given again on a retry. Refusals a retry may
+/// not meet again — authentication and scope (401, 403), limits (408, 429) and failures (5xx) —
+/// are not stored, so the retry runs.
+fn storable(status: StatusCode) -> bool {
+    !(status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::TOO_MANY_REQUESTS
+        ))
+}
+
+fn in_progress() -> Response {
+    let mut resp = problem(
+        StatusCode::CONFLICT,
+        "idempotency-key-in-progress",
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        false,
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    resp
+}
+
 pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let key = req.header(HEADER).map(str::to_owned);
-    let credentials = req.header(header::AUTHORIZATION).map(str::to_owned);
-    let state = req.data::<AppState>().cloned();
-    let (Some(key), Some(credentials), Some(state), true) =
-        (key, credentials, state, req.method() == Method::POST)
-    else {
+    if req.method() != Method::POST {
+        return Ok(next.call(req).await?.into_response());
+    }
+    let Some(raw) = req.headers().get(HEADER).cloned() else {
         return Ok(next.call(req).await?.into_response());
     };
-    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Ok(problem(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-            true,
-        ));
-    }
+    let key = match raw.to_str() {
+        Ok(key)
+            if !key.is_empty() && key.len() <= 255 && key.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            key.to_owned()
+        }
+        _ => {
+            return Ok(problem(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                true,
+            ));
+        }
+    };
+    // Keys are scoped to the API key that sent them, which `auth::authenticate_first` checked
+    // before the body was read. A request without a valid key runs without a claim (and is
+    // refused by its handler), so an unauthenticated client writes nothing here.
+    let (Some(caller), Some(state)) = (auth::caller(&req), req.data::<AppState>().cloned()) else {
+        return Ok(next.call(req).await?.into_response());
+    };
     let body = req.take_body().into_bytes().await?;
     let target = req
         .uri()
@@ -77,7 +116,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         .unwrap_or_default();
     let request_hash = sha256_hex(&[req.method().as_str().as_bytes(), target.as_bytes(), &body]);
     req.set_body(body);
-    let scope = sha256_hex(&[credentials.as_bytes()]);
+    let scope = caller.key_id.to_string();
     let db = &state.db;
     // Claims and answers are writes like any other: on SQLite they queue for the write turn
     // instead of polling the file lock (see `db::begin_write`).
@@ -97,9 +136,10 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     }
     .insert(&turn)
     .await;
-    // The claim commits on its own, before the request runs: a unique violation rolls back.
+    // The claim commits on its own, before the request runs, so another replica sees it; a
+    // unique violation rolls back.
     match &claim {
-        Ok(_) => turn.commit().await,
+        Ok(_) => turn.commit_now().await,
         Err(_) => turn.rollback().await,
     }
     .map_err(crate::error::ApiError::from)?;
@@ -113,7 +153,8 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                 .await
                 .map_err(crate::error::ApiError::from)?;
             // A claim still unanswered long after any request could have finished was abandoned
-            // (its replica died, or it timed out): the retry takes it over and runs.
+            // (its replica died before its change committed, or it timed out): the retry takes
+            // it over and runs. A change that did commit committed its answer with it.
             let now = state.clock.now();
             let stale = now
                 - Duration::from_std(state.config.request_timeout * 2)
@@ -135,11 +176,13 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                     .exec(&turn)
                     .await
                     .map_err(crate::error::ApiError::from)?;
-                turn.commit().await.map_err(crate::error::ApiError::from)?;
+                turn.commit_now()
+                    .await
+                    .map_err(crate::error::ApiError::from)?;
                 if taken.rows_affected == 1 {
                     let mut claim = abandoned.clone();
                     claim.created_at = now;
-                    return run_and_store(next, req, db, claim).await;
+                    return run_and_store(next, req, &state, claim).await;
                 }
             }
             return Ok(match stored {
@@ -157,71 +200,117 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                         crate::audit::mark_replayed();
                         replay(status, stored.content_type, stored.location, stored.body)
                     }
-                    None => {
-                        let mut resp = problem(
-                            StatusCode::CONFLICT,
-                            "idempotency-key-in-progress",
-                            "A request with this Idempotency-Key is still being processed; retry shortly.",
-                            false,
-                        );
-                        resp.headers_mut()
-                            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                        resp
-                    }
+                    None => in_progress(),
                 },
-                None => problem(
-                    StatusCode::CONFLICT,
-                    "idempotency-key-in-progress",
-                    "A request with this Idempotency-Key is still being processed; retry shortly.",
-                    false,
-                ),
+                None => in_progress(),
             });
         }
         Err(err) => return Err(crate::error::ApiError::from(err).into()),
     };
-    run_and_store(next, req, db, claim).await
+    run_and_store(next, req, &state, claim).await
 }
 
-/// Runs the request that holds `claim` and stores its answer (a 5xx frees the key instead).
+/// Frees a claim whose request left nothing to give again.
+async fn release(db: &sea_orm::DatabaseConnection, claim: Uuid) -> poem::Result<()> {
+    let turn = begin_write(db)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    idempotency_keys::Entity::delete_by_id(claim)
+        .exec(&turn)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    turn.commit_now()
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    Ok(())
+}
+
+/// Runs the request that holds `claim` with its last write transaction deferred, stores the
+/// answer in that same transaction and commits both: a crash before the commit loses both (the
+/// retry runs again), a crash after it loses neither (the retry gets this answer).
 async fn run_and_store<E: Endpoint>(
     next: E,
     req: Request,
-    db: &sea_orm::DatabaseConnection,
+    state: &AppState,
     claim: idempotency_keys::Model,
 ) -> poem::Result<Response> {
-    let resp = match next.call(req).await {
+    let db = &state.db;
+    let slot = crate::db::Deferred::default();
+    let resp = match crate::db::deferring(slot.clone(), next.call(req)).await {
         Ok(resp) => resp.into_response(),
         Err(err) => err.into_response(),
     };
+    let parked = crate::db::take_deferred(&slot);
     let status = resp.status();
-    if status.is_server_error() {
-        let turn = begin_write(db)
-            .await
-            .map_err(crate::error::ApiError::from)?;
-        idempotency_keys::Entity::delete_by_id(claim.id)
-            .exec(&turn)
-            .await
-            .map_err(crate::error::ApiError::from)?;
-        turn.commit().await.map_err(crate::error::ApiError::from)?;
+    if !storable(status) {
+        if let Some(parked) = parked {
+            // A failure after the handler's last commit: nothing was acknowledged, so nothing
+            // is kept. A refusal after a commit keeps what committed.
+            if status.is_server_error() {
+                parked
+                    .rollback()
+                    .await
+                    .map_err(crate::error::ApiError::from)?;
+            } else {
+                parked
+                    .commit_now()
+                    .await
+                    .map_err(crate::error::ApiError::from)?;
+            }
+        }
+        release(db, claim.id).await?;
         return Ok(resp);
     }
     let content_type = resp.content_type().map(str::to_owned);
     let location = resp.header(header::LOCATION).map(str::to_owned);
+    let headers = resp.headers().clone();
+    let operation = resp.data::<poem_openapi::OperationId>().copied();
     let body = resp.into_body().into_string().await?;
-    let mut stored: idempotency_keys::ActiveModel = claim.into();
+    let mut stored: idempotency_keys::ActiveModel = claim.clone().into();
     stored.status = Set(Some(i32::from(status.as_u16())));
     stored.content_type = Set(content_type.clone());
     stored.location = Set(location.clone());
     stored.body = Set(Some(body.clone()));
-    let turn = begin_write(db)
-        .await
-        .map_err(crate::error::ApiError::from)?;
-    stored
-        .update(&turn)
-        .await
-        .map_err(crate::error::ApiError::from)?;
-    turn.commit().await.map_err(crate::error::ApiError::from)?;
-    Ok(replay(status, content_type, location, Some(body)))
+    let turn = match parked {
+        Some(parked) => parked,
+        None => begin_write(db)
+            .await
+            .map_err(crate::error::ApiError::from)?,
+    };
+    let saved = async {
+        stored.update(&turn).await?;
+        turn.commit_now().await
+    }
+    .await;
+    if let Err(err) = saved {
+        // Neither the change nor its answer committed: free the key so the retry runs.
+        release(db, claim.id).await?;
+        return Err(crate::error::ApiError::from(err).into());
+    }
+    pause_after_commit_for_tests(&claim.key).await;
+    let mut resp = replay(status, content_type, location, Some(body));
+    for (name, value) in &headers {
+        if !resp.headers().contains_key(name) {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(operation) = operation {
+        resp.set_data(operation);
+    }
+    Ok(resp)
+}
+
+/// Debug builds only: a request whose Idempotency-Key contains `CASCADE_FAULT_PAUSE_AFTER_COMMIT`
+/// stops after its change and answer committed and before the answer is sent, so the crash test
+/// can kill the server at exactly that point.
+async fn pause_after_commit_for_tests(key: &str) {
+    if cfg!(debug_assertions)
+        && let Ok(marker) = std::env::var("CASCADE_FAULT_PAUSE_AFTER_COMMIT")
+        && !marker.is_empty()
+        && key.contains(&marker)
+    {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 fn replay(

@@ -132,6 +132,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(idempotency::idempotency)
         .around(guard::limit_public)
         .around(guard::limit_body)
+        .around(auth::authenticate_first)
         .around(guard::timeout)
         .with(CatchPanic::new())
         .around(problem_catcher)

@@ -68,9 +68,22 @@ async fn partner() -> Partner {
 }
 
 impl Partner {
+    /// Sends a SCIM request; a POST carries an Idempotency-Key, as a careful client's would.
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let key = format!("scim-{}", uuid::Uuid::now_v7());
+        let headers: &[(&str, &str)] = if method == "POST" {
+            &[("Idempotency-Key", &key)]
+        } else {
+            &[]
+        };
         self.app
-            .request(method, &format!("/scim/v2{path}"), Some(&self.key), body)
+            .request_with(
+                method,
+                &format!("/scim/v2{path}"),
+                Some(&self.key),
+                headers,
+                body,
+            )
             .await
     }
 }

@@ -287,8 +287,18 @@ impl TestApp {
         self.request("GET", path, Some(key), None).await
     }
 
+    /// POSTs with an `Idempotency-Key` of its own, as a careful integrator would: so the whole
+    /// suite runs every POST through the path whose answer commits with its change.
     pub async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
-        self.request("POST", path, Some(key), Some(body)).await
+        let idempotency_key = format!("test-{}", Uuid::now_v7());
+        self.request_with(
+            "POST",
+            path,
+            Some(key),
+            &[("Idempotency-Key", &idempotency_key)],
+            Some(body),
+        )
+        .await
     }
 
     pub async fn patch(&self, path: &str, key: &str, body: Value) -> Reply {

@@ -576,8 +576,10 @@ pub async fn create(
             .person(person_id),
     )
     .await?;
+    // Read inside the write: under an Idempotency-Key the commit waits for the answer.
+    let user = get(&txn, base_url, org, person_id).await?;
     txn.commit().await?;
-    get(db, base_url, org, person_id).await
+    Ok(user)
 }
 
 /// Replaces a User with `body` (PUT, and PATCH once its operations are applied).
@@ -599,8 +601,9 @@ pub async fn replace(
             .person(id),
     )
     .await?;
+    let user = get(&txn, base_url, org, id).await?;
     txn.commit().await?;
-    get(db, base_url, org, id).await
+    Ok(user)
 }
 
 /// PATCH: the operations are applied to the representation read inside the write, so two
@@ -624,8 +627,9 @@ pub async fn patch(
             .person(id),
     )
     .await?;
+    let user = get(&txn, base_url, org, id).await?;
     txn.commit().await?;
-    get(db, base_url, org, id).await
+    Ok(user)
 }
 
 /// Makes the User what `input` says, in the caller's transaction holding the organisation.
