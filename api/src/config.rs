@@ -25,6 +25,19 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// Browser origins allowed to call the API (CORS); empty: CORS is off.
     pub cors_origins: Vec<String>,
+    /// How long a client may take to send a request's header block.
+    pub header_read_timeout: std::time::Duration,
+    /// Request bodies held in memory at once, over all requests, in bytes; past it a request
+    /// with a body is answered 503 `busy`.
+    pub max_body_memory: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client address (per-address
+    /// limits then count that address); everyone else's header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Webhooks may use `http://` (otherwise `https://` only).
+    pub webhook_allow_http: bool,
+    /// Internal hosts webhooks may reach despite the address rules: host names, addresses or
+    /// CIDR ranges.
+    pub webhook_allow_hosts: Vec<String>,
 }
 
 impl Config {
@@ -41,6 +54,11 @@ impl Config {
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
             request_timeout: std::time::Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             cors_origins: Vec::new(),
+            header_read_timeout: std::time::Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            max_body_memory: DEFAULT_MAX_BODY_MEMORY_MIB * 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            webhook_allow_http: false,
+            webhook_allow_hosts: Vec::new(),
         }
     }
 }
@@ -57,3 +75,5 @@ pub const DEFAULT_KEY_REQUESTS_PER_MINUTE: u32 = 1200;
 pub const DEFAULT_PUBLIC_PER_MINUTE: u32 = 120;
 pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_MAX_BODY_MEMORY_MIB: usize = 64;

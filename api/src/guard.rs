@@ -182,28 +182,87 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     let declared = req
         .header(header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<usize>().ok());
-    let too_large = match declared {
-        Some(len) if len > limit => true,
-        Some(0) => false,
-        _ if matches!(*req.method(), Method::GET | Method::HEAD) && declared.is_none() => false,
-        _ => match req.take_body().into_bytes_limit(limit).await {
-            Ok(bytes) => {
-                req.set_body(bytes);
-                false
-            }
-            Err(_) => true,
-        },
+    let reads_body = match declared {
+        Some(len) if len > limit => return Ok(too_large(limit)),
+        Some(len) => len > 0,
+        None => !matches!(*req.method(), Method::GET | Method::HEAD),
     };
-    if too_large {
-        return Ok(problem_response(&Problem {
-            kind: "https://cascade.invalid/problems/payload-too-large".to_owned(),
-            title: "Payload Too Large".to_owned(),
-            status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
-            detail: format!("The request body is larger than this route's {limit}-byte limit."),
-            errors: Some(vec![FieldError::new("body", "is too large")]),
-        }));
+    let Some(state) = req.data::<AppState>().cloned().filter(|_| reads_body) else {
+        return Ok(next.call(req).await?.into_response());
+    };
+    // Bodies held at once are bounded over all requests: a body takes its share of
+    // `--max-body-memory` as it arrives (all of it at once when it declares its length) and
+    // keeps it until answered; a body that does not fit is refused before more is read.
+    let mut held = match declared {
+        Some(len) => match reserve(&state, len) {
+            Some(permit) => Some(permit),
+            None => return Ok(busy()),
+        },
+        None => None,
+    };
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    let mut stream = req.take_body().into_async_read();
+    let mut chunk = vec![0_u8; 16 * 1024];
+    loop {
+        use tokio::io::AsyncReadExt;
+        let n = stream.read(&mut chunk).await.map_err(|e| {
+            poem::Error::from_string(
+                format!("reading the request body: {e}"),
+                StatusCode::BAD_REQUEST,
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        if body.len() + n > limit {
+            return Ok(too_large(limit));
+        }
+        if declared.is_none() {
+            match reserve(&state, n) {
+                Some(more) => match held.as_mut() {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                },
+                None => return Ok(busy()),
+            }
+        }
+        body.extend_from_slice(&chunk[..n]);
     }
-    Ok(next.call(req).await?.into_response())
+    req.set_body(body);
+    let resp = next.call(req).await?.into_response();
+    drop(held);
+    Ok(resp)
+}
+
+/// Takes `bytes` (rounded up to KiB) of the memory for bodies, or nothing if it is not free.
+fn reserve(state: &AppState, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    state.body_budget.clone().try_acquire_many_owned(kib).ok()
+}
+
+fn too_large(limit: usize) -> Response {
+    problem_response(&Problem {
+        kind: "https://cascade.invalid/problems/payload-too-large".to_owned(),
+        title: "Payload Too Large".to_owned(),
+        status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+        detail: format!("The request body is larger than this route's {limit}-byte limit."),
+        errors: Some(vec![FieldError::new("body", "is too large")]),
+    })
+}
+
+fn busy() -> Response {
+    let mut resp = problem_response(&Problem {
+        kind: "https://cascade.invalid/problems/busy".to_owned(),
+        title: "Service Unavailable".to_owned(),
+        status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+        detail: "The server holds as many request bodies as it may at once; the rest of this \
+                 one was not read. Retry shortly."
+            .to_owned(),
+        errors: None,
+    });
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// Per-address limit on the endpoints that need no key and are not limited on their own:

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod guard;
 pub mod idempotency;
+pub mod listener;
 pub mod metrics;
 pub mod pagination;
 pub mod ratelimit;

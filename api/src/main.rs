@@ -16,7 +16,7 @@ use cascade::{
     state::AppState,
 };
 use clap::{Parser, Subcommand, ValueEnum};
-use poem::{Server, listener::TcpListener};
+use poem::Server;
 use sea_orm::DatabaseConnection;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
@@ -79,6 +79,21 @@ enum Command {
         /// Browser origins allowed to call the API, comma-separated (CORS is off without them).
         #[arg(long, env = "CASCADE_CORS_ORIGINS", value_delimiter = ',')]
         cors_origins: Vec<String>,
+        /// Seconds a client may take to send a request's headers before the connection is closed.
+        #[arg(long, env = "CASCADE_HEADER_READ_TIMEOUT", default_value_t = cascade::config::DEFAULT_HEADER_READ_TIMEOUT_SECS)]
+        header_read_timeout: u64,
+        /// MiB of request bodies held in memory at once, over all requests (then 503 `busy`).
+        #[arg(long, env = "CASCADE_MAX_BODY_MEMORY", default_value_t = cascade::config::DEFAULT_MAX_BODY_MEMORY_MIB)]
+        max_body_memory: usize,
+        /// Reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client.
+        #[arg(long, env = "CASCADE_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<ipnet::IpNet>,
+        /// Let webhooks use http:// (https:// only without it).
+        #[arg(long, env = "CASCADE_WEBHOOK_ALLOW_HTTP")]
+        webhook_allow_http: bool,
+        /// Internal hosts webhooks may reach: host names, addresses or CIDRs, comma-separated.
+        #[arg(long, env = "CASCADE_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
+        webhook_allow_hosts: Vec<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -241,6 +256,11 @@ async fn main() -> anyhow::Result<()> {
             auth_failures_per_minute,
             request_timeout,
             cors_origins,
+            header_read_timeout,
+            max_body_memory,
+            trusted_proxies,
+            webhook_allow_http,
+            webhook_allow_hosts,
         } => {
             let db = open(&cli.database_url).await?;
             if demo {
@@ -259,6 +279,15 @@ async fn main() -> anyhow::Result<()> {
                     .into_iter()
                     .map(|o| o.trim().to_owned())
                     .filter(|o| !o.is_empty())
+                    .collect(),
+                header_read_timeout: Duration::from_secs(header_read_timeout.max(1)),
+                max_body_memory: max_body_memory.max(1) * 1024 * 1024,
+                trusted_proxies,
+                webhook_allow_http,
+                webhook_allow_hosts: webhook_allow_hosts
+                    .into_iter()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty())
                     .collect(),
                 ..Config::new(cli.database_url, public_url)
             };
@@ -340,7 +369,15 @@ async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Re
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(webhook_worker(state.clone()));
     tracing::info!(%bind, "cascade listening");
-    Server::new(TcpListener::bind(bind))
+    let header_timeout = state.config.header_read_timeout;
+    // Keep-alive connections that say nothing are closed; never before a request could finish.
+    let idle =
+        (state.config.request_timeout + Duration::from_secs(10)).max(Duration::from_secs(60));
+    let listener = cascade::listener::bind(bind, header_timeout)
+        .await
+        .with_context(|| format!("listening on {bind}"))?;
+    Server::new_with_acceptor(listener)
+        .idle_timeout(idle)
         .run_with_graceful_shutdown(app(state), shutdown_signal(), Some(Duration::from_secs(20)))
         .await
         .context("serving HTTP")

@@ -44,30 +44,50 @@ impl RateLimiter {
         entry.1 += 1;
         Ok(())
     }
-
-    /// Whether `client` has used up its window, without counting anything; `Err(seconds)` says
-    /// how long until it may try again.
-    pub fn exhausted(&self, client: &str) -> Result<(), u64> {
-        if self.limit == 0 {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.get(client) {
-            Some((start, count))
-                if now.duration_since(*start) < self.window && *count >= self.limit =>
-            {
-                let wait = self.window.saturating_sub(now.duration_since(*start));
-                Err(wait.as_secs().max(1))
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
-/// The address a request came from, without its port: what per-address limits count by.
+/// The address a request came from, without its port: what per-address limits count by. Behind
+/// a trusted reverse proxy (`--trusted-proxies`) it is the nearest address in `X-Forwarded-For`
+/// that is not itself a trusted proxy; from anyone else the header is ignored.
 pub fn client_address(req: &poem::Request) -> String {
-    req.remote_addr()
-        .as_socket_addr()
-        .map_or_else(|| req.remote_addr().to_string(), |a| a.ip().to_string())
+    let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else {
+        return req.remote_addr().to_string();
+    };
+    let trusted = req
+        .data::<crate::state::AppState>()
+        .map(|s| s.config.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    forwarded_client(
+        peer,
+        trusted,
+        req.headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+    .to_string()
+}
+
+/// Walks `X-Forwarded-For` from the nearest hop back while the hop is a trusted proxy.
+fn forwarded_client<'a>(
+    peer: std::net::IpAddr,
+    trusted: &[ipnet::IpNet],
+    headers: impl DoubleEndedIterator<Item = &'a str>,
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers.flat_map(|h| h.split(',')).collect();
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
 }

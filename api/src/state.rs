@@ -19,6 +19,8 @@ pub struct AppState {
     pub public_limiter: Arc<RateLimiter>,
     /// Counts failed authentications per client address; an address over the limit is refused.
     pub auth_failures: Arc<RateLimiter>,
+    /// Request bodies held in memory at once, in KiB (see `guard::limit_body`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -28,6 +30,9 @@ impl AppState {
         let key_limiter = Arc::new(RateLimiter::per_minute(config.key_requests_per_minute));
         let public_limiter = Arc::new(RateLimiter::per_minute(config.public_per_minute));
         let auth_failures = Arc::new(RateLimiter::per_minute(config.auth_failures_per_minute));
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(
+            (config.max_body_memory / 1024).max(1),
+        ));
         Self {
             db,
             config: Arc::new(config),
@@ -36,6 +41,7 @@ impl AppState {
             key_limiter,
             public_limiter,
             auth_failures,
+            body_budget,
             metrics: Arc::new(Metrics::new()),
         }
     }

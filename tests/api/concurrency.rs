@@ -194,10 +194,14 @@ async fn a_hundred_concurrent_bookings_for_twenty_places_confirm_exactly_twenty(
     for person in everyone {
         let app = app.clone();
         let session = s.session;
-        tasks.spawn(async move { app.book(session, person, &app.admin).await.status.as_u16() });
+        tasks.spawn(async move {
+            let reply = app.book(session, person, &app.admin).await;
+            (reply.status.as_u16(), reply.text)
+        });
     }
-    while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.expect("task"), 201);
+    while let Some(outcome) = tasks.join_next().await {
+        let (status, text) = outcome.expect("task");
+        assert_eq!(status, 201, "{text}");
     }
     let (confirmed, reserved, waiting) = check_invariants(&app, s.session).await;
     assert_eq!(confirmed, 20);

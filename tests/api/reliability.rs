@@ -586,3 +586,205 @@ async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
 }
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it or `wait` passes.
+async fn raw_exchange(addr: &str, bytes: &[u8], wait: std::time::Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("send");
+    let mut raw = Vec::new();
+    let closed = tokio::time::timeout(wait, stream.read_to_end(&mut raw))
+        .await
+        .is_ok();
+    (String::from_utf8_lossy(&raw).into_owned(), closed)
+}
+
+#[tokio::test]
+async fn slow_or_half_sent_headers_are_cut_off_while_whole_requests_are_answered() {
+    let app = TestApp::spawn().await;
+    let addr = app
+        .serve_configured(|c| c.header_read_timeout = std::time::Duration::from_millis(500))
+        .await;
+    let started = std::time::Instant::now();
+    let (answer, closed) = raw_exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: cascade.test\r\nX-Slow: ",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(closed, "a half-sent header block holds the connection");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    let (answer, _) = raw_exchange(
+        &addr,
+        b"GET /healthz HTTP/1.1\r\nHost: cascade.test\r\nConnection: close\r\n\r\n",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn unauthenticated_writes_are_refused_before_their_body_is_read_and_bodies_in_memory_are_bounded()
+ {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn().await;
+    let addr = app
+        .serve_configured(|c| c.max_body_memory = 64 * 1024)
+        .await;
+    // No key, and a body that never arrives: refused at once, nothing read or written.
+    let (answer, _) = raw_exchange(
+        &addr,
+        b"POST /api/v1/organisations HTTP/1.1\r\nHost: cascade.test\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n\r\n{",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    let (answer, _) = raw_exchange(
+        &addr,
+        b"POST /api/v1/organisations HTTP/1.1\r\nHost: cascade.test\r\nAuthorization: Bearer cas_wrong\r\nContent-Length: 900000\r\n\r\n{",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    // A keyed client sending a body slowly holds its share of the memory for bodies; another
+    // body that would not fit waits for none of it: 503 `busy`.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        format!(
+            "POST /api/v1/organisations HTTP/1.1\r\nHost: cascade.test\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{{",
+            app.admin
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("send");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = cascade_tests::http(
+        &addr,
+        "POST",
+        "/api/v1/organisations",
+        &app.admin,
+        &json!({ "name": "x".repeat(9000), "sector": "council" }),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["type"], "https://cascade.invalid/problems/busy");
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (status, body) = cascade_tests::http(
+        &addr,
+        "POST",
+        "/api/v1/organisations",
+        &app.admin,
+        &json!({ "name": "Wiltshire Council", "sector": "council" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_limits_count_the_forwarded_client_and_nobody_else_can_claim_one() {
+    let app = TestApp::spawn().await;
+    let verify = |addr: String, forwarded: &'static str| async move {
+        let (answer, _) = raw_exchange(
+            &addr,
+            format!(
+                "GET /api/v1/verify/NOPE-NOPE HTTP/1.1\r\nHost: cascade.test\r\nX-Forwarded-For: {forwarded}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+        answer.split_whitespace().nth(1).unwrap_or("").to_owned()
+    };
+    let proxied = app
+        .serve_configured(|c| {
+            c.verify_per_minute = 2;
+            c.trusted_proxies = vec!["127.0.0.0/8".parse().expect("cidr")];
+        })
+        .await;
+    for _ in 0..2 {
+        assert_eq!(
+            verify(proxied.clone(), "203.0.113.5, 127.0.0.1").await,
+            "404"
+        );
+    }
+    assert_eq!(verify(proxied.clone(), "203.0.113.5").await, "429");
+    assert_eq!(
+        verify(proxied.clone(), "198.51.100.7").await,
+        "404",
+        "another client"
+    );
+
+    // Without a trusted proxy the header is ignored: every request is the socket's address.
+    let direct = app.serve_configured(|c| c.verify_per_minute = 2).await;
+    assert_eq!(verify(direct.clone(), "203.0.113.1").await, "404");
+    assert_eq!(verify(direct.clone(), "203.0.113.2").await, "404");
+    assert_eq!(verify(direct.clone(), "203.0.113.3").await, "429");
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_to_the_api_key_and_refusals_are_not_kept() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "name": "Wiltshire Council", "sector": "council" });
+    let send = |auth: String, key: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post("/api/v1/organisations")
+                .header("Authorization", auth)
+                .header("Idempotency-Key", key)
+                .body_json(&body)
+                .send()
+                .await
+        }
+    };
+    let first = send(format!("Bearer {}", app.admin), "org-1", body.clone()).await;
+    first.assert_status(poem::http::StatusCode::CREATED);
+    let first: Value = first.json().await.value().deserialize();
+    // The same key from the same API key, written differently, is the same request.
+    let again = send(format!("bearer  {}", app.admin), "org-1", body.clone()).await;
+    again.assert_status(poem::http::StatusCode::CREATED);
+    let again: Value = again.json().await.value().deserialize();
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(app.count(entities::organisations::Entity).await, 1);
+
+    // A refusal by scope is not kept (a retry runs again), nor is a failed authentication.
+    let partner = app.key(KeyRole::Partner, Some(id_of(&first)), None).await;
+    let police = json!({ "name": "Police", "sector": "police" });
+    for _ in 0..2 {
+        send(format!("Bearer {partner}"), "org-2", police.clone())
+            .await
+            .assert_status(poem::http::StatusCode::FORBIDDEN);
+    }
+    send("Bearer cas_wrong".to_owned(), "org-3", police.clone())
+        .await
+        .assert_status(poem::http::StatusCode::UNAUTHORIZED);
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let kept = entities::idempotency_keys::Entity::find()
+        .filter(entities::idempotency_keys::Column::Key.is_in(["org-2", "org-3"]))
+        .all(&app.db)
+        .await
+        .expect("claims");
+    assert!(kept.is_empty(), "{kept:?}");
+
+    // A key that is not visible ASCII is refused, never ignored.
+    let bad = app
+        .client
+        .post("/api/v1/organisations")
+        .header("Authorization", format!("Bearer {}", app.admin))
+        .header(
+            "Idempotency-Key",
+            poem::http::HeaderValue::from_bytes("clé-1".as_bytes()).expect("header"),
+        )
+        .body_json(&json!({ "name": "Health", "sector": "health" }))
+        .send()
+        .await;
+    bad.assert_status(poem::http::StatusCode::BAD_REQUEST);
+    assert_eq!(app.count(entities::organisations::Entity).await, 1);
+}

@@ -428,15 +428,23 @@ impl TestApp {
     /// Serves a new instance of the app (its own connection pool, the same database and clock)
     /// on a real socket on 127.0.0.1, as a second replica would run. Returns its base URL.
     pub async fn serve_replica(&self) -> String {
+        self.serve_configured(|_| {}).await
+    }
+
+    /// [`Self::serve_replica`] with its configuration changed first, behind the listener
+    /// `cascade serve` uses (header deadline and all).
+    pub async fn serve_configured(&self, configure: impl FnOnce(&mut Config)) -> String {
         let db = db::connect(&self.url).await.expect("connect replica");
-        let state = AppState::new(db, Config::new(self.url.clone(), "http://cascade.test"))
-            .with_clock(self.clock.clone());
+        let mut config = Config::new(self.url.clone(), "http://cascade.test");
+        configure(&mut config);
+        let header_timeout = config.header_read_timeout;
+        let state = AppState::new(db, config).with_clock(self.clock.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("address");
-        drop(listener);
-        let server = poem::Server::new(poem::listener::TcpListener::bind(addr.to_string()));
+        let acceptor = cascade::listener::from_tokio(listener, header_timeout).expect("listen");
+        let server = poem::Server::new_with_acceptor(acceptor);
         tokio::spawn(async move { server.run(app(state)).await });
         wait_listening(addr).await;
         format!("{addr}")
