@@ -56,7 +56,9 @@ impl AppState {
 impl AppState {
     /// One run of the webhook worker, counted in the metrics.
     pub async fn deliver_webhooks(&self) -> crate::error::ApiResult<crate::domain::webhooks::Run> {
-        let run = crate::domain::webhooks::deliver_due(&self.db, self.clock.now()).await?;
+        let targets = crate::domain::webhook_targets::Targets::from_config(&self.config);
+        let run =
+            crate::domain::webhooks::deliver_due(&self.db, &targets, self.clock.now()).await?;
         self.metrics.webhook_delivery("delivered", run.delivered);
         self.metrics.webhook_delivery("failed", run.failed_attempts);
         Ok(run)

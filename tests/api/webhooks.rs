@@ -56,8 +56,11 @@ impl Receiver {
         let addr = listener.local_addr().expect("address");
         drop(listener);
         let state = receiver.clone();
+        // A redirect points back here, so a client that followed it would be seen to.
+        let location = format!("http://{addr}/hooks/redirected");
         let endpoint = poem::endpoint::make(move |mut req: poem::Request| {
             let state = state.clone();
+            let location = location.clone();
             async move {
                 let header = |name: &str| req.header(name).unwrap_or("").to_owned();
                 let (event, delivery, signature) = (
@@ -83,9 +86,12 @@ impl Receiver {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .pop_front()
                     .unwrap_or(200);
-                poem::Response::builder()
-                    .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
-                    .finish()
+                let mut answer = poem::Response::builder()
+                    .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+                if (300..400).contains(&status) {
+                    answer = answer.header("location", location);
+                }
+                answer.finish()
             }
         });
         let server = poem::Server::new(poem::listener::TcpListener::bind(addr.to_string()));
@@ -107,7 +113,7 @@ impl Receiver {
 /// (on PostgreSQL an event is queued once every older transaction in the cluster has ended).
 async fn settle(app: &TestApp, receiver: &Receiver, expected: usize) -> Vec<Received> {
     for _ in 0..200 {
-        cascade::domain::webhooks::deliver_due(&app.db, app.clock.now())
+        cascade::domain::webhooks::deliver_due(&app.db, &targets(app), app.clock.now())
             .await
             .expect("delivery run");
         if receiver.got().len() >= expected {
@@ -188,7 +194,7 @@ async fn deliveries_are_signed_sent_in_order_retried_logged_and_redeliverable() 
     // The first attempt fails; nothing after it is sent until it succeeds.
     let got = settle(&app, &receiver, 1).await;
     assert_eq!(got.len(), 1);
-    cascade::domain::webhooks::deliver_due(&app.db, app.clock.now())
+    cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
         .await
         .expect("run");
     assert_eq!(receiver.got().len(), 1, "the retry waits for its backoff");
@@ -357,7 +363,7 @@ async fn a_partner_receives_only_its_staff_events_and_a_410_turns_a_subscription
             .as_str()
             .is_some_and(|r| r.contains("410"))
     );
-    cascade::domain::webhooks::deliver_due(&app.db, app.clock.now())
+    cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
         .await
         .expect("run");
     assert_eq!(gone.got().len(), 1);
@@ -428,9 +434,10 @@ async fn two_replicas_running_the_worker_at_once_send_each_event_once() {
     }
     let other = cascade::db::connect(&app.url).await.expect("second pool");
     for _ in 0..200 {
+        let rules = targets(&app);
         let (one, two) = tokio::join!(
-            cascade::domain::webhooks::deliver_due(&app.db, app.clock.now()),
-            cascade::domain::webhooks::deliver_due(&other, app.clock.now()),
+            cascade::domain::webhooks::deliver_due(&app.db, &rules, app.clock.now()),
+            cascade::domain::webhooks::deliver_due(&other, &rules, app.clock.now()),
         );
         one.expect("first replica");
         two.expect("second replica");
@@ -444,4 +451,107 @@ async fn two_replicas_running_the_worker_at_once_send_each_event_once() {
     deliveries.sort();
     deliveries.dedup();
     assert_eq!(deliveries.len(), 6, "no event was sent twice");
+}
+
+fn targets(app: &TestApp) -> cascade::domain::webhook_targets::Targets {
+    cascade::domain::webhook_targets::Targets::from_config(&app.state.config)
+}
+
+#[tokio::test]
+async fn webhooks_never_reach_internal_addresses_at_registration_or_at_sending() {
+    let strict = TestApp::spawn_with(|c| {
+        c.webhook_allow_http = false;
+        c.webhook_allow_hosts.clear();
+    })
+    .await;
+    for url in [
+        "http://hooks.example/cascade",
+        "https://127.0.0.1/hook",
+        "https://localhost:8443/hook",
+        "https://10.0.0.5/hook",
+        "https://192.168.1.20/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://100.100.100.200/hook",
+        "https://[::1]/hook",
+        "https://[fd00:ec2::254]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://0.0.0.0/hook",
+    ] {
+        let problem = strict
+            .post(
+                "/api/v1/webhooks",
+                &strict.admin,
+                json!({ "url": url, "secret": SECRET, "event_types": ["booking.confirmed"] }),
+            )
+            .await
+            .problem(422);
+        assert_eq!(Reply::error_fields(&problem), ["url"], "{url}: {problem}");
+    }
+    assert_eq!(strict.count(entities::webhooks::Entity).await, 0);
+    // A public name is accepted (here it does not resolve yet; every send checks again).
+    strict
+        .post(
+            "/api/v1/webhooks",
+            &strict.admin,
+            json!({ "url": "https://hooks.example/cascade", "secret": SECRET,
+                    "event_types": ["booking.confirmed"] }),
+        )
+        .await
+        .expect(201);
+
+    // Subscriptions the operator allowed (the suite allows 127.0.0.1) are refused at sending
+    // once the rules no longer allow them: by address, and by a name that resolves to it.
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(&[]).await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    register(&app, &app.admin, &receiver.url, &["booking.confirmed"]).await;
+    register(&app, &app.admin, &by_name, &["booking.confirmed"]).await;
+    let org = app.organisation("Council", "council").await;
+    let person = app.person("Zoë", "zoe@example.org", org, "Z").await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 10).await);
+    app.book(session, person, &app.admin).await.expect(201);
+    // (http stays allowed here, so that what refuses them is the address.)
+    let mut rules = (*strict.state.config).clone();
+    rules.webhook_allow_http = true;
+    let rules = cascade::domain::webhook_targets::Targets::from_config(&rules);
+    for _ in 0..40 {
+        cascade::domain::webhooks::deliver_due(&app.db, &rules, app.clock.now())
+            .await
+            .expect("delivery run");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(receiver.got().is_empty(), "an internal address was reached");
+    use sea_orm::EntityTrait;
+    let errors: Vec<String> = entities::webhook_deliveries::Entity::find()
+        .all(&app.db)
+        .await
+        .expect("deliveries")
+        .into_iter()
+        .filter_map(|d| d.last_error)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("loopback")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("internal addresses")),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_redirects_is_not_followed() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start(&[307]).await;
+    register(&app, &app.admin, &receiver.url, &["booking.confirmed"]).await;
+    let org = app.organisation("Council", "council").await;
+    let person = app.person("Zoë", "zoe@example.org", org, "Z").await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 10).await);
+    app.book(session, person, &app.admin).await.expect(201);
+    let got = settle(&app, &receiver, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(receiver.got().len(), 1, "the redirect was followed");
 }

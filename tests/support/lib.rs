@@ -193,6 +193,10 @@ impl TestApp {
         .expect("create admin key")
         .secret;
         let mut config = Config::new(url.clone(), "http://cascade.test");
+        // The suite's webhook receivers listen on http://127.0.0.1, which a real deployment
+        // would refuse; tests of that refusal configure their own.
+        config.webhook_allow_http = true;
+        config.webhook_allow_hosts = vec!["127.0.0.1".to_owned()];
         configure(&mut config);
         let state = AppState::new(db.clone(), config).with_clock(clock.clone());
         let client = TestClient::new(app(state.clone()).boxed());

@@ -27,4 +27,5 @@ pub mod sessions;
 pub mod sync;
 pub mod trainers;
 pub mod validation;
+pub mod webhook_targets;
 pub mod webhooks;

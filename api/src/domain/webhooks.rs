@@ -4,8 +4,7 @@
 //! conditional update, lets one replica at a time send a subscription's events, outside any
 //! transaction; a replica that dies mid-send loses the lease after [`LEASE_SECONDS`].
 
-use std::{sync::LazyLock, time::Duration as StdDuration};
-
+use crate::domain::webhook_targets::Targets;
 use chrono::{DateTime, Duration, Utc};
 use entities::{events, organisations, webhook_deliveries as deliveries, webhooks};
 use hmac::{Hmac, Mac};
@@ -38,15 +37,6 @@ pub const RETRY_HOURS: i64 = 24;
 pub const SIGNATURE_HEADER: &str = "Cascade-Signature";
 /// Events queued per subscription per run, and deliveries sent per subscription per run.
 const BATCH: u64 = 200;
-
-static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .timeout(StdDuration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Cascade-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
-});
 
 /// A subscription to register.
 #[derive(Debug, Clone, Object, Validate)]
@@ -195,12 +185,16 @@ impl From<deliveries::Model> for DeliveryView {
     }
 }
 
-fn check_url(errors: &mut FieldErrors, url: &str) {
+/// Checks a webhook URL: its form, and where it points ([`Targets::check`]).
+async fn check_url(errors: &mut FieldErrors, targets: &Targets, url: &str) {
     match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-            errors.check(url.len() <= 2000, "url", "is longer than 2000 characters");
+        Ok(_) if url.len() > 2000 => errors.add("url", "is longer than 2000 characters"),
+        Ok(u) => {
+            if let Err(why) = targets.check(&u).await {
+                errors.add("url", why);
+            }
         }
-        _ => errors.add("url", "must be an absolute http or https URL"),
+        Err(_) => errors.add("url", "must be an absolute https URL"),
     }
 }
 
@@ -268,8 +262,10 @@ async fn feed_end(db: &impl ConnectionTrait) -> ApiResult<(i64, i64)> {
     Ok(last.map_or((0, 0), |e| (e.tx_id, e.id)))
 }
 
+/// Registers a subscription. The URL is checked (DNS included) before the write begins.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    targets: &Targets,
     who: &Principal,
     input: NewWebhook,
     now: DateTime<Utc>,
@@ -277,7 +273,7 @@ pub async fn create(
     let own = scope(who)?;
     let mut errors = FieldErrors::of(&input);
     let url = input.url.trim().to_owned();
-    check_url(&mut errors, &url);
+    check_url(&mut errors, targets, &url).await;
     check_secret(&mut errors, &input.secret);
     let types = check_types(&mut errors, &input.event_types);
     let organisation_id = match (own, input.organisation_id) {
@@ -298,6 +294,8 @@ pub async fn create(
         errors.add("organisation_id", "no such organisation");
     }
     errors.finish()?;
+    let txn = begin_write(db).await?;
+    let db = &txn;
     let (after_tx_id, after_id) = feed_end(db).await?;
     let model = webhooks::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -320,6 +318,7 @@ pub async fn create(
         Change::new("webhook", model.id, "create").summary(format!("events {}", model.event_types)),
     )
     .await?;
+    txn.commit().await?;
     Ok(model.into())
 }
 
@@ -347,19 +346,21 @@ pub async fn get(db: &impl ConnectionTrait, who: &Principal, id: Uuid) -> ApiRes
     Ok(find_visible(db, who, id).await?.into())
 }
 
+/// Changes a subscription; a new URL is checked (DNS included) before the write begins.
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
+    targets: &Targets,
     who: &Principal,
     id: Uuid,
     changes: WebhookChanges,
     now: DateTime<Utc>,
 ) -> ApiResult<WebhookView> {
-    let current = find_visible(db, who, id).await?;
+    find_visible(db, who, id).await?;
     let summary = audit::changed(&changes);
     let mut errors = FieldErrors::of(&changes);
     let url = changes.url.as_deref().map(|u| u.trim().to_owned());
     if let Some(url) = &url {
-        check_url(&mut errors, url);
+        check_url(&mut errors, targets, url).await;
     }
     if let Some(secret) = &changes.secret {
         check_secret(&mut errors, secret);
@@ -369,6 +370,8 @@ pub async fn update(
         .as_deref()
         .map(|t| check_types(&mut errors, t));
     errors.finish()?;
+    let txn = begin_write(db).await?;
+    let current = find_visible(&txn, who, id).await?;
     let mut model: webhooks::ActiveModel = current.into();
     if let Some(url) = url {
         model.url = Set(url);
@@ -386,8 +389,9 @@ pub async fn update(
         }
     }
     model.updated_at = Set(now);
-    let saved = model.update(db).await?;
-    audit::record(db, Change::new("webhook", id, "update").summary(summary)).await?;
+    let saved = model.update(&txn).await?;
+    audit::record(&txn, Change::new("webhook", id, "update").summary(summary)).await?;
+    txn.commit().await?;
     Ok(saved.into())
 }
 
@@ -453,7 +457,12 @@ pub struct Run {
 
 /// Queues and sends what is due for every active subscription. Safe to run on every replica at
 /// once: a subscription is skipped while another replica holds its lease.
-pub async fn deliver_due(db: &DatabaseConnection, now: DateTime<Utc>) -> ApiResult<Run> {
+pub async fn deliver_due(
+    db: &DatabaseConnection,
+    targets: &Targets,
+    now: DateTime<Utc>,
+) -> ApiResult<Run> {
+    let client = targets.client();
     let mut run = Run::default();
     let mut after = Uuid::nil();
     loop {
@@ -473,7 +482,7 @@ pub async fn deliver_due(db: &DatabaseConnection, now: DateTime<Utc>) -> ApiResu
             if !claim(db, id, now).await? {
                 continue;
             }
-            let result = serve_one(db, id, now, &mut run).await;
+            let result = serve_one(db, targets, &client, id, now, &mut run).await;
             webhooks::Entity::update_many()
                 .col_expr(
                     webhooks::Column::LeaseUntil,
@@ -510,6 +519,8 @@ async fn claim(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> ApiRe
 /// Queues the subscription's new events, then sends its due deliveries in order until one fails.
 async fn serve_one(
     db: &DatabaseConnection,
+    targets: &Targets,
+    client: &reqwest::Client,
     id: Uuid,
     now: DateTime<Utc>,
     run: &mut Run,
@@ -578,7 +589,10 @@ async fn serve_one(
         let Some(event) = events::Entity::find_by_id(next.event_id).one(db).await? else {
             break;
         };
-        let outcome = send(&hook, &next, &event, now).await;
+        let outcome = match targets.check_before_sending(&hook.url) {
+            Ok(()) => send(client, &hook, &next, &event, now).await,
+            Err(why) => Err(format!("refused: the URL {why}")),
+        };
         if !record(db, &hook, next, outcome, now, run).await? {
             break;
         }
@@ -605,6 +619,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 async fn send(
+    client: &reqwest::Client,
     hook: &webhooks::Model,
     delivery: &deliveries::Model,
     event: &events::Model,
@@ -612,7 +627,7 @@ async fn send(
 ) -> Outcome {
     let body = payload(event).to_string().into_bytes();
     let signature = signature(&hook.secret, now.timestamp(), &body);
-    CLIENT
+    client
         .post(&hook.url)
         .header("Content-Type", "application/json")
         .header(SIGNATURE_HEADER, signature)
@@ -626,7 +641,13 @@ async fn send(
             if err.is_timeout() {
                 "no answer within 10 seconds".to_owned()
             } else if err.is_connect() {
-                "could not connect".to_owned()
+                // The innermost cause says why, e.g. a name that resolves only to internal
+                // addresses.
+                let mut cause: &dyn std::error::Error = &err;
+                while let Some(inner) = cause.source() {
+                    cause = inner;
+                }
+                format!("could not connect: {cause}")
             } else {
                 format!("request failed: {err}")
             }

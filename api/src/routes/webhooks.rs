@@ -6,6 +6,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{ApiTags, Created, Page};
+use crate::domain::webhook_targets::Targets;
 use crate::{
     auth::ApiKey,
     db::begin_write,
@@ -56,9 +57,9 @@ impl WebhooksApi {
         state: poem::web::Data<&AppState>,
         body: Json<NewWebhook>,
     ) -> ApiResult<Created<WebhookView>> {
-        let txn = begin_write(&state.db).await?;
-        let hook = webhooks::create(&txn, &auth.0, body.0, state.clock.now()).await?;
-        txn.commit().await?;
+        let targets = Targets::from_config(&state.config);
+        let hook =
+            webhooks::create(&state.db, &targets, &auth.0, body.0, state.clock.now()).await?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
         Ok(Created::Created(Json(hook), location))
     }
@@ -86,9 +87,16 @@ impl WebhooksApi {
         id: Path<Uuid>,
         body: Json<WebhookChanges>,
     ) -> ApiResult<Json<WebhookView>> {
-        let txn = begin_write(&state.db).await?;
-        let hook = webhooks::update(&txn, &auth.0, id.0, body.0, state.clock.now()).await?;
-        txn.commit().await?;
+        let targets = Targets::from_config(&state.config);
+        let hook = webhooks::update(
+            &state.db,
+            &targets,
+            &auth.0,
+            id.0,
+            body.0,
+            state.clock.now(),
+        )
+        .await?;
         Ok(Json(hook))
     }
 
