@@ -745,3 +745,51 @@ async fn scheduling_a_session_with_an_idempotency_key_happens_once() {
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(app.count(entities::sessions::Entity).await, 1);
 }
+
+#[tokio::test]
+async fn at_the_instant_of_release_the_waitlist_gets_the_place_before_a_newcomer() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, 1000).await;
+    // Capacity 10 with 10% reserved: 1 reserved, 9 general.
+    let created = app.session(w.course, 30, 10).await;
+    let session = id_of(&created);
+    let release_at: chrono::DateTime<chrono::Utc> = created["reserved_places"]["release_at"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("release_at");
+    let staff = people(&app, w.council, "staff", 11).await;
+    for p in &staff[..9] {
+        app.book(session, *p, &app.admin).await.expect(201);
+    }
+    let waiting = app
+        .book(session, staff[9], &app.admin)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(waiting["status"], "waitlisted");
+
+    // Nothing has read the session since: the first booking at the release instant finds the
+    // place already offered to the person waiting, and waits behind them.
+    app.clock.advance(release_at - app.clock.now());
+    let newcomer = app
+        .book(session, staff[10], &app.admin)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        (
+            newcomer["status"].as_str(),
+            newcomer["waitlist_position"].as_i64()
+        ),
+        (Some("waitlisted"), Some(1))
+    );
+    let head = app
+        .get(&format!("/api/v1/bookings/{}", id_of(&waiting)), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (head["status"].as_str(), head["place"].as_str()),
+        (Some("confirmed"), Some("general"))
+    );
+}

@@ -118,7 +118,9 @@ impl Targets {
             "https" => {}
             "http" if self.allow_http => {}
             "http" => {
-                return Err("must use https (this service does not send webhooks over http)".into());
+                return Err(
+                    "must use https (this service does not send webhooks over http)".into(),
+                );
             }
             _ => return Err("must be an absolute https URL".into()),
         }

@@ -27,7 +27,8 @@ use crate::{
         sessions::{
             Availability, lock,
             waitlist::{
-                clashing_people, confirmed_by_organisation, place_for, save_counts, sittings_of,
+                clashing_people, confirmed_by_organisation, place_for, promote, save_counts,
+                sittings_of,
             },
         },
     },
@@ -182,6 +183,9 @@ pub async fn create(
         }
     }
 
+    // Places that came free with time (a ring-fence released) go to the people already waiting,
+    // under this same lock, before a newcomer is placed.
+    promote(&txn, &mut session, now).await?;
     let place = place_for(
         &session,
         &Availability::of(&session, now),
