@@ -87,7 +87,7 @@ pub async fn authenticate_first<E: poem::Endpoint>(
 ) -> poem::Result<poem::Response> {
     use poem::{IntoResponse, http::Method};
     let Some(state) = req.data::<AppState>().cloned() else {
-        return Ok(next.call(req).await?.into_response());
+        return Ok(Box::pin(next.call(req)).await?.into_response());
     };
     let refuse = |req: &Request, err: ApiError| -> poem::Response {
         if req.uri().path().starts_with("/scim/") {
@@ -115,7 +115,7 @@ pub async fn authenticate_first<E: poem::Endpoint>(
         }
         None => {}
     }
-    Ok(next.call(req).await?.into_response())
+    Ok(Box::pin(next.call(req)).await?.into_response())
 }
 
 /// Every key check goes through here (the API, SCIM and `/metrics`). A failure counts against

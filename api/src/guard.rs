@@ -154,7 +154,7 @@ pub async fn timeout<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let limit = req
         .data::<AppState>()
         .map_or(Duration::from_secs(30), |s| s.config.request_timeout);
-    match tokio::time::timeout(limit, next.call(req)).await {
+    match tokio::time::timeout(limit, Box::pin(next.call(req))).await {
         Ok(result) => Ok(result?.into_response()),
         Err(_) => {
             let mut resp = problem_response(&Problem {
@@ -188,7 +188,7 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
         None => !matches!(*req.method(), Method::GET | Method::HEAD),
     };
     let Some(state) = req.data::<AppState>().cloned().filter(|_| reads_body) else {
-        return Ok(next.call(req).await?.into_response());
+        return Ok(Box::pin(next.call(req)).await?.into_response());
     };
     // Bodies held at once are bounded over all requests: a body takes its share of
     // `--max-body-memory` as it arrives (all of it at once when it declares its length) and
@@ -229,7 +229,7 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
         body.extend_from_slice(&chunk[..n]);
     }
     req.set_body(body);
-    let resp = next.call(req).await?.into_response();
+    let resp = Box::pin(next.call(req)).await?.into_response();
     drop(held);
     Ok(resp)
 }
@@ -275,4 +275,120 @@ pub async fn limit_public<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
         return Err(crate::error::ApiError::TooManyRequests(wait).into());
     }
     Ok(next.call(req).await?.into_response())
+}
+
+/// Refuses text that databases would not store alike, or that misleads a reader, wherever a
+/// request carries it — JSON bodies (the API, staff sync, SCIM), query parameters and the path —
+/// before any handler runs: control characters (NUL, C0 other than tab, newline and carriage
+/// return, DEL, C1) and bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
+/// anywhere; dates (`YYYY-MM-DD…`) before 1900 or after 2199; and numbers or booleans where the
+/// OpenAPI document says string ([`crate::json_types`]). A 422 names every field (a SCIM client
+/// gets SCIM's 400 `invalidValue`).
+pub async fn sane_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let mut errors = Vec::new();
+    let path = req.uri().path().to_owned();
+    if let Some(why) = percent_decode(&path).as_deref().and_then(insane) {
+        errors.push(FieldError::new("path", why));
+    }
+    if let Some(query) = req.uri().query() {
+        for (name, value) in form_pairs(query) {
+            if let Some(why) = insane(&value) {
+                errors.push(FieldError::new(name, why));
+            }
+        }
+    }
+    let json = req
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/") && t.contains("json"));
+    if json {
+        let body = req.take_body().into_bytes().await?;
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+            walk(&value, String::new(), &mut errors);
+            if let Some(types) = req.data::<std::sync::Arc<crate::json_types::JsonTypes>>() {
+                types.check(req.method().as_str(), &path, &value, &mut errors);
+            }
+        }
+        req.set_body(body);
+    }
+    if errors.is_empty() {
+        return Ok(Box::pin(next.call(req)).await?.into_response());
+    }
+    let err = crate::error::ApiError::Validation(errors);
+    if path.starts_with("/scim/") {
+        return Ok(crate::routes::scim::error_response(
+            &crate::domain::scim::ScimError::from(err),
+        ));
+    }
+    Err(err.into())
+}
+
+/// Why a text is refused, if it is.
+fn insane(text: &str) -> Option<String> {
+    if let Some(c) = text.chars().find(|c| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) {
+        return Some(format!(
+            "must not contain the control character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    let head = text.get(..10)?;
+    let date = chrono::NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()?;
+    let year = chrono::Datelike::year(&date);
+    (!(1900..=2199).contains(&year))
+        .then(|| format!("must be a date between 1900 and 2199, not {year}"))
+}
+
+/// Checks every string (and key) of a JSON value, naming each by its path
+/// (`people[3].name`, as field errors do everywhere).
+fn walk(value: &serde_json::Value, at: String, errors: &mut Vec<FieldError>) {
+    let field = |at: &str| {
+        if at.is_empty() {
+            "body".to_owned()
+        } else {
+            at.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => {
+            if let Some(why) = insane(text) {
+                errors.push(FieldError::new(field(&at), why));
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, format!("{at}[{i}]"), errors);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                let path = if at.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{at}.{key}")
+                };
+                if let Some(why) = insane(key) {
+                    errors.push(FieldError::new(field(&at), format!("a field name {why}")));
+                }
+                walk(item, path, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `name=value` pairs of a query string, decoded.
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+/// Percent-decodes a path; `None` when the result is not UTF-8 (the router refuses such paths).
+fn percent_decode(text: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }

@@ -236,7 +236,7 @@ async fn run_and_store<E: Endpoint>(
 ) -> poem::Result<Response> {
     let db = &state.db;
     let slot = crate::db::Deferred::default();
-    let resp = match crate::db::deferring(slot.clone(), next.call(req)).await {
+    let resp = match crate::db::deferring(slot.clone(), Box::pin(next.call(req))).await {
         Ok(resp) => resp.into_response(),
         Err(err) => err.into_response(),
     };

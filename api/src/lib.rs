@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod guard;
 pub mod idempotency;
+pub mod json_types;
 pub mod listener;
 pub mod metrics;
 pub mod pagination;
@@ -113,6 +114,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let api = api_service();
     let docs = api.swagger_ui();
     let spec = openapi_json();
+    let json_types = std::sync::Arc::new(json_types::JsonTypes::from_spec(&spec));
     let cors_origins = state.config.cors_origins.clone();
     let routes = Route::new()
         .at(
@@ -132,6 +134,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .around(conditional::conditional)
         .around(idempotency::idempotency)
         .around(guard::limit_public)
+        .around(guard::sane_input)
         .around(guard::limit_body)
         .around(auth::authenticate_first)
         .around(guard::timeout)
@@ -173,6 +176,7 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     routes
         .around(guard::security_headers)
         .around(guard::observe)
+        .data(json_types)
         .data(state)
         .into_endpoint()
         .map_to_response()

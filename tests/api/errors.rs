@@ -143,3 +143,147 @@ async fn health_and_readiness_answer_without_a_key() {
     let ready = app.request("GET", "/readyz", None, None).await.expect(200);
     assert_eq!(ready.body["status"], "ready");
 }
+
+/// Text every database stores alike: control characters, bidi overrides and absurd dates are
+/// refused with a 422 naming the field, in bodies, query filters, staff sync and SCIM alike, and
+/// nothing is written. (NUL used to be a 500 on PostgreSQL and stored on SQLite.)
+#[tokio::test]
+async fn control_characters_bidi_overrides_and_absurd_dates_are_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let person = app.person("Zoë", "zoe@example.org", org, "Z-1").await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let before = app.count(organisations::Entity).await;
+    // (method, path, body, the field the problem must name, why)
+    let cases: Vec<(&str, String, Option<serde_json::Value>, &str, &str)> = vec![
+        (
+            "POST",
+            "/api/v1/organisations".into(),
+            Some(json!({ "name": "Council\u{0}", "sector": "council" })),
+            "name",
+            "NUL",
+        ),
+        (
+            "POST",
+            "/api/v1/organisations".into(),
+            Some(json!({ "name": "Council\u{1b}[31m", "sector": "council" })),
+            "name",
+            "an escape (C0)",
+        ),
+        (
+            "POST",
+            "/api/v1/organisations".into(),
+            Some(json!({ "name": "Council\u{85}", "sector": "council" })),
+            "name",
+            "C1 next line",
+        ),
+        (
+            "POST",
+            "/api/v1/people".into(),
+            Some(
+                json!({ "name": "Zo\u{202e}ë", "email": "x@example.org", "memberships": [{ "organisation_id": org }] }),
+            ),
+            "name",
+            "a right-to-left override",
+        ),
+        (
+            "POST",
+            "/api/v1/people".into(),
+            Some(
+                json!({ "name": "Ok", "email": "y@example.org", "memberships": [{ "organisation_id": org, "external_id": "E\u{2066}1" }] }),
+            ),
+            "memberships[0].external_id",
+            "an isolate",
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/people/{person}"),
+            Some(json!({ "name": "Zo\u{7f}ë" })),
+            "name",
+            "DEL",
+        ),
+        (
+            "GET",
+            "/api/v1/people?email=zoe%00@example.org".into(),
+            None,
+            "email",
+            "NUL in a filter",
+        ),
+        (
+            "GET",
+            "/api/v1/sessions?from=1066-10-14".into(),
+            None,
+            "from",
+            "a date before 1900",
+        ),
+        (
+            "POST",
+            "/api/v1/completions".into(),
+            Some(json!({ "person_id": person, "course_id": course, "completed_on": "0001-01-01" })),
+            "completed_on",
+            "year 1",
+        ),
+        (
+            "POST",
+            format!("/api/v1/organisations/{org}/people/sync"),
+            Some(
+                json!({ "people": [{ "external_id": "S\u{0}1", "name": "Sync", "email": "s@example.org" }] }),
+            ),
+            "people[0].external_id",
+            "NUL in a sync row",
+        ),
+    ];
+    for (method, path, body, field, why) in cases {
+        let reply = app.request(method, &path, Some(&app.admin), body).await;
+        assert_eq!(reply.status.as_u16(), 422, "{why}: {}", reply.text);
+        assert_eq!(reply.content_type, "application/problem+json", "{why}");
+        assert_eq!(
+            Reply::error_fields(&reply.body),
+            [field],
+            "{why}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(app.count(organisations::Entity).await, before);
+    assert_eq!(app.count(entities::people::Entity).await, 1);
+
+    // SCIM answers in its own format.
+    let partner = app
+        .key(cascade::domain::api_keys::KeyRole::Partner, Some(org), None)
+        .await;
+    let scim = app
+        .request(
+            "POST",
+            "/scim/v2/Users",
+            Some(&partner),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                         "userName": "n@example.org", "externalId": "N-1", "displayName": "N\u{0}" })),
+        )
+        .await;
+    assert_eq!(scim.status.as_u16(), 400, "{}", scim.text);
+    assert_eq!(scim.body["scimType"], "invalidValue");
+    assert!(scim.text.contains("displayName"), "{}", scim.text);
+
+    // A number where a string is documented is refused too, naming the field.
+    let reply = app
+        .request(
+            "POST",
+            "/api/v1/organisations",
+            Some(&app.admin),
+            Some(json!({ "name": 42, "sector": "council" })),
+        )
+        .await;
+    assert!(reply.status.is_client_error(), "{}", reply.text);
+    assert!(reply.text.contains("name"), "{}", reply.text);
+    assert_eq!(app.count(organisations::Entity).await, before);
+
+    // Tabs and new lines stay allowed where text may span lines, and any script in names.
+    app.patch(
+        &format!("/api/v1/people/{person}"),
+        &app.admin,
+        json!({ "name": "زهرة ‏Łukasiewicz" }),
+    )
+    .await
+    .expect(200);
+}
