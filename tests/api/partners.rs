@@ -575,3 +575,118 @@ async fn no_sequence_of_partner_actions_reaches_another_partners_staff_without_c
         "the sequence confirmed no request: change the seed"
     );
 }
+
+#[tokio::test]
+async fn a_facilitator_reads_each_booking_it_lists() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 10).await);
+    let trainer_person = app.person("Trainer", "t@example.org", org, "T").await;
+    let trainer = app.key(KeyRole::Trainer, None, Some(trainer_person)).await;
+    app.patch(
+        &format!("/api/v1/sessions/{session}"),
+        &app.admin,
+        json!({ "facilitator_ids": [trainer_person] }),
+    )
+    .await
+    .expect(200);
+    for (i, name) in ["Zoë", "Olena"].iter().enumerate() {
+        let p = app
+            .person(name, &format!("p{i}@example.org"), org, &format!("P{i}"))
+            .await;
+        app.book(session, p, &app.admin).await.expect(201);
+    }
+    let listed = items(
+        &app.get(&format!("/api/v1/sessions/{session}/bookings"), &trainer)
+            .await
+            .expect(200),
+    );
+    assert_eq!(listed.len(), 2);
+    for booking in &listed {
+        let read = app
+            .get(&format!("/api/v1/bookings/{}", id_of(booking)), &trainer)
+            .await
+            .expect(200);
+        assert_eq!(read.body["id"], booking["id"]);
+        // Reading is not managing: the facilitator does not cancel others' places.
+        app.post(
+            &format!("/api/v1/bookings/{}/cancel", id_of(booking)),
+            &trainer,
+            json!({}),
+        )
+        .await
+        .problem(404);
+    }
+}
+
+#[tokio::test]
+async fn a_deactivated_persons_feed_stops_and_an_erased_persons_places_go_to_the_waitlist() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let zoe = app.person("Zoë", "zoe@example.org", org, "Z").await;
+    let olena = app.person("Olena", "olena@example.org", org, "O").await;
+    let feed = app
+        .post(
+            "/api/v1/calendar-feeds",
+            &app.admin,
+            json!({ "person_id": zoe }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let path = feed["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("http://cascade.test")
+        .to_owned();
+    app.request("GET", &path, None, None).await.expect(200);
+    app.patch(
+        &format!("/api/v1/people/{zoe}"),
+        &app.admin,
+        json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    app.request("GET", &path, None, None).await.problem(404);
+    app.patch(
+        &format!("/api/v1/people/{zoe}"),
+        &app.admin,
+        json!({ "active": true }),
+    )
+    .await
+    .expect(200);
+    app.request("GET", &path, None, None).await.expect(200);
+
+    // Zoë holds the only place; Olena waits. Erasing Zoë gives Olena the place.
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 1).await);
+    let held = app.book(session, zoe, &app.admin).await.expect(201).body;
+    let waiting = app.book(session, olena, &app.admin).await.expect(201).body;
+    assert_eq!(waiting["status"], "waitlisted");
+    app.post(
+        &format!("/api/v1/people/{zoe}/erase"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let gone = app
+        .get(&format!("/api/v1/bookings/{}", id_of(&held)), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (gone["status"].as_str(), gone["cancel_reason"].as_str()),
+        (Some("cancelled"), Some("person_erased"))
+    );
+    let promoted = app
+        .get(&format!("/api/v1/bookings/{}", id_of(&waiting)), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(promoted["status"], "confirmed");
+    app.request("GET", &path, None, None).await.problem(404);
+}

@@ -466,6 +466,15 @@ pub async fn feed_calendar(
     if !bool::from(feed.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
         return Err(not_found());
     }
+    // A person's feed ends with them: once deactivated (left, or erased) it answers as revoked.
+    if let Some(person) = feed.person_id
+        && !entities::people::Entity::find_by_id(person)
+            .one(db)
+            .await?
+            .is_some_and(|p| p.active)
+    {
+        return Err(not_found());
+    }
     let now = clock.now();
     let since = now - Duration::days(FEED_HISTORY_DAYS);
     let facilitated: Vec<Uuid> = match feed.person_id {

@@ -256,6 +256,10 @@ pub async fn erase(
         .exec(&txn)
         .await?
         .rows_affected;
+    // Their future places go to others: the waitlist is offered each one.
+    let places = super::bookings::cancel::future_places(&txn, &[id], now).await?;
+    let cancelled =
+        super::bookings::cancel::cancel_places(&txn, places, "person_erased", now).await?;
     // Stored answers to retried requests may quote the person (their name, their email).
     idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::Body.contains(id.to_string()))
@@ -266,7 +270,8 @@ pub async fn erase(
         Change::new("person", id, "erase")
             .summary(format!(
                 "identifying fields replaced; {memberships} HR id(s) cleared, {feeds} feed(s) \
-                 and {keys} key(s) revoked, {certificates} certificate(s) revoked"
+                 and {keys} key(s) revoked, {certificates} certificate(s) revoked, {cancelled} \
+                 future place(s) cancelled"
             ))
             .person(id),
     )

@@ -6,11 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
-use entities::{
-    bookings,
-    enums::{BookingStatus, SessionStatus},
-    localities, memberships, organisations, people, sessions, staff_groups,
-};
+use entities::{bookings, localities, memberships, organisations, people, staff_groups};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -19,12 +15,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    bookings::cancel::{cancel_places, future_places},
     membership_requests::{self, RequestSource},
     people::{check_external_id, email_key},
-    sessions::{
-        lock,
-        waitlist::{promote, save_counts},
-    },
     validation::{FieldErrors, check_text, clean_text},
 };
 use crate::{
@@ -519,54 +512,10 @@ pub(crate) async fn leave(
             .exec(db)
             .await?;
     }
-    let future: Vec<Uuid> = sessions::Entity::find()
-        .select_only()
-        .column(sessions::Column::Id)
-        .filter(sessions::Column::Status.eq(SessionStatus::Scheduled))
-        .filter(sessions::Column::StartsAt.gt(now))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let places: Vec<bookings::Model> = bookings::Entity::find()
-        .filter(bookings::Column::PersonId.is_in(people_ids))
-        .filter(bookings::Column::SessionId.is_in(future))
-        .filter(
-            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
-        )
-        .all(db)
+    let places: Vec<bookings::Model> = future_places(db, &people_ids, now)
         .await?
         .into_iter()
         .filter(|b| b.organisation_id == organisation_id || gone.contains(&b.person_id))
         .collect();
-    let mut by_session: HashMap<Uuid, Vec<bookings::Model>> = HashMap::new();
-    for b in places {
-        by_session.entry(b.session_id).or_default().push(b);
-    }
-    let mut cancelled = 0;
-    for (session_id, list) in by_session {
-        let mut session = lock(db, session_id).await?;
-        for b in list {
-            match b.status {
-                BookingStatus::Confirmed => {
-                    session.confirmed_count -= 1;
-                    if b.place == Some(entities::enums::Place::Reserved) {
-                        session.reserved_confirmed -= 1;
-                    }
-                }
-                _ => session.waitlist_count -= 1,
-            }
-            let mut model: bookings::ActiveModel = b.into();
-            model.status = Set(BookingStatus::Cancelled);
-            model.cancel_reason = Set(Some("left_organisation".into()));
-            model.cancelled_at = Set(Some(now));
-            model.waitlist_seq = Set(None);
-            model.updated_at = Set(now);
-            let gone_booking = model.update(db).await?;
-            crate::domain::events::booking(db, "booking.cancelled", &gone_booking, now).await?;
-            cancelled += 1;
-        }
-        save_counts(db, &session, now).await?;
-        promote(db, &mut session, now).await?;
-    }
-    Ok(cancelled)
+    cancel_places(db, places, "left_organisation", now).await
 }

@@ -1,12 +1,16 @@
 //! Cancelling a booking, and offering the freed place to the waitlist in the same transaction.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use entities::{
     bookings,
-    enums::{BookingStatus, Place},
+    enums::{BookingStatus, Place, SessionStatus},
+    sessions,
 };
 use poem_openapi::Object;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, sea_query::Query,
+};
 use uuid::Uuid;
 
 use super::{Booking, find_reachable, refused, views};
@@ -106,4 +110,69 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     Ok(view)
+}
+
+/// The confirmed and waitlisted places of `people` on scheduled sessions yet to start.
+pub(crate) async fn future_places(
+    db: &impl ConnectionTrait,
+    people: &[Uuid],
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<bookings::Model>> {
+    let future = Query::select()
+        .column(sessions::Column::Id)
+        .from(sessions::Entity)
+        .and_where(sessions::Column::Status.eq(SessionStatus::Scheduled))
+        .and_where(sessions::Column::StartsAt.gt(now))
+        .to_owned();
+    Ok(bookings::Entity::find()
+        .filter(bookings::Column::PersonId.is_in(people.iter().copied()))
+        .filter(bookings::Column::SessionId.in_subquery(future))
+        .filter(
+            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
+        )
+        .all(db)
+        .await?)
+}
+
+/// Cancels `places` (never late: their holder did not choose to go) with `reason`, session by
+/// session under its lock, and offers each freed place to the waitlist. The caller holds the
+/// people's rows (lock order person → session). Returns how many were cancelled.
+pub(crate) async fn cancel_places(
+    db: &impl ConnectionTrait,
+    places: Vec<bookings::Model>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<i32> {
+    let mut by_session: std::collections::BTreeMap<Uuid, Vec<bookings::Model>> =
+        std::collections::BTreeMap::new();
+    for b in places {
+        by_session.entry(b.session_id).or_default().push(b);
+    }
+    let mut cancelled = 0;
+    for (session_id, list) in by_session {
+        let mut session = lock(db, session_id).await?;
+        for b in list {
+            match b.status {
+                BookingStatus::Confirmed => {
+                    session.confirmed_count -= 1;
+                    if b.place == Some(Place::Reserved) {
+                        session.reserved_confirmed -= 1;
+                    }
+                }
+                _ => session.waitlist_count -= 1,
+            }
+            let mut model: bookings::ActiveModel = b.into();
+            model.status = Set(BookingStatus::Cancelled);
+            model.cancel_reason = Set(Some(reason.to_owned()));
+            model.cancelled_at = Set(Some(now));
+            model.waitlist_seq = Set(None);
+            model.updated_at = Set(now);
+            let gone = model.update(db).await?;
+            crate::domain::events::booking(db, "booking.cancelled", &gone, now).await?;
+            cancelled += 1;
+        }
+        save_counts(db, &session, now).await?;
+        promote(db, &mut session, now).await?;
+    }
+    Ok(cancelled)
 }
