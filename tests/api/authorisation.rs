@@ -64,11 +64,12 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
     // Two membership requests by the partner for people another organisation employs: one for
     // the confirm rows, one the partner withdraws.
     let mut requests = Vec::new();
+    let mut asked_people = Vec::new();
     for (n, email) in ["asked1@example.org", "asked2@example.org"]
         .iter()
         .enumerate()
     {
-        app.person("Asked", email, other, &format!("X-A{n}")).await;
+        asked_people.push(app.person("Asked", email, other, &format!("X-A{n}")).await);
         let asked = app
             .post(
                 "/api/v1/people",
@@ -248,6 +249,29 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             format!("/membership-requests/{}/confirm", requests[0]),
             Some(json!({})),
             [0, 200, 409, 0, 0, 0],
+        ),
+        // Confirmed, the partner shares that person: it reads them, but only their employer
+        // changes who they are or who employs them.
+        row(
+            "GET",
+            "/people/{id}",
+            format!("/people/{}", asked_people[0]),
+            None,
+            [401, 200, 200, 200, 404, 404],
+        ),
+        row(
+            "PATCH",
+            "/people/{id}",
+            format!("/people/{}", asked_people[0]),
+            Some(json!({ "name": "Renamed" })),
+            [401, 200, 200, 403, 403, 403],
+        ),
+        row(
+            "PUT",
+            "/people/{id}/memberships/{organisation_id}",
+            format!("/people/{}/memberships/{own}", asked_people[0]),
+            Some(json!({ "primary": true })),
+            [401, 0, 0, 403, 403, 403],
         ),
         row(
             "POST",

@@ -471,8 +471,8 @@ fn conflict(detail: impl Into<String>) -> ScimError {
     ScimError::new(StatusCode::CONFLICT, Some("uniqueness"), detail)
 }
 
-/// Creates a User: a new person, or a person already known by their email (employed elsewhere)
-/// who gains this organisation's membership.
+/// Creates a User: a new person. An email that belongs to someone the organisation does not
+/// have makes a membership request (see `membership_requests`) and answers 409.
 pub async fn create(
     db: &DatabaseConnection,
     who: &Principal,

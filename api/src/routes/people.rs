@@ -227,9 +227,12 @@ pub struct StaffSyncApi;
 impl StaffSyncApi {
     /// Sync an organisation's staff from its HR system
     ///
-    /// Up to 10,000 people keyed by the organisation's `external_id`. New people are created; a
-    /// person already in Cascade with the same email (employed elsewhere) gains this
-    /// organisation's membership; changed details are updated. In `snapshot` mode the batch is
+    /// Up to 10,000 people keyed by the organisation's `external_id`. New people are created;
+    /// changed details are updated (omitted staff group or locality clear them). A row whose
+    /// email belongs to someone the organisation does not have becomes a membership request for
+    /// their employer or a coordinator to confirm (`requested`; coordinator keys link at once,
+    /// `linked`); a row for someone another organisation employs keeps the membership but not
+    /// the row's details (`kept_by_employer`). In `snapshot` mode the batch is
     /// the whole staff: members missing from it have left — their membership ends, they are
     /// deactivated if they work nowhere else, their future places are cancelled and waitlists
     /// promoted. `dry_run=true` reports what would happen and writes nothing. By default nothing
