@@ -293,6 +293,44 @@ impl Api {
         }
     }
 
+    /// A council and an online session 30 days ahead with room for `capacity`; their ids.
+    async fn council_and_session(&self, capacity: u32) -> (String, String) {
+        let org = self
+            .create(
+                "/organisations",
+                serde_json::json!({ "name": "Wiltshire Council", "sector": "council" }),
+            )
+            .await;
+        let programme = self
+            .create(
+                "/programmes",
+                serde_json::json!({ "code": "five-to-thrive", "name": "Five to Thrive" }),
+            )
+            .await;
+        let course = self
+            .create(
+                "/courses",
+                serde_json::json!({
+                    "programme_id": programme, "code": "ftt-briefing", "title": "Briefing",
+                    "kind": "briefing", "duration_minutes": 60, "cpd_hours": 1,
+                    "default_capacity": capacity,
+                }),
+            )
+            .await;
+        let date = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+        let session = self
+            .create(
+                "/sessions",
+                serde_json::json!({
+                    "course_id": course, "capacity": capacity,
+                    "online_url": "https://meet.example/ftt",
+                    "sittings": [{ "date": date, "start": "09:30", "end": "10:30" }],
+                }),
+            )
+            .await;
+        (org, session)
+    }
+
     /// Creates something and returns its id.
     async fn create(&self, path: &str, body: serde_json::Value) -> String {
         self.post(path, body).await["id"]
@@ -367,37 +405,7 @@ async fn a_server_killed_mid_stream_loses_no_acknowledged_booking_and_duplicates
     let api = Arc::new(Api::new(port, key));
 
     // A session with room for everyone, and 400 staff to book onto it.
-    let org = api
-        .create(
-            "/organisations",
-            serde_json::json!({ "name": "Wiltshire Council", "sector": "council" }),
-        )
-        .await;
-    let programme = api
-        .create(
-            "/programmes",
-            serde_json::json!({ "code": "five-to-thrive", "name": "Five to Thrive" }),
-        )
-        .await;
-    let course = api
-        .create(
-            "/courses",
-            serde_json::json!({
-                "programme_id": programme, "code": "ftt-briefing", "title": "Briefing",
-                "kind": "briefing", "duration_minutes": 60, "cpd_hours": 1, "default_capacity": 500,
-            }),
-        )
-        .await;
-    let date = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
-    let session = api
-        .create(
-            "/sessions",
-            serde_json::json!({
-                "course_id": course, "capacity": 500, "online_url": "https://meet.example/ftt",
-                "sittings": [{ "date": date, "start": "09:30", "end": "10:30" }],
-            }),
-        )
-        .await;
+    let (org, session) = api.council_and_session(500).await;
     let staff: Vec<serde_json::Value> = (0..400)
         .map(|i| {
             serde_json::json!({
@@ -576,37 +584,7 @@ async fn a_retry_after_a_kill_between_commit_and_answer_gets_the_original_answer
     )
     .await;
     let api = Api::new(port, key.clone());
-    let org = api
-        .create(
-            "/organisations",
-            serde_json::json!({ "name": "Wiltshire Council", "sector": "council" }),
-        )
-        .await;
-    let programme = api
-        .create(
-            "/programmes",
-            serde_json::json!({ "code": "mecc", "name": "Making Every Contact Count" }),
-        )
-        .await;
-    let course = api
-        .create(
-            "/courses",
-            serde_json::json!({
-                "programme_id": programme, "code": "mecc-brief", "title": "Briefing",
-                "kind": "briefing", "duration_minutes": 60, "cpd_hours": 1, "default_capacity": 20,
-            }),
-        )
-        .await;
-    let date = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
-    let session = api
-        .create(
-            "/sessions",
-            serde_json::json!({
-                "course_id": course, "online_url": "https://meet.example/mecc",
-                "sittings": [{ "date": date, "start": "09:30", "end": "10:30" }],
-            }),
-        )
-        .await;
+    let (org, session) = api.council_and_session(20).await;
     let person = api
         .create(
             "/people",

@@ -4,11 +4,10 @@
 
 use cascade::domain::api_keys::KeyRole;
 use cascade_tests::{Reply, TestApp, id_of};
-use chrono::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::progression::{ftt, run_session};
+use crate::progression::{ftt, run_session, run_session_booked_by};
 
 fn kind(problem: &Value) -> &str {
     problem["type"]
@@ -19,28 +18,6 @@ fn kind(problem: &Value) -> &str {
 
 fn items(reply: &Reply) -> Vec<Value> {
     reply.body["items"].as_array().cloned().unwrap_or_default()
-}
-
-/// Books `person` on a new session of `course` with `key`, then runs the register and completes
-/// it as a coordinator.
-async fn complete_as(app: &TestApp, key: &str, course: Uuid, person: Uuid) {
-    let session = id_of(&app.session(course, 5, 10).await);
-    let booking = id_of(&app.book(session, person, key).await.expect(201).body);
-    app.clock.advance(Duration::days(6));
-    app.put(
-        &format!("/api/v1/sessions/{session}/attendance"),
-        &app.admin,
-        json!({ "marks": [{ "booking_id": booking, "sitting": 1, "present": true }] }),
-    )
-    .await
-    .expect(200);
-    app.post(
-        &format!("/api/v1/sessions/{session}/complete"),
-        &app.admin,
-        json!({}),
-    )
-    .await
-    .expect(200);
 }
 
 async fn certificate_people(app: &TestApp, key: &str) -> Vec<(String, String)> {
@@ -193,7 +170,7 @@ async fn a_partner_that_knows_an_email_gets_a_request_and_sees_only_what_it_paid
         .problem(404);
 
     // A place the police book and pay for is theirs to see, with its certificate.
-    complete_as(&app, &police_key, f.trainer, zoe).await;
+    run_session_booked_by(&app, &police_key, f.trainer, &[zoe]).await;
     assert_eq!(
         certificate_people(&app, &police_key).await,
         [(zoe.to_string(), "FTT ftt-trainer".to_owned())]

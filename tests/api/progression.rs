@@ -53,12 +53,20 @@ pub fn today(app: &TestApp) -> NaiveDate {
 /// Runs a one-sitting session of `course` in five days with `people`, moves the clock past it,
 /// marks everyone present and completes it. Returns the session id.
 pub async fn run_session(app: &TestApp, course: Uuid, people: &[Uuid]) -> Uuid {
+    run_session_booked_by(app, &app.admin, course, people).await
+}
+
+/// [`run_session`] with the places booked by `key` (a partner books for its organisation).
+pub async fn run_session_booked_by(
+    app: &TestApp,
+    key: &str,
+    course: Uuid,
+    people: &[Uuid],
+) -> Uuid {
     let session = id_of(&app.session(course, 5, 30).await);
     let mut bookings = Vec::new();
     for p in people {
-        bookings.push(id_of(
-            &app.book(session, *p, &app.admin).await.expect(201).body,
-        ));
+        bookings.push(id_of(&app.book(session, *p, key).await.expect(201).body));
     }
     app.clock.advance(Duration::days(6));
     let marks: Vec<Value> = bookings
