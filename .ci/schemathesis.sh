@@ -4,6 +4,8 @@
 # codes, content types, headers and bodies). It runs against a real `cascade serve` (the debug
 # build, which also refuses any write that leaves no audit record) on a fresh SQLite database
 # with the demo partnership, as an admin. Time-bounded by ST_MAX_TIME (seconds, default 240).
+# With ST_POSTGRES_URL (a server, e.g. postgres://postgres@127.0.0.1:5432/postgres) it runs on a
+# fresh PostgreSQL database there instead, dropped afterwards.
 # One worker: with two, hypothesis parses lambdas from two threads at once and CPython 3.11's
 # `ast` fails with "AST constructor recursion depth mismatch" (a Python bug, not an API finding).
 set -euo pipefail
@@ -18,6 +20,12 @@ cargo build --quiet -p cascade
 BIN="$PWD/target/debug/cascade"
 WORK="$(mktemp -d)"
 DB="sqlite://$WORK/cascade.db?mode=rwc"
+PG_DB=""
+if [ -n "${ST_POSTGRES_URL:-}" ]; then
+  PG_DB="schemathesis_$(date +%s)_$$"
+  psql "$ST_POSTGRES_URL" -q -c "CREATE DATABASE $PG_DB"
+  DB="${ST_POSTGRES_URL%/*}/$PG_DB"
+fi
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 
 CASCADE_DATABASE_URL="$DB" "$BIN" demo >/dev/null
@@ -29,7 +37,15 @@ CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" \
   CASCADE_PUBLIC_PER_MINUTE=0 CASCADE_VERIFY_PER_MINUTE=0 CASCADE_LOG=warn \
   "$BIN" serve >"$WORK/serve.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cleanup() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  rm -rf "$WORK"
+  if [ -n "$PG_DB" ]; then
+    psql "$ST_POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" || true
+  fi
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
   sleep 0.2
