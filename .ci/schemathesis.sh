@@ -38,6 +38,7 @@ CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" \
   "$BIN" serve >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 cleanup() {
+  cd /
   kill "$SERVER" 2>/dev/null || true
   wait "$SERVER" 2>/dev/null || true
   rm -rf "$WORK"
