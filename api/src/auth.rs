@@ -4,11 +4,16 @@
 //! |-------------|-------------------------------|-------------------------------|----------------------------------|---------------------|------------------------------------|---------------------|----------|-----------|---------|
 //! | admin       | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | manage   | read      | erase   |
 //! | coordinator | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | —        | read      | —       |
-//! | partner     | read                          | own organisation: read, write | its organisation's places        | own staff; import   | —                                  | own org + totals    | —        | —         | —       |
+//! | partner     | read                          | own organisation: read; employees: write² | its organisation's places | produced for it³; import | —                       | own org + totals    | —        | —         | —       |
 //! | trainer     | read                          | self: read                    | own; all on sessions it delivers | self                | sessions it delivers; sign-offs    | —                   | —        | —         | —       |
 //! | learner     | read                          | self: read                    | own                              | self                | —                                  | —                   | —        | —         | —       |
 //!
 //! ¹ completions, champions, trainer progress and lineage.
+//! ² a person's own details only while the partner employs them (primary, active membership:
+//!   `domain::people::require_employer`); anyone else it names becomes a membership request.
+//! ³ completions, certificates and champions produced for its organisation
+//!   (`domain::people::produced_for`); trainer progress and lineage of its employees
+//!   (`domain::people::records_scope`).
 //!
 //! A person's data export (everything held about them) is for admins, coordinators and the
 //! person themselves: a partner's export would show other organisations' records. `/metrics` is
