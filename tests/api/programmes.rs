@@ -57,3 +57,36 @@ async fn programme_codes_are_unique_and_well_formed() {
     }
     assert_eq!(app.count(programmes::Entity).await, 1);
 }
+
+#[tokio::test]
+async fn putting_a_year_again_replaces_every_figure_tariff_and_fee_included() {
+    let app = TestApp::spawn().await;
+    let programme = app.programme("five-to-thrive").await;
+    let path = format!("/api/v1/programmes/{programme}/years/2026");
+    let first = json!({ "champions_target": 600, "trainers_target": 25,
+        "late_cancel_half_day_pence": 2500, "late_cancel_full_day_pence": 5000,
+        "no_show_half_day_pence": 4000, "no_show_full_day_pence": 8000,
+        "licence_fee_per_champion_pence": 1500 });
+    app.put(&path, &app.admin, first).await.expect(200);
+    let second = json!({ "champions_target": 650, "trainers_target": 30,
+        "late_cancel_half_day_pence": 3000, "late_cancel_full_day_pence": 6000,
+        "no_show_half_day_pence": 4500, "no_show_full_day_pence": 9000,
+        "licence_fee_per_champion_pence": 1750 });
+    let put = app
+        .put(&path, &app.admin, second.clone())
+        .await
+        .expect(200)
+        .body;
+    let read = app.get(&path, &app.admin).await.expect(200).body;
+    for (field, value) in second.as_object().into_iter().flatten() {
+        assert_eq!(&put[field], value, "{field} in the answer");
+        assert_eq!(&read[field], value, "{field} as stored");
+    }
+    // Replaced, not merged: what the second PUT leaves out is unset.
+    let third = app
+        .put(&path, &app.admin, json!({ "champions_target": 700 }))
+        .await
+        .expect(200)
+        .body;
+    assert!(third.get("no_show_full_day_pence").is_none(), "{third}");
+}

@@ -555,3 +555,44 @@ async fn a_receiver_that_redirects_is_not_followed() {
     assert_eq!(got.len(), 1);
     assert_eq!(receiver.got().len(), 1, "the redirect was followed");
 }
+
+#[tokio::test]
+async fn a_new_subscription_gets_only_what_happens_after_it_is_registered() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 10).await);
+    // History: three bookings before anyone subscribes.
+    for i in 0..3 {
+        let person = app
+            .person(
+                &format!("Old {i}"),
+                &format!("old{i}@example.org"),
+                org,
+                &format!("O{i}"),
+            )
+            .await;
+        app.book(session, person, &app.admin).await.expect(201);
+    }
+    let receiver = Receiver::start(&[]).await;
+    register(&app, &app.admin, &receiver.url, &["booking.confirmed"]).await;
+    let newcomer = app.person("New", "new@example.org", org, "N").await;
+    let booking = app
+        .book(session, newcomer, &app.admin)
+        .await
+        .expect(201)
+        .body;
+    let got = settle(&app, &receiver, 1).await;
+    // A few more runs: nothing older may follow.
+    for _ in 0..10 {
+        cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
+            .await
+            .expect("delivery run");
+    }
+    let got_after = receiver.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got_after.len(), 1, "history was sent");
+    let body: Value = serde_json::from_slice(&got_after[0].body).expect("json");
+    assert_eq!(body["subject_id"], booking["id"]);
+}

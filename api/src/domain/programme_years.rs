@@ -51,7 +51,8 @@ pub struct ProgrammeYear {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Targets to set for a year; omitted or null targets are not set.
+/// A year's targets, tariff and licence fee. `PUT` replaces them all: every field sent is set,
+/// and an omitted or null field is unset.
 #[derive(Debug, Clone, Default, Object)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct ProgrammeYearInput {
@@ -223,6 +224,11 @@ pub async fn put(
             programme_years::Column::TrainersTarget,
             programme_years::Column::ReservedShareBp,
             programme_years::Column::ReachTarget,
+            programme_years::Column::LateCancelHalfDayPence,
+            programme_years::Column::LateCancelFullDayPence,
+            programme_years::Column::NoShowHalfDayPence,
+            programme_years::Column::NoShowFullDayPence,
+            programme_years::Column::LicenceFeePerChampionPence,
             programme_years::Column::UpdatedAt,
         ])
         .to_owned(),

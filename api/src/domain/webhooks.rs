@@ -254,7 +254,12 @@ async fn find_visible(
 
 /// The last position of the feed now: a new subscription receives what happens after it.
 async fn feed_end(db: &impl ConnectionTrait) -> ApiResult<(i64, i64)> {
-    let last = visible_after(db.get_database_backend(), None, None, &[])
+    // The newest event already visible: `visible_after` orders oldest first, so its order is
+    // replaced, not extended (extended, it picked the oldest, and a new subscription was sent
+    // the whole history).
+    let mut newest = visible_after(db.get_database_backend(), None, None, &[]);
+    sea_orm::QueryTrait::query(&mut newest).clear_order_by();
+    let last = newest
         .order_by_desc(events::Column::TxId)
         .order_by_desc(events::Column::Id)
         .one(db)
