@@ -92,7 +92,48 @@ async fn tag(resp: Response) -> poem::Result<(Response, Option<String>)> {
     Ok((resp, Some(etag)))
 }
 
+/// An `If-Match` or `If-None-Match` that is not visible ASCII cannot name any entity tag: it is
+/// refused (400), never ignored, so a client never updates without the check it asked for.
+fn unreadable_precondition(req: &Request) -> Option<Response> {
+    let name = [header::IF_MATCH, header::IF_NONE_MATCH]
+        .into_iter()
+        .find(|name| {
+            req.headers().get_all(name).iter().any(|v| {
+                !v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_graphic() || *b == b' ')
+            })
+        })?;
+    let field = if name == header::IF_MATCH {
+        "If-Match"
+    } else {
+        "If-None-Match"
+    };
+    let detail = format!(
+        "{field} must hold entity tags in visible ASCII (e.g. \"3f1c…\" or *), as an ETag \
+         header gave them."
+    );
+    Some(if req.uri().path().starts_with("/scim/") {
+        crate::routes::scim::error_response(&crate::domain::scim::ScimError::new(
+            StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            detail,
+        ))
+    } else {
+        problem_response(&Problem {
+            kind: "https://cascade.invalid/problems/bad-request".to_owned(),
+            title: "Bad Request".to_owned(),
+            status: StatusCode::BAD_REQUEST.as_u16(),
+            detail: detail.clone(),
+            errors: Some(vec![FieldError::new(field, detail)]),
+        })
+    })
+}
+
 pub async fn conditional<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    if let Some(refused) = unreadable_precondition(&req) {
+        return Ok(refused);
+    }
     let method = req.method().clone();
     if method == Method::GET {
         let if_none_match = req.header(header::IF_NONE_MATCH).map(str::to_owned);

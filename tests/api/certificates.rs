@@ -352,6 +352,18 @@ async fn licences_and_named_cascade_attendance_get_certificates_and_imports_do_n
         text.contains("Trainer licence") && text.contains("Valid until"),
         "{text}"
     );
+    // One sentence, naming the programme once.
+    let sentence = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        sentence
+            .contains("is licensed to deliver Programme five-to-thrive as an accredited trainer"),
+        "{sentence}"
+    );
+    assert_eq!(
+        sentence.matches("Programme five-to-thrive").count(),
+        1,
+        "{sentence}"
+    );
     let imported =
         json!({ "person_id": attendee, "course_id": f.trainer, "completed_on": today(&app) });
     app.post("/api/v1/completions", &app.admin, imported)

@@ -269,3 +269,31 @@ async fn two_replicas_updating_on_the_same_read_let_exactly_one_win() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 412]);
 }
+
+#[tokio::test]
+async fn a_precondition_that_is_not_ascii_is_refused_never_ignored() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let path = format!("/api/v1/organisations/{org}");
+    for (name, method) in [("If-Match", "PATCH"), ("If-None-Match", "GET")] {
+        let mut req = match method {
+            "PATCH" => app.client.patch(&path),
+            _ => app.client.get(&path),
+        };
+        req = req
+            .header("Authorization", format!("Bearer {}", app.admin))
+            .header(
+                name,
+                poem::http::HeaderValue::from_bytes("\"é-tag\"".as_bytes()).expect("header"),
+            );
+        if method == "PATCH" {
+            req = req.body_json(&json!({ "name": "Renamed" }));
+        }
+        let resp = req.send().await;
+        resp.assert_status(poem::http::StatusCode::BAD_REQUEST);
+        let body: Value = resp.json().await.value().deserialize();
+        assert_eq!(body["errors"][0]["field"], name, "{body}");
+    }
+    let read = app.get(&path, &app.admin).await.expect(200);
+    assert_eq!(read.body["name"], "Council", "nothing was written");
+}

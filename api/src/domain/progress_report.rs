@@ -257,7 +257,7 @@ pub async fn progress(
     let trainers = active_trainers(db, programme_id, today.min(to.pred_opt().unwrap_or(to)))
         .await?
         .len() as i64;
-    let reserved = reserved_places(db, programme_id, year).await?;
+    let reserved = reserved_places(db, programme_id, year, clock.now()).await?;
     let reached = reach(db, programme_id, from, to).await?;
     let costs = total_costs(db, programme_id, year, trained).await?;
 
@@ -383,7 +383,8 @@ pub struct ReservedLine {
     pub reserved_offered: i64,
     /// Reserved places the sector took (and still holds or held to the end).
     pub taken_by_sector: i64,
-    /// Reserved places not taken by the sector: they went to general use.
+    /// Reserved places not taken by the sector that went to general use: counted once the
+    /// release time has passed (until then they are still held for the sector).
     pub released_to_general: i64,
     /// Places the sector's people held in all, reserved or general.
     pub sector_places: i64,
@@ -423,6 +424,7 @@ pub async fn reserved_places(
     db: &impl ConnectionTrait,
     programme_id: Uuid,
     year: i32,
+    now: DateTime<Utc>,
 ) -> ApiResult<ReservedReport> {
     check(year)?;
     programmes::find(db, programme_id).await?;
@@ -483,7 +485,15 @@ pub async fn reserved_places(
                 capacity: i64::from(s.capacity),
                 reserved_offered: offered,
                 taken_by_sector: taken,
-                released_to_general: (offered - taken).max(0),
+                // The one rule for when held places stop being held: availability's.
+                released_to_general: if super::sessions::availability::Availability::of(s, now)
+                    .reserved_places
+                    > 0
+                {
+                    0
+                } else {
+                    (offered - taken).max(0)
+                },
                 sector_places,
                 places_held,
                 share_received_bp: share(sector_places, places_held),
@@ -524,7 +534,7 @@ pub async fn board(
     use crate::render::board_pdf::{Bar, Board, PartnerRow};
     let progress = progress(db, clock, programme_id, year).await?;
     let partners = super::partners_report::report(db, who, programme_id, year).await?;
-    let reserved = reserved_places(db, programme_id, year).await?;
+    let reserved = reserved_places(db, programme_id, year, clock.now()).await?;
     let percent = |bp: i64| format!("{:.1}%", bp as f64 / 100.0);
     Ok(Board {
         title: format!(

@@ -95,8 +95,15 @@ fn page(font_id: &FontId, c: &CertificateText) -> PdfPage {
         "has completed"
     };
     centred(&mut ops, font_id, verb, 14.0, 118.0);
-    centred(&mut ops, font_id, &c.title, 20.0, 105.0);
-    centred(&mut ops, font_id, &c.programme, 14.0, 95.0);
+    // A licence reads as one sentence naming its programme once: "… is licensed to deliver Five
+    // to Thrive as an accredited trainer"; a completion names the course, then its programme.
+    if c.licence {
+        centred(&mut ops, font_id, &c.programme, 20.0, 105.0);
+        centred(&mut ops, font_id, "as an accredited trainer", 14.0, 95.0);
+    } else {
+        centred(&mut ops, font_id, &c.title, 20.0, 105.0);
+        centred(&mut ops, font_id, &c.programme, 14.0, 95.0);
+    }
     let mut details = vec![format!(
         "{} {}",
         if c.licence { "Accredited" } else { "Completed" },

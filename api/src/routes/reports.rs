@@ -237,7 +237,9 @@ impl ReportsApi {
         accept: Header<Option<String>>,
     ) -> ApiResult<ReportResponse<ReservedReport>> {
         auth.0.require(Action::ReadReports)?;
-        let report = progress_report::reserved_places(&state.db, programme_id.0, year.0).await?;
+        let report =
+            progress_report::reserved_places(&state.db, programme_id.0, year.0, state.clock.now())
+                .await?;
         Ok(if wants_csv(accept.0.as_deref()) {
             ReportResponse::Csv(reserved_csv(&report))
         } else {
