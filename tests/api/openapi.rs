@@ -49,12 +49,22 @@ async fn the_document_declares_bearer_auth_and_documents_every_operation() {
                 op["summary"].as_str().is_some_and(|s| !s.is_empty()),
                 "{id} has no summary"
             );
-            // Public by design (DESIGN §3): reached by an unguessable code or token instead.
+            // Public by design (DESIGN §3): reached by an unguessable code or token instead, and
+            // said so with `security: []`; every other operation names the bearer key.
             let public = ["verify_certificate", "get_calendar_feed"].contains(&id);
+            let security = op["security"]
+                .as_array()
+                .expect("every operation says its security");
             assert_eq!(
-                op["security"].is_array(),
-                !public,
+                security.is_empty(),
+                public,
                 "{id}: security declared wrongly"
+            );
+            assert!(
+                op["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty()),
+                "{id} has no description"
             );
             let responses = op["responses"].as_object().expect("responses");
             assert!(
@@ -91,4 +101,19 @@ async fn interactive_docs_render() {
     let docs = app.request("GET", "/docs/", None, None).await.expect(200);
     assert!(docs.content_type.starts_with("text/html"));
     assert!(docs.text.contains("swagger"), "no Swagger UI in /docs");
+}
+
+/// What OpenAPI 3.0 validators and linters (openapi-spec-validator, Redocly, Spectral) require
+/// of the document's head, checked here too (CI also runs the tools).
+#[test]
+fn the_document_is_plain_openapi_3_0_with_a_licence_and_a_contact() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&cascade::openapi_json()).expect("the document is JSON");
+    assert_eq!(doc["openapi"], "3.0.0");
+    assert!(
+        doc["info"].get("summary").is_none(),
+        "info.summary is OpenAPI 3.1 only"
+    );
+    assert!(doc["info"]["license"]["name"].is_string());
+    assert!(doc["info"]["contact"]["name"].is_string());
 }

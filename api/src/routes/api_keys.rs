@@ -65,6 +65,9 @@ impl ApiKeysApi {
     }
 
     /// Get an API key (admin only)
+    ///
+    /// Its name, role, binding (organisation or person), prefix, when it was created and last used,
+    /// and whether it is revoked. The secret is never shown again.
     #[oai(path = "/:id", method = "get", operation_id = "get_api_key")]
     async fn get(
         &self,

@@ -93,6 +93,10 @@ impl BookingsApi {
     }
 
     /// Get a booking
+    ///
+    /// Its status, the place it holds (general or reserved), waitlist position, who booked it and
+    /// when, and its cancellation. A partner reaches the places booked for its organisation, a
+    /// learner or trainer their own, and a trainer every booking of a session it facilitates.
     #[oai(path = "/bookings/:id", method = "get", operation_id = "get_booking")]
     async fn get(
         &self,

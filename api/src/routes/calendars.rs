@@ -174,6 +174,9 @@ impl CalendarsApi {
     }
 
     /// Revoke a calendar feed
+    ///
+    /// Its address stops answering at once (404). Revoking twice changes nothing. Create a new feed
+    /// to subscribe again.
     #[oai(
         path = "/calendar-feeds/:id/revoke",
         method = "post",

@@ -88,6 +88,9 @@ impl CascadesApi {
     }
 
     /// Get a cascade session
+    ///
+    /// Its lead and co-delivering trainers, course, date, mode, named attendees and headcounts by
+    /// organisation, staff group and locality. Trainers read the sessions they delivered.
     #[oai(path = "/:id", method = "get", operation_id = "get_cascade_session")]
     async fn get(
         &self,

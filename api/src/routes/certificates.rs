@@ -85,6 +85,10 @@ impl CertificatesApi {
     }
 
     /// Get a certificate
+    ///
+    /// What it prints (name, course, programme, dates, CPD hours, issuer), its number, verification
+    /// code and link, and its status: valid, expired, revoked or superseded. Partners read the
+    /// certificates produced for their organisation; learners and trainers their own.
     #[oai(
         path = "/certificates/:id",
         method = "get",
@@ -176,6 +180,9 @@ impl CertificatesApi {
     }
 
     /// Every certificate of a session as one PDF (coordinators and admins)
+    ///
+    /// One page per current certificate issued for the session's completions, in booking order, for
+    /// printing at the venue.
     #[oai(
         path = "/sessions/:id/certificates/pdf",
         method = "get",

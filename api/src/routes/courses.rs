@@ -69,6 +69,9 @@ impl CoursesApi {
     }
 
     /// Get a course
+    ///
+    /// Its programme, kind, duration and CPD hours, default capacity, audience, prerequisites,
+    /// certificate validity, reserved-place policy and per-organisation cap.
     #[oai(path = "/:id", method = "get", operation_id = "get_course")]
     async fn get(
         &self,

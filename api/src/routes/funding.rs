@@ -125,6 +125,10 @@ impl FundingApi {
     }
 
     /// List a programme year's costs (coordinators and admins)
+    ///
+    /// The year's costs (sessions, licences, venues, other) in pence, oldest first. The licence
+    /// cost per champion trained is derived from the year's licence fee and reported with the
+    /// funding report.
     #[oai(
         path = "/programmes/:id/years/:year/costs",
         method = "get",
@@ -168,6 +172,9 @@ impl FundingApi {
     }
 
     /// Delete a cost (coordinators and admins)
+    ///
+    /// Removes a cost entered by mistake; the year's reports change accordingly. Recorded in the
+    /// audit log.
     #[oai(
         path = "/programmes/:id/years/:year/costs/:cost_id",
         method = "delete",

@@ -71,6 +71,9 @@ impl OrganisationsApi {
     }
 
     /// Get a partner organisation
+    ///
+    /// Its name, sector, whether it is a funding partner, and whether it is active. Every key may
+    /// read the partnership's organisations.
     #[oai(path = "/:id", method = "get", operation_id = "get_organisation")]
     async fn get(
         &self,

@@ -310,6 +310,10 @@ impl MembershipRequestsApi {
     }
 
     /// Get a membership request
+    ///
+    /// Coordinators see every request; a partner key sees those its organisation made (the person's
+    /// id only once confirmed) and those waiting for it as the person's employer. Others are not
+    /// found.
     #[oai(path = "/:id", method = "get", operation_id = "get_membership_request")]
     async fn get(
         &self,

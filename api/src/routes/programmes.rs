@@ -24,6 +24,9 @@ pub struct ProgrammesApi;
 #[OpenApi(prefix_path = "/programmes", tag = "ApiTags::Programmes")]
 impl ProgrammesApi {
     /// List programmes
+    ///
+    /// The partnership's programmes (Five to Thrive, Contextual Safeguarding, MECC, Systems
+    /// Leadership, …), oldest first, paginated.
     #[oai(path = "/", method = "get", operation_id = "list_programmes")]
     async fn list(
         &self,
@@ -44,6 +47,9 @@ impl ProgrammesApi {
     }
 
     /// Add a programme (coordinators and admins)
+    ///
+    /// A programme groups courses and carries its trainer pipeline and, per programme year, its
+    /// targets and funding. Its `code` is unique (409 otherwise).
     #[oai(path = "/", method = "post", operation_id = "create_programme")]
     async fn create(
         &self,
@@ -60,6 +66,8 @@ impl ProgrammesApi {
     }
 
     /// Get a programme
+    ///
+    /// Its code, name, description and whether it is active.
     #[oai(path = "/:id", method = "get", operation_id = "get_programme")]
     async fn get(
         &self,
@@ -108,6 +116,9 @@ impl ProgrammesApi {
     }
 
     /// Get a programme year's targets
+    ///
+    /// The targets, charging tariff and licence fee set for the programme year that starts in April
+    /// of `year`; 404 when none are set.
     #[oai(
         path = "/:id/years/:year",
         method = "get",
@@ -165,6 +176,10 @@ impl ProgrammesApi {
     }
 
     /// Set a programme's trainer pipeline (coordinators and admins)
+    ///
+    /// Replaces the ordered steps from champion to accredited trainer and which of them the data
+    /// records automatically. Steps already recorded for people stay; a step that people hold
+    /// cannot be removed (409).
     #[oai(path = "/:id/pipeline", method = "put", operation_id = "put_pipeline")]
     async fn put_pipeline(
         &self,

@@ -98,16 +98,16 @@ macro_rules! reference_api {
 
 reference_api!(
     LocalitiesApi, "/localities", entities::localities::Entity,
-    list: "list_localities", "List localities (community areas such as Calne or Warminster)",
-    create: "create_locality", "Add a locality (coordinators and admins)",
-    get: "get_locality", "Get a locality",
-    update: "update_locality", "Rename or retire a locality (coordinators and admins)",
+    list: "list_localities", "List localities (community areas such as Calne or Warminster)\n\nThe partnership's community areas, for people's locality and reach by locality. Retired entries are listed with `active: false`; filter with `active`.",
+    create: "create_locality", "Add a locality (coordinators and admins)\n\nThe name must be unique in the list (409 otherwise). People and headcounts then name it by id.",
+    get: "get_locality", "Get a locality\n\nOne entry of the localities list, active or retired.",
+    update: "update_locality", "Rename or retire a locality (coordinators and admins)\n\nSend the fields to change. A retired locality (`active: false`) stays on the records that use it but can no longer be chosen for new ones.",
 );
 
 reference_api!(
     StaffGroupsApi, "/staff-groups", entities::staff_groups::Entity,
-    list: "list_staff_groups", "List staff groups (early years, health visiting, police, …)",
-    create: "create_staff_group", "Add a staff group (coordinators and admins)",
-    get: "get_staff_group", "Get a staff group",
-    update: "update_staff_group", "Rename or retire a staff group (coordinators and admins)",
+    list: "list_staff_groups", "List staff groups (early years, health visiting, police, …)\n\nThe partnership's staff groups, for people, course audiences and reach by staff group. Retired entries are listed with `active: false`; filter with `active`.",
+    create: "create_staff_group", "Add a staff group (coordinators and admins)\n\nThe name must be unique in the list (409 otherwise). People, audiences and headcounts then name it by id.",
+    get: "get_staff_group", "Get a staff group\n\nOne entry of the staff groups list, active or retired.",
+    update: "update_staff_group", "Rename or retire a staff group (coordinators and admins)\n\nSend the fields to change. A retired staff group (`active: false`) stays on the records that use it but can no longer be chosen for new ones.",
 );

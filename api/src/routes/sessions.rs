@@ -92,6 +92,10 @@ impl SessionsApi {
     }
 
     /// Get a session with its availability
+    ///
+    /// Its sittings (London dates and times, and UTC instants), venue or link, facilitators,
+    /// booking window, status, revision, reserved places and release time, and availability now:
+    /// confirmed, reserved and general places free, and the waitlist.
     #[oai(path = "/:id", method = "get", operation_id = "get_session")]
     async fn get(
         &self,

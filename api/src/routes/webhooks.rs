@@ -65,6 +65,9 @@ impl WebhooksApi {
     }
 
     /// Get a webhook subscription
+    ///
+    /// Its URL, event types, organisation scope, whether it is active (and why it was disabled),
+    /// and where it stands in the feed. The secret is never shown.
     #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
     async fn get(
         &self,
