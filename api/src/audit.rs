@@ -121,7 +121,8 @@ impl Change {
 pub fn changed(input: &impl ToJSON) -> String {
     match input.to_json() {
         Some(serde_json::Value::Object(fields)) if !fields.is_empty() => {
-            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+            names.sort_unstable();
             format!("changed {}", names.join(", "))
         }
         _ => "no fields changed".to_owned(),

@@ -313,6 +313,8 @@ pub async fn sane_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     if errors.is_empty() {
         return Ok(Box::pin(next.call(req)).await?.into_response());
     }
+    errors.sort_by(|a, b| a.field.cmp(&b.field));
+    errors.dedup();
     let err = crate::error::ApiError::Validation(errors);
     if path.starts_with("/scim/") {
         return Ok(crate::routes::scim::error_response(

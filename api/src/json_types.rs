@@ -179,7 +179,8 @@ mod tests {
         let body = serde_json::json!({ "name": 42, "tags": ["a", true], "inner": { "code": 7 },
                                        "count": 3, "other": 1 });
         types.check("PATCH", "/api/v1/people/abc", &body, &mut errors);
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let mut fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
         assert_eq!(fields, ["inner.code", "name", "tags[1]"]);
         let mut errors = Vec::new();
         types.check(

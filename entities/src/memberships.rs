@@ -10,6 +10,11 @@ pub struct Model {
     pub organisation_id: Uuid,
     /// The organisation's own key for this person (unique per organisation).
     pub external_id: Option<String>,
+    /// An identity provider's `employeeNumber`, kept as sent (SCIM); informational.
+    pub employee_number: Option<String>,
+    /// An identity provider's `department`, kept as sent (SCIM); it sets the person's staff
+    /// group when it names one.
+    pub department: Option<String>,
     /// The employing organisation that charges and reports count against.
     pub is_primary: bool,
     pub active: bool,

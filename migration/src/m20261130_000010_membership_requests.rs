@@ -2,6 +2,10 @@
 //! another organisation) gets a pending request, not a membership. The person's employer or a
 //! coordinator confirms it (a membership is then created) or declines it.
 //!
+//! Memberships keep an identity provider's `employeeNumber` beside the external id (they may
+//! differ; the external id is Cascade's key for the person) and its `department` as sent (it
+//! need not be one of the partnership's staff groups).
+//!
 //! And the organisation each completion and certificate was produced for (the booking's
 //! organisation, or the employer at the time), so a partner reads the records its organisation
 //! paid for — and only those — even after the person moves on.
@@ -27,6 +31,13 @@ enum MembershipRequests {
     DecidedAt,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Memberships {
+    Table,
+    EmployeeNumber,
+    Department,
 }
 
 #[derive(DeriveIden)]
@@ -118,6 +129,29 @@ impl MigrationTrait for Migration {
         manager
             .alter_table(
                 Table::alter()
+                    .table(Memberships::Table)
+                    .add_column(string_null(Memberships::EmployeeNumber))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Memberships::Table)
+                    .add_column(string_null(Memberships::Department))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                "ix_memberships_employee_number",
+                Memberships::Table.into_iden(),
+                &["organisation_id", "employee_number"],
+            ))
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
                     .table(Completions::Table)
                     .add_column(uuid_null(Completions::OrganisationId))
                     .to_owned(),
@@ -182,6 +216,23 @@ impl MigrationTrait for Migration {
                 .drop_index(Index::drop().name(name).table(table).to_owned())
                 .await?;
         }
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("ix_memberships_employee_number")
+                    .table(Memberships::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Memberships::Table)
+                    .drop_column(Memberships::EmployeeNumber)
+                    .drop_column(Memberships::Department)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()

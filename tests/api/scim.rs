@@ -223,12 +223,6 @@ async fn the_rfc_minimal_user_needs_your_key_and_an_email_and_bad_input_writes_n
             .as_str()
             .is_some_and(|d| d.contains("email"))
     );
-    let mut unknown_department = barbara();
-    unknown_department[ENTERPRISE]["department"] = json!("Nowhere");
-    scim_error(
-        p.send("POST", "/Users", Some(unknown_department)).await,
-        400,
-    );
     let syntax = scim_error(
         p.app
             .raw_as(
@@ -550,4 +544,59 @@ async fn a_partner_over_its_request_limit_is_told_when_to_retry_in_scim_format()
     let limited = app.request("GET", "/scim/v2/Users", Some(&key), None).await;
     assert!(limited.headers.contains_key("retry-after"));
     scim_error(limited, 429);
+}
+
+#[tokio::test]
+async fn a_department_that_is_no_staff_group_is_kept_as_sent_and_employee_number_apart() {
+    let p = partner().await;
+    let mut user = barbara();
+    user[ENTERPRISE]["department"] = json!("Nowhere");
+    user[ENTERPRISE]["employeeNumber"] = json!("E-5521");
+    let created = p
+        .send("POST", "/Users", Some(user.clone()))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(created[ENTERPRISE]["department"], "Nowhere");
+    assert_eq!(
+        created["externalId"], "701984",
+        "externalId is Cascade's key"
+    );
+    assert_eq!(
+        created[ENTERPRISE]["employeeNumber"], "E-5521",
+        "kept as sent"
+    );
+    let id = id_of(&created);
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert!(person.get("staff_group_id").is_none(), "{person}");
+    let by_number = p
+        .send(
+            "GET",
+            &format!("/Users?filter={ENTERPRISE}:employeeNumber%20eq%20%22E-5521%22"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(by_number["totalResults"], 1);
+    // A department that names a staff group sets it.
+    user[ENTERPRISE]["department"] = json!("tour operations");
+    let replaced = p
+        .send("PUT", &format!("/Users/{id}"), Some(user))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(replaced[ENTERPRISE]["department"], "tour operations");
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert!(person["staff_group_id"].is_string(), "{person}");
 }

@@ -335,6 +335,8 @@ pub async fn decide(
                 person_id: Set(row.person_id),
                 organisation_id: Set(row.organisation_id),
                 external_id: Set(row.external_id.clone()),
+                employee_number: Set(None),
+                department: Set(None),
                 is_primary: Set(false),
                 active: Set(true),
                 created_at: Set(now),

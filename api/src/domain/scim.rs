@@ -1,6 +1,7 @@
 //! SCIM 2.0 Users (RFC 7643/7644) over people and a partner's memberships. A SCIM User is a
-//! person as one partner organisation knows them: `id` is the person's id, `externalId` (and the
-//! enterprise `employeeNumber`) the membership's external id, `active` the membership's state,
+//! person as one partner organisation knows them: `id` is the person's id, `externalId` the
+//! membership's external id (Cascade's key; the enterprise `employeeNumber` is kept as sent and
+//! stands in when no `externalId` comes), `active` the membership's state,
 //! `department` the person's staff group and `organization` the partner (read-only). Writes run
 //! in one transaction holding the organisation's row, as staff sync does, and deactivation uses
 //! sync's leaver rules.
@@ -105,6 +106,7 @@ struct UserInput {
     name: String,
     email: String,
     external_id: String,
+    employee_number: Option<String>,
     active: bool,
     department: Option<String>,
 }
@@ -183,14 +185,11 @@ fn parse_user(body: &Value) -> ScimResult<UserInput> {
             )
         })?;
     let enterprise = get_ci(obj, ENTERPRISE_SCHEMA).and_then(Value::as_object);
+    // externalId is Cascade's key for the person (the membership's external id, unique in the
+    // organisation); employeeNumber is kept as sent, and stands in for a missing externalId.
     let employee_number = enterprise.and_then(|e| text(e, "employeeNumber"));
     let external = text(obj, "externalId");
-    let external_id = match (external, employee_number) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(ScimError::invalid(
-                "externalId and employeeNumber differ; both name the organisation's key for the person.",
-            ));
-        }
+    let external_id = match (external, employee_number.clone()) {
         (Some(a), _) | (None, Some(a)) => a,
         (None, None) => {
             return Err(ScimError::invalid(
@@ -206,6 +205,7 @@ fn parse_user(body: &Value) -> ScimResult<UserInput> {
         name,
         email,
         external_id,
+        employee_number,
         active,
         department: enterprise.and_then(|e| text(e, "department")),
     })
@@ -221,7 +221,7 @@ fn represent(
 ) -> Value {
     let external = membership.external_id.clone();
     let mut enterprise = json!({ "organization": organisation.name });
-    if let Some(e) = &external {
+    if let Some(e) = &membership.employee_number {
         enterprise["employeeNumber"] = json!(e);
     }
     if let Some(d) = department {
@@ -274,10 +274,11 @@ async fn represent_all(
         .iter()
         .filter_map(|m| {
             let p = persons.get(&m.person_id)?;
-            let dept = p
-                .staff_group_id
-                .and_then(|g| groups.get(&g))
-                .map(String::as_str);
+            let dept = m.department.as_deref().or_else(|| {
+                p.staff_group_id
+                    .and_then(|g| groups.get(&g))
+                    .map(String::as_str)
+            });
             Some(represent(base_url, p, m, organisation, dept))
         })
         .collect())
@@ -328,6 +329,7 @@ pub async fn get(
 pub enum Filter {
     UserName(String),
     ExternalId(String),
+    EmployeeNumber(String),
 }
 
 /// Parses the filters Cascade answers: `userName eq "…"`, `externalId eq "…"` and the
@@ -360,9 +362,10 @@ pub fn parse_filter(raw: &str) -> ScimResult<Filter> {
         .unwrap_or(attr);
     if attr.eq_ignore_ascii_case("userName") {
         Ok(Filter::UserName(value))
-    } else if attr.eq_ignore_ascii_case("externalId") || attr.eq_ignore_ascii_case("employeeNumber")
-    {
+    } else if attr.eq_ignore_ascii_case("externalId") {
         Ok(Filter::ExternalId(value))
+    } else if attr.eq_ignore_ascii_case("employeeNumber") {
+        Ok(Filter::EmployeeNumber(value))
     } else {
         Err(refuse())
     }
@@ -383,6 +386,9 @@ pub async fn list(
     match filter {
         Some(Filter::ExternalId(e)) => {
             select = select.filter(memberships::Column::ExternalId.eq(e))
+        }
+        Some(Filter::EmployeeNumber(e)) => {
+            select = select.filter(memberships::Column::EmployeeNumber.eq(e))
         }
         Some(Filter::UserName(u)) => {
             let person = people::Entity::find()
@@ -415,7 +421,8 @@ pub async fn list(
     }))
 }
 
-/// Checks the input against the database; returns the staff group it names.
+/// Checks the input against the database; returns the staff group the department names, if it
+/// names one (any other department is kept as sent on the membership, not refused).
 async fn check(db: &impl ConnectionTrait, input: &UserInput) -> ScimResult<Option<Uuid>> {
     let mut errors = FieldErrors::default();
     check_text(&mut errors, "displayName", &clean_text(&input.name), 200);
@@ -431,15 +438,10 @@ async fn check(db: &impl ConnectionTrait, input: &UserInput) -> ScimResult<Optio
         .filter(staff_groups::Column::Active.eq(true))
         .all(db)
         .await?;
-    groups
+    Ok(groups
         .into_iter()
         .find(|g| g.name.to_lowercase() == department.to_lowercase())
-        .map(|g| Some(g.id))
-        .ok_or_else(|| {
-            ScimError::invalid(format!(
-                "department {department:?} is not a staff group of the partnership."
-            ))
-        })
+        .map(|g| g.id))
 }
 
 /// Begins a write holding the organisation's row, so SCIM writes and staff syncs of one
@@ -559,6 +561,8 @@ pub async fn create(
         person_id: Set(person_id),
         organisation_id: Set(org),
         external_id: Set(Some(input.external_id.clone())),
+        employee_number: Set(input.employee_number.clone()),
+        department: Set(input.department.clone()),
         is_primary: Set(!has_primary),
         active: Set(true),
         created_at: Set(now),
@@ -674,6 +678,12 @@ async fn write(
             input.email
         )));
     }
+    // A department that names no staff group is kept on the membership and leaves the person's
+    // staff group as it was; no department at all clears it.
+    let group = match (&input.department, group) {
+        (Some(_), None) => person.staff_group_id,
+        (_, group) => group,
+    };
     let (name, email, group, key) = if owns {
         (clean_text(&input.name), input.email.clone(), group, key)
     } else {
@@ -698,9 +708,15 @@ async fn write(
         pm.updated_at = Set(now);
         pm.update(txn).await?;
     }
-    if m.external_id.as_deref() != Some(input.external_id.as_str()) || (input.active && !m.active) {
+    if m.external_id.as_deref() != Some(input.external_id.as_str())
+        || m.employee_number != input.employee_number
+        || m.department != input.department
+        || (input.active && !m.active)
+    {
         let mut mm: memberships::ActiveModel = m.clone().into();
         mm.external_id = Set(Some(input.external_id.clone()));
+        mm.employee_number = Set(input.employee_number.clone());
+        mm.department = Set(input.department.clone());
         if input.active {
             mm.active = Set(true);
         }

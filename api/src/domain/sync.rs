@@ -407,6 +407,8 @@ pub async fn sync(
                     person_id: Set(person_id),
                     organisation_id: Set(organisation_id),
                     external_id: Set(Some(row.external_id.clone())),
+                    employee_number: Set(None),
+                    department: Set(None),
                     is_primary: Set(is_primary),
                     active: Set(true),
                     created_at: Set(now),

@@ -369,9 +369,9 @@ fn schema_documents(state: &AppState) -> [Value; 2] {
                 attribute("givenName", "string", "Given name.", json!({})),
                 attribute("familyName", "string", "Family name.", json!({})),
             ] })),
-            attribute("displayName", "string", "The name shown; Cascade keeps one name per person.", json!({})),
-            attribute("emails", "complex", "The work email (the primary one is used).", json!({ "multiValued": true, "subAttributes": [
-                attribute("value", "string", "Email address.", json!({})),
+            attribute("displayName", "string", "The name shown; Cascade keeps one name per person. Required unless name is given.", json!({ "required": true })),
+            attribute("emails", "complex", "The work email (the primary one is used); required unless userName is an email address.", json!({ "multiValued": true, "required": true, "subAttributes": [
+                attribute("value", "string", "Email address.", json!({ "required": true })),
                 attribute("type", "string", "work", json!({})),
                 attribute("primary", "boolean", "The email Cascade uses.", json!({})),
             ] })),
@@ -386,7 +386,7 @@ fn schema_documents(state: &AppState) -> [Value; 2] {
         "name": "EnterpriseUser",
         "description": "Enterprise User",
         "attributes": [
-            attribute("employeeNumber", "string", "The same as externalId.", json!({ "caseExact": true })),
+            attribute("employeeNumber", "string", "Your HR system's employee number, kept as sent. Cascade's key for the person is externalId; employeeNumber stands in for it only when no externalId is sent.", json!({ "caseExact": true })),
             attribute("organization", "string", "Your organisation (set by your key).", json!({ "mutability": "readOnly" })),
             attribute("department", "string", "The person's staff group, by name.", json!({})),
         ],
