@@ -504,3 +504,99 @@ async fn a_subscription_feed_is_reached_by_its_secret_token_which_can_be_rotated
     let (_, programme_cal) = ics(&app, &programme_path, None, "programme-feed").await;
     assert_eq!(programme_cal.events.len(), 3);
 }
+
+#[tokio::test]
+async fn sequence_rises_through_book_cancel_rebook_move_and_session_cancel() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Council", "council").await;
+    let zoe = app.person("Zoë", "zoe@example.org", org, "Z").await;
+    let learner = app.key(KeyRole::Learner, None, Some(zoe)).await;
+    let session = id_of(&app.session(f.champion, 20, 10).await);
+    let feed = app
+        .post(
+            "/api/v1/calendar-feeds",
+            &learner,
+            json!({ "person_id": zoe }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let feed_path = feed["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("http://cascade.test")
+        .to_owned();
+    // (what the person's calendar holds after each step: method and SEQUENCE, by invitation
+    // and by feed, for the one UID of the one sitting)
+    let mut seen: Vec<(String, i64)> = Vec::new();
+    let mut check = |label: &str, invite: &IcalCalendar, feed: &IcalCalendar| {
+        let method = value(&invite.properties, "METHOD");
+        let sequence: i64 = sequences(invite)[0].parse().expect("a number");
+        let in_feed: i64 = feed
+            .events
+            .iter()
+            .find(|e| value(&e.properties, "UID") == uids(invite)[0])
+            .map(|e| value(&e.properties, "SEQUENCE").parse().expect("a number"))
+            .expect("the feed shows the sitting");
+        assert_eq!(
+            in_feed, sequence,
+            "{label}: the feed agrees with the invitation"
+        );
+        if let Some((_, last)) = seen.last() {
+            assert!(sequence > *last, "{label}: {sequence} after {seen:?}");
+        }
+        seen.push((method, sequence));
+    };
+    let first = id_of(&app.book(session, zoe, &learner).await.expect(201).body);
+    let invite_path = |b: uuid::Uuid| format!("/api/v1/bookings/{b}/invite.ics");
+    let (_, i) = ics(&app, &invite_path(first), Some(&learner), "seq-book").await;
+    let (_, fd) = ics(&app, &feed_path, None, "seq-book-feed").await;
+    check("booked", &i, &fd);
+    app.post(
+        &format!("/api/v1/bookings/{first}/cancel"),
+        &learner,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let (_, i) = ics(&app, &invite_path(first), Some(&learner), "seq-cancel").await;
+    let (_, fd) = ics(&app, &feed_path, None, "seq-cancel-feed").await;
+    check("cancelled", &i, &fd);
+    let again = id_of(&app.book(session, zoe, &learner).await.expect(201).body);
+    let (_, i) = ics(&app, &invite_path(again), Some(&learner), "seq-rebook").await;
+    let (_, fd) = ics(&app, &feed_path, None, "seq-rebook-feed").await;
+    check("booked again", &i, &fd);
+    let moved = today(&app) + chrono::Duration::days(22);
+    app.patch(
+        &format!("/api/v1/sessions/{session}"),
+        &app.admin,
+        json!({ "sittings": [{ "date": moved, "start": "10:00", "end": "16:00" }] }),
+    )
+    .await
+    .expect(200);
+    let (_, i) = ics(&app, &invite_path(again), Some(&learner), "seq-moved").await;
+    let (_, fd) = ics(&app, &feed_path, None, "seq-moved-feed").await;
+    check("session moved", &i, &fd);
+    app.post(
+        &format!("/api/v1/sessions/{session}/cancel"),
+        &app.admin,
+        json!({ "reason": "Trainer unwell" }),
+    )
+    .await
+    .expect(200);
+    let (_, i) = ics(
+        &app,
+        &invite_path(again),
+        Some(&learner),
+        "seq-session-cancel",
+    )
+    .await;
+    let (_, fd) = ics(&app, &feed_path, None, "seq-session-cancel-feed").await;
+    check("session cancelled", &i, &fd);
+    let methods: Vec<&str> = seen.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        methods,
+        ["REQUEST", "CANCEL", "REQUEST", "REQUEST", "CANCEL"]
+    );
+}

@@ -166,6 +166,31 @@ pub async fn session_calendar(
     }))
 }
 
+/// The SEQUENCE of a person's copy of a session's events. It rises with every change a calendar
+/// must see — each change to the session (its revision) and each time this person gives a place
+/// up or takes one again — so a new invitation after a cancellation is never older than the
+/// CANCEL the person already holds (RFC 5546 §2.1.5): booked `r`, cancelled `r + 1`, booked
+/// again `r + 2`, … `own_cancellations` counts the places the person gave up on the session
+/// before (or, for a place given up, up to and including) the one in question.
+pub(crate) fn attendee_sequence(
+    revision: i32,
+    own_cancellations: i32,
+    holds_place: bool,
+    session_cancelled: bool,
+) -> i32 {
+    let base = revision + 2 * own_cancellations;
+    if holds_place || session_cancelled {
+        base
+    } else {
+        base - 1
+    }
+}
+
+/// Whether a booking was given up by (or for) its holder, rather than cancelled with its session.
+fn given_up(b: &bookings::Model) -> bool {
+    b.status == BookingStatus::Cancelled && b.cancel_reason.as_deref() != Some("session_cancelled")
+}
+
 /// A person's invitation to the sittings of a booked session: REQUEST while they hold the place,
 /// CANCEL (same UIDs, higher SEQUENCE) once the booking or the session is cancelled.
 pub async fn invite(
@@ -193,13 +218,19 @@ pub async fn invite(
         .ok_or_else(|| ApiError::not_found("Person"))?;
     let session_cancelled = session.status == SessionStatus::Cancelled;
     let booking_cancelled = booking.status == BookingStatus::Cancelled;
-    // The session's revision counts every change it had; a cancellation of the place alone is one
-    // more change, so its SEQUENCE is above any invitation sent before.
-    let sequence = if booking_cancelled && !session_cancelled {
-        session.revision + 1
-    } else {
-        session.revision
-    };
+    let earlier = bookings::Entity::find()
+        .filter(bookings::Column::PersonId.eq(booking.person_id))
+        .filter(bookings::Column::SessionId.eq(booking.session_id))
+        .filter(bookings::Column::Id.lte(booking.id))
+        .all(db)
+        .await?;
+    let own_cancellations = earlier.iter().filter(|b| given_up(b)).count() as i32;
+    let sequence = attendee_sequence(
+        session.revision,
+        own_cancellations,
+        !booking_cancelled,
+        session_cancelled,
+    );
     let cancelled = session_cancelled || booking_cancelled;
     let attendee = Party {
         name: person.name,
@@ -487,6 +518,8 @@ pub async fn feed_calendar(
             .collect(),
         None => Vec::new(),
     };
+    let mut given_up_per_session: std::collections::HashMap<Uuid, i32> =
+        std::collections::HashMap::new();
     let (name, rows, cancelled_places): (String, Vec<sessions::Model>, Vec<Uuid>) =
         match (feed.person_id, feed.programme_id) {
             (Some(person), _) => {
@@ -510,6 +543,9 @@ pub async fn feed_calendar(
                     .filter(|b| b.status == BookingStatus::Cancelled)
                     .map(|b| b.session_id)
                     .collect();
+                for b in places.iter().filter(|b| given_up(b)) {
+                    *given_up_per_session.entry(b.session_id).or_default() += 1;
+                }
                 let held: Vec<Uuid> = places
                     .iter()
                     .filter(|b| b.status != BookingStatus::Cancelled)
@@ -556,11 +592,12 @@ pub async fn feed_calendar(
         |s| {
             let place_cancelled = cancelled_places.contains(&s.id) && !facilitated.contains(&s.id);
             let session_cancelled = s.status == SessionStatus::Cancelled;
-            let sequence = if place_cancelled && !session_cancelled {
-                s.revision + 1
-            } else {
-                s.revision
-            };
+            let sequence = attendee_sequence(
+                s.revision,
+                given_up_per_session.get(&s.id).copied().unwrap_or(0),
+                !place_cancelled,
+                session_cancelled,
+            );
             (sequence, session_cancelled || place_cancelled)
         },
         None,
