@@ -15,6 +15,8 @@ use sea_orm::{DbErr, SqlErr};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://cascade.invalid/problems/";
+/// How a refused write's problem ends; a refused read's drops it (see [`problem_catcher`]).
+const WROTE_NOTHING: &str = "; nothing was written.";
 
 /// An RFC 9457 problem: every non-2xx answer of this API has this shape.
 #[derive(Debug, Clone, Object)]
@@ -126,7 +128,7 @@ impl ApiError {
             Self::Validation(errors) => (
                 "validation",
                 format!(
-                    "The request has {} invalid field{}; nothing was written.",
+                    "The request has {} invalid field{}{WROTE_NOTHING}",
                     errors.len(),
                     if errors.len() == 1 { "" } else { "s" }
                 ),
@@ -328,6 +330,10 @@ fn parse_error_fields(message: &str) -> Vec<FieldError> {
 
 /// Wraps the application so that every error, whoever raised it, leaves as problem+json.
 pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let reads = matches!(
+        *req.method(),
+        poem::http::Method::GET | poem::http::Method::HEAD
+    );
     let (mut resp, operation) = match next.call(req).await {
         Ok(resp) => {
             let resp = resp.into_response();
@@ -365,6 +371,12 @@ pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result
             }
         }
     };
+    // A refused read wrote nothing to begin with: it does not say so.
+    if reads && resp.content_type() == Some(PROBLEM_CONTENT_TYPE) {
+        let (parts, body) = resp.into_parts();
+        let text = body.into_string().await.unwrap_or_default();
+        resp = Response::from_parts(parts, text.replace(WROTE_NOTHING, ".").into());
+    }
     // Keep the operation for the access log and metrics (see `guard::observe`).
     if let Some(operation) = operation {
         resp.set_data(operation);

@@ -287,3 +287,30 @@ async fn control_characters_bidi_overrides_and_absurd_dates_are_refused_everywhe
     .await
     .expect(200);
 }
+
+#[tokio::test]
+async fn a_refused_read_does_not_claim_to_have_written_nothing_but_a_refused_write_does() {
+    let app = TestApp::spawn().await;
+    let read = app
+        .get("/api/v1/sessions?from=1066-10-14", &app.admin)
+        .await
+        .problem(422);
+    let detail = read["detail"].as_str().unwrap_or("");
+    assert!(!detail.contains("written"), "{detail}");
+    assert_eq!(detail, "The request has 1 invalid field.");
+    let write = app
+        .post(
+            "/api/v1/organisations",
+            &app.admin,
+            json!({ "name": "", "sector": "council" }),
+        )
+        .await
+        .problem(422);
+    assert!(
+        write["detail"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("nothing was written."),
+        "{write}"
+    );
+}
