@@ -281,34 +281,44 @@ pub async fn limit_public<E: Endpoint>(next: E, req: Request) -> poem::Result<Re
 /// request carries it — JSON bodies (the API, staff sync, SCIM), query parameters and the path —
 /// before any handler runs: control characters (NUL, C0 other than tab, newline and carriage
 /// return, DEL, C1) and bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069)
-/// anywhere; dates (`YYYY-MM-DD…`) before 1900 or after 2199; and numbers or booleans where the
-/// OpenAPI document says string ([`crate::json_types`]). A 422 names every field (a SCIM client
-/// gets SCIM's 400 `invalidValue`).
+/// anywhere; dates (`YYYY-MM-DD…`) before 1900 or after 2199; then anything the OpenAPI
+/// document says otherwise of the path, query and body ([`crate::json_types`]: required fields,
+/// types, enumerations, formats). A 422 names every field (a SCIM client gets SCIM's 400
+/// `invalidValue`).
 pub async fn sane_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     let mut errors = Vec::new();
     let path = req.uri().path().to_owned();
     if let Some(why) = percent_decode(&path).as_deref().and_then(insane) {
         errors.push(FieldError::new("path", why));
     }
-    if let Some(query) = req.uri().query() {
-        for (name, value) in form_pairs(query) {
-            if let Some(why) = insane(&value) {
-                errors.push(FieldError::new(name, why));
-            }
+    let query = req.uri().query().map(form_pairs).unwrap_or_default();
+    for (name, value) in &query {
+        if let Some(why) = insane(value) {
+            errors.push(FieldError::new(name.clone(), why));
         }
     }
     let json = req
         .content_type()
         .is_some_and(|t| t.starts_with("application/") && t.contains("json"));
+    let mut value = None;
     if json {
         let body = req.take_body().into_bytes().await?;
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
-            walk(&value, String::new(), &mut errors);
-            if let Some(types) = req.data::<std::sync::Arc<crate::json_types::JsonTypes>>() {
-                types.check(req.method().as_str(), &path, &value, &mut errors);
-            }
+        value = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        if let Some(value) = &value {
+            walk(value, String::new(), &mut errors);
         }
         req.set_body(body);
+    }
+    if errors.is_empty()
+        && let Some(types) = req.data::<std::sync::Arc<crate::json_types::JsonTypes>>()
+    {
+        types.check(
+            req.method().as_str(),
+            &path,
+            &query,
+            value.as_ref(),
+            &mut errors,
+        );
     }
     if errors.is_empty() {
         return Ok(Box::pin(next.call(req)).await?.into_response());

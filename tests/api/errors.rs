@@ -67,13 +67,14 @@ async fn a_wrong_method_is_a_problem() {
 }
 
 #[tokio::test]
-async fn a_bad_path_parameter_is_a_problem_naming_the_path() {
+async fn a_bad_path_parameter_is_a_problem_naming_the_parameter() {
     let app = TestApp::spawn().await;
     let body = app
         .get("/api/v1/organisations/not-a-uuid", &app.admin)
         .await
-        .problem(400);
-    assert_eq!(Reply::error_fields(&body), ["path"]);
+        .problem(422);
+    assert_eq!(Reply::error_fields(&body), ["id"], "its documented name, never param0");
+    assert_eq!(body["errors"][0]["message"], "must be a UUID");
 }
 
 #[tokio::test]
@@ -82,13 +83,19 @@ async fn a_bad_query_parameter_is_a_problem_naming_it() {
     let body = app
         .get("/api/v1/organisations?limit=many", &app.admin)
         .await
-        .problem(400);
+        .problem(422);
     assert_eq!(Reply::error_fields(&body), ["limit"]);
+    assert_eq!(body["errors"][0]["message"], "must be a whole number");
     let body = app
         .get("/api/v1/organisations?sector=army", &app.admin)
         .await
-        .problem(400);
+        .problem(422);
     assert_eq!(Reply::error_fields(&body), ["sector"]);
+    assert_eq!(
+        body["errors"][0]["message"],
+        "must be one of council, health, police, school, voluntary, other",
+        "an enumeration lists what it allows"
+    );
 }
 
 #[tokio::test]

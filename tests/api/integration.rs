@@ -83,12 +83,13 @@ async fn lists_partner_systems_poll_return_only_what_changed_since_their_last_sy
     let problem = app
         .get("/api/v1/people?updated_since=yesterday", &app.admin)
         .await
-        .problem(400);
+        .problem(422);
+    assert_eq!(problem["errors"][0]["field"], "updated_since");
     assert!(
-        problem["detail"]
+        problem["errors"][0]["message"]
             .as_str()
             .unwrap_or("")
-            .contains("updated_since")
+            .contains("RFC 3339")
     );
 }
 

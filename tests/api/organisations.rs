@@ -114,14 +114,14 @@ async fn invalid_organisations_are_refused_with_every_field_named_and_nothing_wr
         (
             "unknown sector",
             json!({ "name": "Army", "sector": "army" }),
-            400,
-            &["body"],
+            422,
+            &["sector"],
         ),
         (
             "missing sector",
             json!({ "name": "No sector" }),
-            400,
-            &["body"],
+            422,
+            &["sector"],
         ),
         (
             "unknown field",
@@ -132,8 +132,8 @@ async fn invalid_organisations_are_refused_with_every_field_named_and_nothing_wr
         (
             "name is an object",
             json!({ "name": { "en": "X" }, "sector": "council" }),
-            400,
-            &["body"],
+            422,
+            &["name"],
         ),
     ];
     for (reason, body, status, fields) in cases {
