@@ -600,3 +600,56 @@ async fn sequence_rises_through_book_cancel_rebook_move_and_session_cancel() {
         ["REQUEST", "CANCEL", "REQUEST", "REQUEST", "CANCEL"]
     );
 }
+
+#[tokio::test]
+async fn a_feeds_name_shows_no_backslashes_and_links_are_written_as_ascii() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Council", "council").await;
+    let tomas = app
+        .person("Ó Briain, Tomás", "tomas@example.org", org, "T")
+        .await;
+    let body = json!({
+        "course_id": f.champion,
+        "sittings": [{ "date": today(&app) + chrono::Duration::days(20), "start": "09:30", "end": "12:30" }],
+        "online_url": "https://meet.example/salle-réunion?équipe=1",
+    });
+    let session = id_of(
+        &app.post("/api/v1/sessions", &app.admin, body)
+            .await
+            .expect(201)
+            .body,
+    );
+    app.book(session, tomas, &app.admin).await.expect(201);
+    let feed = app
+        .post(
+            "/api/v1/calendar-feeds",
+            &app.admin,
+            json!({ "person_id": tomas }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let path = feed["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("http://cascade.test")
+        .to_owned();
+    let (text, parsed) = ics(&app, &path, None, "feed-name-and-link").await;
+    let unfolded = text.replace("\r\n ", "");
+    assert!(
+        unfolded.contains("\r\nX-WR-CALNAME:Training — Ó Briain Tomás\r\n"),
+        "{unfolded}"
+    );
+    assert!(
+        unfolded.contains("\r\nNAME:Training — Ó Briain\\, Tomás\r\n"),
+        "{unfolded}"
+    );
+    assert_eq!(
+        value(&parsed.properties, "NAME"),
+        "Training — Ó Briain\\, Tomás"
+    );
+    let url = value(&parsed.events[0].properties, "URL");
+    assert_eq!(url, "https://meet.example/salle-r%C3%A9union?%C3%A9quipe=1");
+    assert!(url.is_ascii());
+}

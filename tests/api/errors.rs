@@ -73,7 +73,11 @@ async fn a_bad_path_parameter_is_a_problem_naming_the_parameter() {
         .get("/api/v1/organisations/not-a-uuid", &app.admin)
         .await
         .problem(422);
-    assert_eq!(Reply::error_fields(&body), ["id"], "its documented name, never param0");
+    assert_eq!(
+        Reply::error_fields(&body),
+        ["id"],
+        "its documented name, never param0"
+    );
     assert_eq!(body["errors"][0]["message"], "must be a UUID");
 }
 

@@ -140,7 +140,24 @@ pub fn render(calendar: &Calendar) -> String {
         ),
     ];
     if let Some(name) = &calendar.name {
-        lines.push(format!("X-WR-CALNAME:{}", escape_text(name)));
+        // RFC 7986's NAME is TEXT, escaped as the standard says. Clients show X-WR-CALNAME as
+        // written, backslashes included, so it carries the name with nothing that needs escaping.
+        lines.push(format!("NAME:{}", escape_text(name)));
+        let plain: String = name
+            .chars()
+            .map(|c| {
+                if matches!(c, ',' | ';' | '\\') {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .filter(|c| !c.is_control())
+            .collect();
+        lines.push(format!(
+            "X-WR-CALNAME:{}",
+            plain.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
         lines.push("X-WR-TIMEZONE:Europe/London".into());
     }
     lines.extend(VTIMEZONE.iter().map(|l| (*l).to_owned()));
@@ -159,10 +176,17 @@ pub fn render(calendar: &Calendar) -> String {
             lines.push(format!("LOCATION:{}", escape_text(location)));
         }
         if let Some(url) = &e.url {
-            lines.push(format!(
-                "URL:{}",
-                url.chars().filter(|c| !c.is_control()).collect::<String>()
-            ));
+            // A URI value is ASCII: non-ASCII characters are percent-encoded (and a host in
+            // punycode), as the url crate writes it.
+            let url = url::Url::parse(url).map_or_else(
+                |_| {
+                    url.chars()
+                        .filter(char::is_ascii_graphic)
+                        .collect::<String>()
+                },
+                String::from,
+            );
+            lines.push(format!("URL:{url}"));
         }
         lines.push(format!(
             "STATUS:{}",
