@@ -70,6 +70,12 @@ pub fn mark_replayed() {
     let _ = CONTEXT.try_with(|c| c.borrow_mut().replayed = true);
 }
 
+/// Marks the current request as a read sent with a writing method (a SCIM `.search` POST),
+/// which records nothing.
+pub fn mark_read_only() {
+    mark_replayed();
+}
+
 /// Whether the current request wrote and recorded nothing although it should have: how many
 /// records it made, and whether it was a replay.
 pub fn unrecorded() -> bool {

@@ -600,3 +600,64 @@ async fn a_department_that_is_no_staff_group_is_kept_as_sent_and_employee_number
         .body;
     assert!(person["staff_group_id"].is_string(), "{person}");
 }
+
+#[tokio::test]
+async fn attributes_excluded_attributes_and_search_by_post() {
+    let p = partner().await;
+    let id = id_of(
+        &p.send("POST", "/Users", Some(barbara()))
+            .await
+            .expect(201)
+            .body,
+    );
+    let only = p
+        .send(
+            "GET",
+            &format!("/Users/{id}?attributes=userName,name.givenName"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let mut keys: Vec<&str> = only
+        .as_object()
+        .expect("user")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "schemas", "userName"], "{only}");
+    let without = p
+        .send(
+            "GET",
+            &format!("/Users?excludedAttributes=active,emails,{ENTERPRISE}:department"),
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    let user = &without["Resources"][0];
+    assert!(
+        user.get("active").is_none() && user.get("emails").is_none(),
+        "{user}"
+    );
+    assert!(user[ENTERPRISE].get("department").is_none(), "{user}");
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "701984");
+    for path in ["/Users/.search", "/.search"] {
+        let found = p
+            .send(
+                "POST",
+                path,
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                    "filter": "externalId eq \"701984\"", "attributes": ["displayName"],
+                    "startIndex": 1, "count": 10 })),
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(found["totalResults"], 1, "{path}: {found}");
+        assert_eq!(found["Resources"][0]["displayName"], "Babs Jensen");
+        assert!(found["Resources"][0].get("userName").is_none());
+    }
+}

@@ -908,3 +908,74 @@ fn set_key(target: &mut Value, key: &str, value: Option<Value>) -> Option<()> {
     }
     Some(())
 }
+
+/// `attributes` and `excludedAttributes` (RFC 7644 §3.9), applied to a User representation:
+/// with `attributes`, only the named attributes (and `id` and `schemas`, always returned) stay;
+/// `excludedAttributes` removes the named ones (never `id` or `schemas`). Names are compared
+/// without regard to case; `name.givenName` names a sub-attribute, and
+/// `urn:…:enterprise:2.0:User:department` an extension's attribute.
+pub fn project(user: &mut Value, attributes: &[String], excluded: &[String]) {
+    const ALWAYS: [&str; 2] = ["id", "schemas"];
+    let Some(obj) = user.as_object_mut() else {
+        return;
+    };
+    // (top-level key as written in the representation, optional sub-attribute)
+    let split = |path: &str| -> (String, Option<String>) {
+        if let Some(rest) = path
+            .get(..ENTERPRISE_SCHEMA.len())
+            .filter(|head| head.eq_ignore_ascii_case(ENTERPRISE_SCHEMA))
+            .map(|_| &path[ENTERPRISE_SCHEMA.len()..])
+        {
+            let sub = rest.strip_prefix(':').filter(|s| !s.is_empty());
+            return (ENTERPRISE_SCHEMA.to_owned(), sub.map(str::to_owned));
+        }
+        match path.split_once('.') {
+            Some((top, sub)) => (top.to_owned(), Some(sub.to_owned())),
+            None => (path.to_owned(), None),
+        }
+    };
+    let key_of = |obj: &serde_json::Map<String, Value>, name: &str| {
+        obj.keys().find(|k| k.eq_ignore_ascii_case(name)).cloned()
+    };
+    if !attributes.is_empty() {
+        let wanted: Vec<(String, Option<String>)> = attributes.iter().map(|a| split(a)).collect();
+        let keys: Vec<String> = obj.keys().cloned().collect();
+        for key in keys {
+            if ALWAYS.contains(&key.as_str()) {
+                continue;
+            }
+            let asked: Vec<&Option<String>> = wanted
+                .iter()
+                .filter(|(top, _)| top.eq_ignore_ascii_case(&key))
+                .map(|(_, sub)| sub)
+                .collect();
+            if asked.is_empty() {
+                obj.remove(&key);
+            } else if asked.iter().all(|s| s.is_some())
+                && let Some(inner) = obj.get_mut(&key).and_then(Value::as_object_mut)
+            {
+                let subs: Vec<&str> = asked.iter().filter_map(|s| s.as_deref()).collect();
+                inner.retain(|k, _| subs.iter().any(|s| s.eq_ignore_ascii_case(k)));
+                if inner.is_empty() {
+                    obj.remove(&key);
+                }
+            }
+        }
+    }
+    for path in excluded {
+        let (top, sub) = split(path);
+        let Some(key) = key_of(obj, &top).filter(|k| !ALWAYS.contains(&k.as_str())) else {
+            continue;
+        };
+        match sub {
+            None => {
+                obj.remove(&key);
+            }
+            Some(sub) => {
+                if let Some(inner) = obj.get_mut(&key).and_then(Value::as_object_mut) {
+                    inner.retain(|k, _| !k.eq_ignore_ascii_case(&sub));
+                }
+            }
+        }
+    }
+}

@@ -26,6 +26,9 @@ const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub fn routes() -> impl Endpoint<Output = Response> {
     Route::new()
         .at("/Users", poem::get(list_users).post(create_user))
+        .at("/Users/.search", poem::post(search_users))
+        // A search at the root covers every resource type: Cascade has only Users.
+        .at("/.search", poem::post(search_users))
         .at(
             "/Users/:id",
             poem::get(get_user)
@@ -138,6 +141,96 @@ struct ListParams {
     #[serde(rename = "startIndex")]
     start_index: Option<String>,
     count: Option<String>,
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
+}
+
+/// A comma-separated attribute list of a query.
+fn names(raw: Option<&str>) -> Vec<String> {
+    raw.map(|r| {
+        r.split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Applies `attributes`/`excludedAttributes` to a User or to each User of a list.
+fn projected(mut body: Value, attributes: &[String], excluded: &[String]) -> Value {
+    if attributes.is_empty() && excluded.is_empty() {
+        return body;
+    }
+    match body.get_mut("Resources").and_then(Value::as_array_mut) {
+        Some(users) => users
+            .iter_mut()
+            .for_each(|u| scim::project(u, attributes, excluded)),
+        None => scim::project(&mut body, attributes, excluded),
+    }
+    body
+}
+
+/// One search, as a query (`GET /Users`) or a body (`POST /Users/.search`) gives it.
+struct Search {
+    filter: Option<String>,
+    start_index: Option<String>,
+    count: Option<String>,
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+async fn search(req: &Request, state: &AppState, s: Search) -> ScimResult<Value> {
+    let org = partner(req, state).await?;
+    // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1, a negative count as 0.
+    let start = number(s.start_index.as_deref(), "startIndex", 1)?.max(1);
+    let count = number(s.count.as_deref(), "count", 100)?.clamp(0, MAX_COUNT as i64);
+    let filter = s.filter.as_deref().map(scim::parse_filter).transpose()?;
+    let list = scim::list(
+        &state.db,
+        &state.config.public_url,
+        org,
+        filter,
+        start as u64,
+        count as u64,
+    )
+    .await?;
+    Ok(projected(list, &s.attributes, &s.excluded))
+}
+
+/// `POST /Users/.search` (RFC 7644 §3.4.3): the same search with its parameters in the body.
+#[handler]
+async fn search_users(req: &Request, state: Data<&AppState>, body: Vec<u8>) -> Response {
+    crate::audit::mark_read_only();
+    let result = async {
+        let body = parse_body(&body)?;
+        let text = |key: &str| match body.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let list = |key: &str| -> Vec<String> {
+            match body.get(key) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+                Some(Value::String(s)) => names(Some(s)),
+                _ => Vec::new(),
+            }
+        };
+        let s = Search {
+            filter: text("filter"),
+            start_index: text("startIndex"),
+            count: text("count"),
+            attributes: list("attributes"),
+            excluded: list("excludedAttributes"),
+        };
+        search(req, &state, s).await
+    }
+    .await;
+    reply(StatusCode::OK, result)
 }
 
 fn number(raw: Option<&str>, name: &str, default: i64) -> ScimResult<i64> {
@@ -154,35 +247,39 @@ fn number(raw: Option<&str>, name: &str, default: i64) -> ScimResult<i64> {
 
 #[handler]
 async fn list_users(req: &Request, state: Data<&AppState>, params: Query<ListParams>) -> Response {
-    let result = async {
-        let org = partner(req, &state).await?;
-        // RFC 7644 §3.4.2.4: a startIndex below 1 is taken as 1, a negative count as 0.
-        let start = number(params.start_index.as_deref(), "startIndex", 1)?.max(1);
-        let count = number(params.count.as_deref(), "count", 100)?.clamp(0, MAX_COUNT as i64);
-        let filter = params
-            .filter
-            .as_deref()
-            .map(scim::parse_filter)
-            .transpose()?;
-        scim::list(
-            &state.db,
-            &state.config.public_url,
-            org,
-            filter,
-            start as u64,
-            count as u64,
-        )
-        .await
-    }
-    .await;
-    reply(StatusCode::OK, result)
+    let params = params.0;
+    let s = Search {
+        filter: params.filter,
+        start_index: params.start_index,
+        count: params.count,
+        attributes: names(params.attributes.as_deref()),
+        excluded: names(params.excluded_attributes.as_deref()),
+    };
+    reply(StatusCode::OK, search(req, &state, s).await)
+}
+
+#[derive(Deserialize)]
+struct ProjectionParams {
+    attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    excluded_attributes: Option<String>,
 }
 
 #[handler]
-async fn get_user(req: &Request, state: Data<&AppState>, id: Path<String>) -> Response {
+async fn get_user(
+    req: &Request,
+    state: Data<&AppState>,
+    id: Path<String>,
+    params: Query<ProjectionParams>,
+) -> Response {
     let result = async {
         let org = partner(req, &state).await?;
-        scim::get(&state.db, &state.config.public_url, org, parse_id(&id)?).await
+        let user = scim::get(&state.db, &state.config.public_url, org, parse_id(&id)?).await?;
+        Ok(projected(
+            user,
+            &names(params.attributes.as_deref()),
+            &names(params.excluded_attributes.as_deref()),
+        ))
     }
     .await;
     reply(StatusCode::OK, result)
