@@ -15,6 +15,9 @@ pub struct Model {
     /// An identity provider's `department`, kept as sent (SCIM); it sets the person's staff
     /// group when it names one.
     pub department: Option<String>,
+    /// When an identity provider deleted the User (SCIM `DELETE`): the membership stays as a
+    /// leaver's, and SCIM shows it no more until the User is created again.
+    pub scim_deleted_at: Option<DateTimeUtc>,
     /// The employing organisation that charges and reports count against.
     pub is_primary: bool,
     pub active: bool,

@@ -4,7 +4,8 @@
 //!
 //! Memberships keep an identity provider's `employeeNumber` beside the external id (they may
 //! differ; the external id is Cascade's key for the person) and its `department` as sent (it
-//! need not be one of the partnership's staff groups).
+//! need not be one of the partnership's staff groups), and when SCIM deleted the User (the
+//! membership stays, as a leaver's; SCIM then answers 404 until the User is created again).
 //!
 //! And the organisation each completion and certificate was produced for (the booking's
 //! organisation, or the employer at the time), so a partner reads the records its organisation
@@ -38,6 +39,7 @@ enum Memberships {
     Table,
     EmployeeNumber,
     Department,
+    ScimDeletedAt,
 }
 
 #[derive(DeriveIden)]
@@ -143,6 +145,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
+            .alter_table(
+                Table::alter()
+                    .table(Memberships::Table)
+                    .add_column(timestamp_with_time_zone_null(Memberships::ScimDeletedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_index(index(
                 "ix_memberships_employee_number",
                 Memberships::Table.into_iden(),
@@ -230,6 +240,7 @@ impl MigrationTrait for Migration {
                     .table(Memberships::Table)
                     .drop_column(Memberships::EmployeeNumber)
                     .drop_column(Memberships::Department)
+                    .drop_column(Memberships::ScimDeletedAt)
                     .to_owned(),
             )
             .await?;

@@ -366,12 +366,10 @@ async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
     p.send("DELETE", &format!("/Users/{id}"), None)
         .await
         .expect(204);
-    let gone = p
-        .send("GET", &format!("/Users/{id}"), None)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(gone["active"], false);
+    // Deleted, the User is gone for SCIM (RFC 7644 §3.6); the person stays, as a leaver.
+    scim_error(p.send("GET", &format!("/Users/{id}"), None).await, 404);
+    let listed = p.send("GET", "/Users", None).await.expect(200).body;
+    assert_eq!(listed["totalResults"], 0);
     let person = p
         .app
         .get(&format!("/api/v1/people/{id}"), &p.key)
@@ -379,6 +377,17 @@ async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
         .expect(200)
         .body;
     assert_eq!(person["active"], false);
+    // Created again, the same person comes back, active, with their records.
+    let again = p
+        .send("POST", "/Users", Some(barbara()))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(id_of(&again), id);
+    assert_eq!(again["active"], true);
+    p.send("GET", &format!("/Users/{id}"), None)
+        .await
+        .expect(200);
 }
 
 #[tokio::test]

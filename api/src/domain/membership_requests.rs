@@ -337,6 +337,7 @@ pub async fn decide(
                 external_id: Set(row.external_id.clone()),
                 employee_number: Set(None),
                 department: Set(None),
+                scim_deleted_at: Set(None),
                 is_primary: Set(false),
                 active: Set(true),
                 created_at: Set(now),

@@ -299,6 +299,7 @@ async fn membership(
     memberships::Entity::find()
         .filter(memberships::Column::OrganisationId.eq(organisation_id))
         .filter(memberships::Column::PersonId.eq(person_id))
+        .filter(memberships::Column::ScimDeletedAt.is_null())
         .one(db)
         .await?
         .ok_or_else(|| {
@@ -381,8 +382,9 @@ pub async fn list(
     count: u64,
 ) -> ScimResult<Value> {
     let organisation = organisation(db, org).await?;
-    let mut select =
-        memberships::Entity::find().filter(memberships::Column::OrganisationId.eq(org));
+    let mut select = memberships::Entity::find()
+        .filter(memberships::Column::OrganisationId.eq(org))
+        .filter(memberships::Column::ScimDeletedAt.is_null());
     match filter {
         Some(Filter::ExternalId(e)) => {
             select = select.filter(memberships::Column::ExternalId.eq(e))
@@ -486,6 +488,42 @@ pub async fn create(
     let input = parse_user(body)?;
     let txn = begin_for(db, org).await?;
     let group = check(&txn, &input).await?;
+    // A User the identity provider deleted comes back: the membership is revived and made what
+    // the request says (RFC 7644: after DELETE the same User may be created again).
+    let deleted = memberships::Entity::find()
+        .filter(memberships::Column::OrganisationId.eq(org))
+        .filter(memberships::Column::ScimDeletedAt.is_not_null())
+        .filter(
+            sea_orm::Condition::any()
+                .add(memberships::Column::ExternalId.eq(input.external_id.as_str()))
+                .add(
+                    memberships::Column::PersonId.in_subquery(
+                        sea_orm::sea_query::Query::select()
+                            .column(people::Column::Id)
+                            .from(people::Entity)
+                            .and_where(people::Column::EmailKey.eq(email_key(&input.email)))
+                            .to_owned(),
+                    ),
+                ),
+        )
+        .one(&txn)
+        .await?;
+    if let Some(gone) = deleted {
+        let mut revived: memberships::ActiveModel = gone.clone().into();
+        revived.scim_deleted_at = Set(None);
+        revived.update(&txn).await?;
+        write(&txn, org, gone.person_id, &input, now).await?;
+        audit::record(
+            &txn,
+            Change::new("person", gone.person_id, "scim_create")
+                .summary(format!("SCIM provisioned again for organisation {org}"))
+                .person(gone.person_id),
+        )
+        .await?;
+        let user = get(&txn, base_url, org, gone.person_id).await?;
+        txn.commit().await?;
+        return Ok(user);
+    }
     if external_id_taken(&txn, org, &input.external_id).await? {
         return Err(conflict(format!(
             "A User with externalId {:?} already exists.",
@@ -563,6 +601,7 @@ pub async fn create(
         external_id: Set(Some(input.external_id.clone())),
         employee_number: Set(input.employee_number.clone()),
         department: Set(input.department.clone()),
+        scim_deleted_at: Set(None),
         is_primary: Set(!has_primary),
         active: Set(true),
         created_at: Set(now),
@@ -741,6 +780,15 @@ pub async fn deactivate(
     if m.active {
         super::sync::leave(&txn, org, &[&m], now).await?;
     }
+    // From now on SCIM answers 404 for this User; the membership stays as a leaver's.
+    memberships::Entity::update_many()
+        .col_expr(
+            memberships::Column::ScimDeletedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
+        .filter(memberships::Column::Id.eq(m.id))
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         Change::new("person", id, "scim_deactivate")

@@ -330,6 +330,7 @@ pub async fn sync(
                     if !m.active {
                         let mut mm: memberships::ActiveModel = m.clone().into();
                         mm.active = Set(true);
+                        mm.scim_deleted_at = Set(None);
                         mm.updated_at = Set(now);
                         mm.update(&txn).await?;
                     }
@@ -358,6 +359,7 @@ pub async fn sync(
                 if !m.active {
                     let mut mm: memberships::ActiveModel = m.clone().into();
                     mm.active = Set(true);
+                    mm.scim_deleted_at = Set(None);
                     mm.updated_at = Set(now);
                     mm.update(&txn).await?;
                 }
@@ -409,6 +411,7 @@ pub async fn sync(
                     external_id: Set(Some(row.external_id.clone())),
                     employee_number: Set(None),
                     department: Set(None),
+                    scim_deleted_at: Set(None),
                     is_primary: Set(is_primary),
                     active: Set(true),
                     created_at: Set(now),
