@@ -128,30 +128,21 @@ impl MigrationTrait for Migration {
                 .create_index(index(name, MembershipRequests::Table.into_iden(), cols))
                 .await?;
         }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Memberships::Table)
-                    .add_column(string_null(Memberships::EmployeeNumber))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Memberships::Table)
-                    .add_column(string_null(Memberships::Department))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Memberships::Table)
-                    .add_column(timestamp_with_time_zone_null(Memberships::ScimDeletedAt))
-                    .to_owned(),
-            )
-            .await?;
+        // One column a statement: SQLite alters one thing at a time.
+        for mut column in [
+            string_null(Memberships::EmployeeNumber),
+            string_null(Memberships::Department),
+            timestamp_with_time_zone_null(Memberships::ScimDeletedAt),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Memberships::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
         manager
             .create_index(index(
                 "ix_memberships_employee_number",

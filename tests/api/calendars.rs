@@ -472,11 +472,7 @@ async fn a_subscription_feed_is_reached_by_its_secret_token_which_can_be_rotated
         .expect(200)
         .body;
     app.request("GET", &path, None, None).await.problem(404);
-    let new_path = rotated["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let new_path = cascade_tests::feed_path(&rotated);
     app.request("GET", &new_path, None, None).await.expect(200);
     app.post(
         &format!("/api/v1/calendar-feeds/{}/revoke", id_of(&feed)),
@@ -496,11 +492,7 @@ async fn a_subscription_feed_is_reached_by_its_secret_token_which_can_be_rotated
         .await
         .expect(201)
         .body;
-    let programme_path = programme_feed["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let programme_path = cascade_tests::feed_path(&programme_feed);
     let (_, programme_cal) = ics(&app, &programme_path, None, "programme-feed").await;
     assert_eq!(programme_cal.events.len(), 3);
 }
@@ -522,11 +514,7 @@ async fn sequence_rises_through_book_cancel_rebook_move_and_session_cancel() {
         .await
         .expect(201)
         .body;
-    let feed_path = feed["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let feed_path = cascade_tests::feed_path(&feed);
     // (what the person's calendar holds after each step: method and SEQUENCE, by invitation
     // and by feed, for the one UID of the one sitting)
     let mut seen: Vec<(String, i64)> = Vec::new();
@@ -630,11 +618,7 @@ async fn a_feeds_name_shows_no_backslashes_and_links_are_written_as_ascii() {
         .await
         .expect(201)
         .body;
-    let path = feed["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let path = cascade_tests::feed_path(&feed);
     let (text, parsed) = ics(&app, &path, None, "feed-name-and-link").await;
     let unfolded = text.replace("\r\n ", "");
     assert!(

@@ -613,11 +613,7 @@ async fn a_deactivated_persons_feed_stops_and_an_erased_persons_places_go_to_the
         .await
         .expect(201)
         .body;
-    let path = feed["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let path = cascade_tests::feed_path(&feed);
     app.request("GET", &path, None, None).await.expect(200);
     app.patch(
         &format!("/api/v1/people/{zoe}"),

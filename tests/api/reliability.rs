@@ -210,11 +210,7 @@ async fn erasure_replaces_identity_keeps_the_figures_and_revokes_feeds_keys_and_
         .await
         .expect(201)
         .body;
-    let feed_path = feed["url"]
-        .as_str()
-        .unwrap_or("")
-        .trim_start_matches("http://cascade.test")
-        .to_owned();
+    let feed_path = cascade_tests::feed_path(&feed);
     app.request("GET", &feed_path, None, None).await.expect(200);
     let cert = app
         .get(&format!("/api/v1/certificates?person_id={zoe}"), &app.admin)

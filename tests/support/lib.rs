@@ -657,3 +657,12 @@ fn test_date() -> chrono::NaiveDate {
         Err(_) => chrono::Utc::now().date_naive(),
     }
 }
+
+/// The path of a calendar feed, from the answer that created it (its `url`).
+pub fn feed_path(feed: &Value) -> String {
+    feed["url"]
+        .as_str()
+        .unwrap_or("")
+        .trim_start_matches("http://cascade.test")
+        .to_owned()
+}
