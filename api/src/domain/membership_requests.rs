@@ -12,11 +12,11 @@ use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set, sea_query::Query,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
-use super::people::employer_of;
+use super::people::{employed_now_by, employer_of};
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
@@ -116,7 +116,8 @@ pub struct RequestFilter {
     pub mine: Option<bool>,
 }
 
-fn view(who: &Principal, m: membership_requests::Model) -> MembershipRequest {
+/// A request as `who` may see it.
+pub(crate) fn view(who: &Principal, m: membership_requests::Model) -> MembershipRequest {
     let status = RequestStatus::parse(&m.status);
     let (show_person, show_external) = match who.people_scope() {
         PeopleScope::All => (true, true),
@@ -137,17 +138,6 @@ fn view(who: &Principal, m: membership_requests::Model) -> MembershipRequest {
     }
 }
 
-/// The people whose employer (active primary membership) is `organisation_id`, as a sub-query.
-fn employed_by(organisation_id: Uuid) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(memberships::Column::PersonId)
-        .from(memberships::Entity)
-        .and_where(memberships::Column::OrganisationId.eq(organisation_id))
-        .and_where(memberships::Column::IsPrimary.eq(true))
-        .and_where(memberships::Column::Active.eq(true))
-        .to_owned()
-}
-
 /// The requests a caller may see: coordinators all; a partner those it made and those waiting
 /// for it as the person's employer.
 fn visible(who: &Principal, mine: Option<bool>) -> sea_orm::Select<membership_requests::Entity> {
@@ -156,7 +146,7 @@ fn visible(who: &Principal, mine: Option<bool>) -> sea_orm::Select<membership_re
         PeopleScope::All => select,
         PeopleScope::Organisation(own) => {
             let made = membership_requests::Column::OrganisationId.eq(own);
-            let for_me = membership_requests::Column::PersonId.in_subquery(employed_by(own));
+            let for_me = membership_requests::Column::PersonId.in_subquery(employed_now_by(own));
             select.filter(match mine {
                 Some(true) => sea_orm::Condition::all().add(made),
                 Some(false) => sea_orm::Condition::all().add(for_me),
@@ -223,11 +213,6 @@ pub(crate) async fn ask(
     )
     .await?;
     Ok(row)
-}
-
-/// The view of a request the caller just made.
-pub(crate) fn view_for(who: &Principal, m: membership_requests::Model) -> MembershipRequest {
-    view(who, m)
 }
 
 pub async fn list(

@@ -262,6 +262,14 @@ pub(crate) fn records_scope(
     }
 }
 
+/// The people an organisation employs now (primary, active membership: [`employer_of`]'s rule
+/// as a sub-query).
+pub(crate) fn employed_now_by(organisation_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    let mut q = employees_of(organisation_id);
+    q.and_where(memberships::Column::Active.eq(true));
+    q
+}
+
 /// The people whose primary membership (current or ended) is with an organisation.
 pub(crate) fn employees_of(organisation_id: Uuid) -> sea_orm::sea_query::SelectStatement {
     Query::select()
@@ -557,7 +565,7 @@ pub async fn create(
             membership_requests::ask(&txn, who, holder.id, own, external, RequestSource::Api, now)
                 .await?;
         txn.commit().await?;
-        return Ok(CreateOutcome::Requested(membership_requests::view_for(
+        return Ok(CreateOutcome::Requested(membership_requests::view(
             who, request,
         )));
     }
