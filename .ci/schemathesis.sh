@@ -6,6 +6,8 @@
 # with the demo partnership, as an admin. Time-bounded by ST_MAX_TIME (seconds, default 240).
 # With ST_POSTGRES_URL (a server, e.g. postgres://postgres@127.0.0.1:5432/postgres) it runs on a
 # fresh PostgreSQL database there instead, dropped afterwards.
+# Then, against the same server, the scim2-tester compliance suite (RFC 7643/7644) on /scim/v2
+# with a partner key (.ci/scim_check.py): every check must pass.
 # One worker: with two, hypothesis parses lambdas from two threads at once and CPython 3.11's
 # `ast` fails with "AST constructor recursion depth mismatch" (a Python bug, not an API finding).
 set -euo pipefail
@@ -14,6 +16,10 @@ cd "$(dirname "$0")/.."
 ST_VERSION=4.32.5
 if ! command -v st >/dev/null || ! st --version 2>/dev/null | grep -q "$ST_VERSION"; then
   python3 -m pip install --quiet "schemathesis==$ST_VERSION"
+fi
+SCIM_TESTER_VERSION=0.5.2
+if ! python3 -c "import importlib.metadata as m; assert m.version('scim2-tester') == '$SCIM_TESTER_VERSION'; import httpx2" 2>/dev/null; then
+  python3 -m pip install --quiet "scim2-tester==$SCIM_TESTER_VERSION" "scim2-client==0.13.2" "httpx2==2.16.2"
 fi
 
 cargo build --quiet -p cascade
@@ -54,6 +60,7 @@ done
 
 # Run from the scratch folder: schemathesis and hypothesis keep caches in the working directory.
 SPEC="$PWD/openapi/openapi.json"
+SCIM_CHECK="$PWD/.ci/scim_check.py"
 cd "$WORK"
 status=0
 st run "$SPEC" \
@@ -67,6 +74,13 @@ st run "$SPEC" \
   --suppress-health-check all \
   --warnings off \
   --no-color || status=$?
+
+echo "--- scim2-tester against /scim/v2 with a partner key ---"
+ORG="$(curl -fsS -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/api/v1/organisations?limit=1" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"])')"
+PARTNER_KEY="$(CASCADE_DATABASE_URL="$DB" "$BIN" keys create --role partner --organisation "$ORG" --name scim2-tester | tail -1)"
+python3 "$SCIM_CHECK" "http://127.0.0.1:$PORT/scim/v2" "$PARTNER_KEY" || status=$?
+
 if [ "$status" -ne 0 ]; then
   echo "--- server log (warnings and errors) ---"
   tail -n 50 "$WORK/serve.log"

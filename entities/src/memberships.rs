@@ -18,6 +18,12 @@ pub struct Model {
     /// When an identity provider deleted the User (SCIM `DELETE`): the membership stays as a
     /// leaver's, and SCIM shows it no more until the User is created again.
     pub scim_deleted_at: Option<DateTimeUtc>,
+    /// The SCIM `userName` in lower case (unique per organisation; `userName eq` filters use it).
+    pub scim_user_name_key: Option<String>,
+    /// What the identity provider last sent as JSON: `userName`, `name`, `displayName`, `emails`
+    /// and `active` (absent when unassigned). Shown only while it agrees with the person.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub scim_attributes: Option<String>,
     /// The employing organisation that charges and reports count against.
     pub is_primary: bool,
     pub active: bool,

@@ -67,7 +67,48 @@ async fn partner() -> Partner {
     Partner { app, key }
 }
 
+/// A list path with `filter` in its query.
+fn filtered(filter: &str) -> String {
+    format!(
+        "/Users?filter={}",
+        filter.replace(' ', "+").replace('"', "%22")
+    )
+}
+
 impl Partner {
+    /// A User after a PatchOp that must succeed.
+    async fn patched(&self, id: &impl std::fmt::Display, operations: Value) -> Value {
+        self.patch(id, operations).await.expect(200).body
+    }
+
+    /// The person a User is, read through the REST API with the partner's key.
+    async fn person(&self, id: &impl std::fmt::Display) -> Value {
+        self.app
+            .get(&format!("/api/v1/people/{id}"), &self.key)
+            .await
+            .expect(200)
+            .body
+    }
+
+    /// Sends a SCIM PatchOp with these operations to a User.
+    async fn patch(&self, id: &impl std::fmt::Display, operations: Value) -> Reply {
+        self.send(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(json!({ "schemas": [PATCH], "Operations": operations })),
+        )
+        .await
+    }
+
+    /// How many Users a filter finds.
+    async fn total(&self, filter: &str) -> Value {
+        self.send("GET", &filtered(filter), None)
+            .await
+            .expect(200)
+            .body["totalResults"]
+            .clone()
+    }
+
     /// Sends a SCIM request; a POST carries an Idempotency-Key, as a careful client's would.
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let key = format!("scim-{}", uuid::Uuid::now_v7());
@@ -139,17 +180,13 @@ async fn the_rfc_enterprise_user_is_created_found_and_refused_twice() {
     assert_eq!(user["active"], true);
     assert_eq!(user[ENTERPRISE]["employeeNumber"], "701984");
     assert_eq!(user[ENTERPRISE]["department"], "Tour Operations");
-    assert_eq!(user[ENTERPRISE]["organization"], "Wiltshire Police");
+    // The partner is the key's: organization is not stored, so not shown.
+    assert!(user[ENTERPRISE].get("organization").is_none(), "{user}");
     assert_eq!(user["meta"]["resourceType"], "User");
     assert!(user.get("password").is_none());
 
     // The same person through the REST API, as a member of the partner.
-    let person = p
-        .app
-        .get(&format!("/api/v1/people/{id}"), &p.key)
-        .await
-        .expect(200)
-        .body;
+    let person = p.person(&id).await;
     assert_eq!(person["email"], "bjensen@example.com");
     assert_eq!(person["memberships"][0]["external_id"], "701984");
 
@@ -262,15 +299,11 @@ async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
 
     // RFC 7644 §3.5.2: replace active with false; the future place goes as a leaver's.
     let off = p
-        .send(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(json!({ "schemas": [PATCH],
-            "Operations": [{ "op": "replace", "path": "active", "value": false }] })),
+        .patched(
+            &id,
+            json!([{ "op": "replace", "path": "active", "value": false }]),
         )
-        .await
-        .expect(200)
-        .body;
+        .await;
     assert_eq!(off["active"], false);
     let place = p
         .app
@@ -283,33 +316,46 @@ async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
 
     // The way Azure AD sends it: capitalised op, no path, a boolean as a string.
     let on = p
-        .send(
-            "PATCH",
-            &format!("/Users/{id}"),
-            Some(json!({ "schemas": [PATCH],
-            "Operations": [{ "op": "Replace", "value": { "active": "True" } }] })),
+        .patched(
+            &id,
+            json!([{ "op": "Replace", "value": { "active": "True" } }]),
         )
-        .await
-        .expect(200)
-        .body;
+        .await;
     assert_eq!(on["active"], true);
 
     let renamed = p
-        .send("PATCH", &format!("/Users/{id}"), Some(json!({ "schemas": [PATCH], "Operations": [
+        .patched(&id, json!([
             { "op": "replace", "path": "name.givenName", "value": "Siân" },
             { "op": "replace", "path": "name.familyName", "value": "Llewellyn" },
             { "op": "replace", "path": "emails[type eq \"work\"].value", "value": "sian.llewellyn@example.com" },
             { "op": "remove", "path": format!("{ENTERPRISE}:department") },
-        ] })))
+        ])).await;
+    // Only the parts named change; the formatted name was not made from them, so it stays.
+    assert_eq!(
+        renamed["name"],
+        json!({ "formatted": "Ms. Barbara J Jensen, III", "familyName": "Llewellyn",
+            "givenName": "Siân", "middleName": "Jane", "honorificPrefix": "Ms.", "honorificSuffix": "III" })
+    );
+    // userName is the provider's login name: an email change leaves it alone, and the email
+    // keeps its type and primary as sent, beside the other email.
+    assert_eq!(renamed["userName"], "bjensen@example.com");
+    assert_eq!(
+        renamed["emails"],
+        json!([{ "value": "sian.llewellyn@example.com", "type": "work", "primary": true },
+            { "value": "babs@jensen.org", "type": "home" }])
+    );
+    assert_eq!(renamed["displayName"], "Babs Jensen");
+    assert!(renamed[ENTERPRISE].get("department").is_none());
+    let person = p
+        .app
+        .get(&format!("/api/v1/people/{id}"), &p.app.admin)
         .await
         .expect(200)
         .body;
-    assert_eq!(renamed["displayName"], "Siân Llewellyn");
-    assert_eq!(renamed["userName"], "sian.llewellyn@example.com");
-    assert!(renamed[ENTERPRISE].get("department").is_none());
+    assert_eq!(person["email"], "sian.llewellyn@example.com");
+    assert_eq!(person["name"], "Babs Jensen");
     let bad_path = scim_error(
-        p.send("PATCH", &format!("/Users/{id}"), Some(json!({ "schemas": [PATCH],
-            "Operations": [{ "op": "replace", "path": "x509Certificates", "value": 1 }, { "op": "explode" }] })))
+        p.patch(&id, json!([{ "op": "replace", "path": "x509Certificates", "value": 1 }, { "op": "explode" }]))
             .await,
         400,
     );
@@ -370,12 +416,7 @@ async fn patch_put_and_delete_change_the_membership_as_a_leaver() {
     scim_error(p.send("GET", &format!("/Users/{id}"), None).await, 404);
     let listed = p.send("GET", "/Users", None).await.expect(200).body;
     assert_eq!(listed["totalResults"], 0);
-    let person = p
-        .app
-        .get(&format!("/api/v1/people/{id}"), &p.key)
-        .await
-        .expect(200)
-        .body;
+    let person = p.person(&id).await;
     assert_eq!(person["active"], false);
     // Created again, the same person comes back, active, with their records.
     let again = p
@@ -635,7 +676,8 @@ async fn attributes_excluded_attributes_and_search_by_post() {
         .map(String::as_str)
         .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["id", "schemas", "userName"], "{only}");
+    assert_eq!(keys, ["id", "name", "schemas", "userName"], "{only}");
+    assert_eq!(only["name"], json!({ "givenName": "Barbara" }));
     let without = p
         .send(
             "GET",
@@ -669,4 +711,317 @@ async fn attributes_excluded_attributes_and_search_by_post() {
         assert_eq!(found["Resources"][0]["displayName"], "Babs Jensen");
         assert!(found["Resources"][0].get("userName").is_none());
     }
+}
+
+/// What Microsoft Entra ID sends with its default attribute mappings: userPrincipalName as
+/// userName, objectId as externalId, a capitalised op, string booleans, and deactivation by
+/// PATCH.
+#[tokio::test]
+async fn entra_id_shaped_provisioning_creates_updates_and_deactivates() {
+    let p = partner().await;
+    let created = p
+        .send(
+            "POST",
+            "/Users",
+            Some(json!({
+                "schemas": [USER, ENTERPRISE],
+                "externalId": "7f3c2b8e-0d4a-4c57-9f5e-1a2b3c4d5e6f",
+                "userName": "Aoife.OBrien@police.example.onmicrosoft.com",
+                "active": "True",
+                "displayName": "Aoife O'Brien",
+                "emails": [{ "primary": "True", "type": "work", "value": "aoife.obrien@police.example" }],
+                "name": { "formatted": "Aoife O'Brien", "familyName": "O'Brien", "givenName": "Aoife" },
+                ENTERPRISE: { "employeeNumber": "E-20417", "department": "Neighbourhood Policing" },
+            })),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = id_of(&created);
+    assert_eq!(
+        created["userName"],
+        "Aoife.OBrien@police.example.onmicrosoft.com"
+    );
+    assert_eq!(created["emails"][0]["value"], "aoife.obrien@police.example");
+    assert_eq!(created["active"], true);
+    assert_eq!(
+        created["externalId"],
+        "7f3c2b8e-0d4a-4c57-9f5e-1a2b3c4d5e6f"
+    );
+    assert_eq!(created[ENTERPRISE]["employeeNumber"], "E-20417");
+    assert_eq!(created[ENTERPRISE]["department"], "Neighbourhood Policing");
+
+    // Entra matches users by userName before it creates them, in any case.
+    let found = p
+        .send(
+            "GET",
+            "/Users?filter=userName+eq+%22aoife.obrien%40police.example.onmicrosoft.com%22",
+            None,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], created["id"]);
+
+    // A surname change: the part, the derived formatted name and displayName, in one PATCH.
+    let married = p
+        .patched(
+            &id,
+            json!([
+                { "op": "Replace", "path": "name.familyName", "value": "Ní Bhriain" },
+                { "op": "Replace", "path": "displayName", "value": "Aoife Ní Bhriain" },
+                { "op": "Add", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "E-20418" },
+            ]),
+        )
+        .await;
+    assert_eq!(
+        married["name"],
+        json!({ "formatted": "Aoife Ní Bhriain", "familyName": "Ní Bhriain", "givenName": "Aoife" }),
+        "the formatted name was made of the parts, so it follows them"
+    );
+    assert_eq!(married["displayName"], "Aoife Ní Bhriain");
+    assert_eq!(married[ENTERPRISE]["employeeNumber"], "E-20418");
+    assert_eq!(
+        married["externalId"],
+        "7f3c2b8e-0d4a-4c57-9f5e-1a2b3c4d5e6f"
+    );
+    let person = p.person(&id).await;
+    assert_eq!(person["name"], "Aoife Ní Bhriain");
+
+    // Deactivation: Replace active with the string "False".
+    let off = p
+        .patched(
+            &id,
+            json!([
+                { "op": "Replace", "path": "active", "value": "False" },
+            ]),
+        )
+        .await;
+    assert_eq!(off["active"], false);
+    let inactive = p
+        .send("GET", "/Users?filter=active+eq+false", None)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(inactive["totalResults"], 1);
+}
+
+/// What Okta sends: a plain login as userName, no externalId (employeeNumber is the key), name
+/// parts without a formatted name, a PUT to deactivate.
+#[tokio::test]
+async fn okta_shaped_provisioning_creates_renames_and_deactivates() {
+    let p = partner().await;
+    let user = json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": "wdavies",
+        "name": { "givenName": "Wyn", "familyName": "Davies" },
+        "emails": [{ "primary": true, "value": "wyn.davies@police.example", "type": "work" }],
+        "active": true,
+        "locale": "cy-GB",
+        ENTERPRISE: { "employeeNumber": "00417" },
+    });
+    let created = p
+        .send("POST", "/Users", Some(user.clone()))
+        .await
+        .expect(201)
+        .body;
+    let id = id_of(&created);
+    assert_eq!(created["userName"], "wdavies");
+    assert_eq!(created["externalId"], "00417");
+    assert!(created.get("displayName").is_none(), "{created}");
+    let person = p.person(&id).await;
+    assert_eq!(person["name"], "Wyn Davies");
+    assert_eq!(person["email"], "wyn.davies@police.example");
+
+    // A given-name change alone: the other parts stay, and so does a formatted name made from
+    // them (here none was sent, so it is made).
+    let renamed = p
+        .patched(
+            &id,
+            json!([
+                { "op": "replace", "value": { "name.givenName": "Wynford" } },
+            ]),
+        )
+        .await;
+    assert_eq!(
+        renamed["name"],
+        json!({ "givenName": "Wynford", "familyName": "Davies", "formatted": "Wynford Davies" })
+    );
+    let again = p
+        .patched(
+            &id,
+            json!([
+                { "op": "replace", "path": "name.familyName", "value": "Dafis" },
+            ]),
+        )
+        .await;
+    assert_eq!(again["name"]["formatted"], "Wynford Dafis");
+    assert_eq!(again["name"]["givenName"], "Wynford");
+
+    // Another User may not take the same userName, in any case.
+    let clash = scim_error(
+        p.send(
+            "POST",
+            "/Users",
+            Some(
+                json!({ "schemas": [USER], "userName": "WDavies", "externalId": "00999",
+                "displayName": "W Davies", "emails": [{ "value": "w.davies@police.example" }] }),
+            ),
+        )
+        .await,
+        409,
+    );
+    assert_eq!(clash["scimType"], "uniqueness");
+
+    // Okta deactivates with a PUT of the whole user.
+    let mut off = user;
+    off["active"] = json!(false);
+    let off = p
+        .send("PUT", &format!("/Users/{id}"), Some(off))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(off["active"], false);
+    assert_eq!(
+        off["name"],
+        json!({ "givenName": "Wyn", "familyName": "Davies" })
+    );
+}
+
+#[tokio::test]
+async fn and_or_filters_and_removals_behave_as_the_rfc_says() {
+    let p = partner().await;
+    for (n, given) in [(1, "Ana"), (2, "Ben"), (3, "Cai")] {
+        p.send(
+            "POST",
+            "/Users",
+            Some(json!({ "schemas": [USER], "userName": format!("user{n}"), "externalId": format!("X{n}"),
+                "name": { "givenName": given, "familyName": "Test" },
+                "emails": [{ "value": format!("user{n}@police.example") }] })),
+        )
+        .await
+        .expect(201);
+    }
+    assert_eq!(
+        p.total(r#"userName eq "user1" or externalId eq "X2""#)
+            .await,
+        2
+    );
+    assert_eq!(
+        p.total(r#"userName eq "user1" and externalId eq "X2""#)
+            .await,
+        0
+    );
+    assert_eq!(
+        p.total(r#"(userName eq "user1" or userName eq "user3") and active eq true"#)
+            .await,
+        2
+    );
+    assert_eq!(
+        p.total(r#"emails.value eq "USER2@police.example""#).await,
+        1
+    );
+    assert_eq!(
+        p.total(r#"externalId eq "X1" or externalId eq "X2" or externalId eq "X3""#)
+            .await,
+        3
+    );
+    for bad in [
+        r#"userName co "user""#,
+        r#"title eq "x""#,
+        r#"(userName eq "user1""#,
+        r#"userName eq "user1" or"#,
+    ] {
+        let err = scim_error(p.send("GET", &filtered(bad), None).await, 400);
+        assert_eq!(err["scimType"], "invalidFilter", "{bad}");
+    }
+
+    let id = id_of(
+        &p.send("GET", "/Users?filter=userName+eq+%22user1%22", None)
+            .await
+            .expect(200)
+            .body["Resources"][0],
+    );
+    // Removing name leaves displayName-less users without a name: refused, nothing written.
+    let refused = scim_error(
+        p.patch(
+            &id,
+            json!([
+                { "op": "remove", "path": "name" },
+            ]),
+        )
+        .await,
+        400,
+    );
+    assert_eq!(refused["scimType"], "invalidValue");
+    // With a displayName, name can go; removing active makes it unassigned (the membership
+    // stays as it was); changing externalId alone changes only that.
+    let user = p
+        .patched(
+            &id,
+            json!([
+                { "op": "add", "path": "displayName", "value": "Ana Test" },
+                { "op": "remove", "path": "name" },
+                { "op": "remove", "path": "active" },
+                { "op": "replace", "path": "externalId", "value": "X1-new" },
+            ]),
+        )
+        .await;
+    assert!(user.get("name").is_none(), "{user}");
+    assert!(user.get("active").is_none(), "{user}");
+    assert_eq!(user["externalId"], "X1-new");
+    assert_eq!(user["userName"], "user1");
+    assert_eq!(user["displayName"], "Ana Test");
+    let person = p.person(&id).await;
+    assert_eq!(person["active"], true);
+    // Removing the enterprise extension removes what it held.
+    let user = p
+        .patched(
+            &id,
+            json!([
+                { "op": "add", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "77" },
+            ]),
+        )
+        .await;
+    assert_eq!(user[ENTERPRISE]["employeeNumber"], "77");
+    let user = p
+        .patched(
+            &id,
+            json!([
+                { "op": "remove", "path": ENTERPRISE },
+            ]),
+        )
+        .await;
+    assert!(user.get(ENTERPRISE).is_none(), "{user}");
+    assert_eq!(user["schemas"], json!([USER]));
+}
+
+#[tokio::test]
+async fn erasure_removes_what_the_identity_provider_sent() {
+    let p = partner().await;
+    let id = id_of(
+        &p.send("POST", "/Users", Some(barbara()))
+            .await
+            .expect(201)
+            .body,
+    );
+    p.app
+        .post(
+            &format!("/api/v1/people/{id}/erase"),
+            &p.app.admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let user = p
+        .send("GET", &format!("/Users/{id}"), None)
+        .await
+        .expect(200)
+        .body;
+    let text = user.to_string().to_lowercase();
+    for gone in ["jensen", "babs", "701984"] {
+        assert!(!text.contains(gone), "{gone} in {user}");
+    }
+    assert_eq!(p.total(r#"userName eq "bjensen@example.com""#).await, 0);
 }

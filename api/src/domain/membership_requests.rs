@@ -323,6 +323,8 @@ pub async fn decide(
                 employee_number: Set(None),
                 department: Set(None),
                 scim_deleted_at: Set(None),
+                scim_user_name_key: Set(None),
+                scim_attributes: Set(None),
                 is_primary: Set(false),
                 active: Set(true),
                 created_at: Set(now),

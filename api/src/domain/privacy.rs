@@ -218,8 +218,21 @@ pub async fn erase(
         .filter(people::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    // HR ids and what an identity provider sent (userName, names, emails) go too.
     let memberships = memberships::Entity::update_many()
         .col_expr(memberships::Column::ExternalId, Expr::value(None::<String>))
+        .col_expr(
+            memberships::Column::EmployeeNumber,
+            Expr::value(None::<String>),
+        )
+        .col_expr(
+            memberships::Column::ScimUserNameKey,
+            Expr::value(None::<String>),
+        )
+        .col_expr(
+            memberships::Column::ScimAttributes,
+            Expr::value(None::<String>),
+        )
         .col_expr(memberships::Column::UpdatedAt, Expr::value(now))
         .filter(memberships::Column::PersonId.eq(id))
         .exec(&txn)

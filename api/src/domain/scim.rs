@@ -2,7 +2,8 @@
 //! person as one partner organisation knows them: `id` is the person's id, `externalId` the
 //! membership's external id (Cascade's key; the enterprise `employeeNumber` is kept as sent and
 //! stands in when no `externalId` comes), `active` the membership's state,
-//! `department` the person's staff group and `organization` the partner (read-only). Writes run
+//! `department` the person's staff group (the partner is the key's, so `organization` is not
+//! shown). Writes run
 //! in one transaction holding the organisation's row, as staff sync does, and deactivation uses
 //! sync's leaver rules.
 
@@ -103,13 +104,46 @@ pub type ScimResult<T> = Result<T, ScimError>;
 /// booleans as strings).
 #[derive(Debug, Clone, PartialEq)]
 struct UserInput {
+    /// Cascade's name for the person: `displayName`, else `name.formatted`, else the parts.
     name: String,
+    /// The work email: the primary one, else the `work` one, else the first, else `userName`.
     email: String,
+    user_name: String,
     external_id: String,
     employee_number: Option<String>,
-    active: bool,
+    /// `None` while `active` is unassigned: the membership stays as it is.
+    active: Option<bool>,
     department: Option<String>,
+    /// The provider's view of the User, kept as sent (see `StoredUser`).
+    stored: StoredUser,
 }
+
+/// What an identity provider last sent of the core attributes, stored on the membership and
+/// shown back while it agrees with the person's own name and email.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredUser {
+    user_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    emails: Vec<Map<String, Value>>,
+    /// Whether `active` is assigned (its value is the membership's).
+    #[serde(default)]
+    active_assigned: bool,
+}
+
+/// The sub-attributes of `name` Cascade keeps (RFC 7643 §4.1.1).
+const NAME_PARTS: [&str; 6] = [
+    "formatted",
+    "familyName",
+    "givenName",
+    "middleName",
+    "honorificPrefix",
+    "honorificSuffix",
+];
 
 /// The value of `key` in `obj`, whatever its case.
 fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
@@ -136,6 +170,40 @@ fn boolean(value: &Value) -> Option<bool> {
     }
 }
 
+/// The given, middle and family names joined with spaces (empty when none is given).
+fn joined_parts(name: &Map<String, Value>) -> String {
+    ["givenName", "middleName", "familyName"]
+        .into_iter()
+        .filter_map(|k| text(name, k))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Cascade's name for a User: `displayName`, else `name.formatted`, else the parts joined.
+fn name_of(display_name: Option<&str>, name: Option<&Map<String, Value>>) -> Option<String> {
+    display_name
+        .map(str::to_owned)
+        .or_else(|| name.and_then(|n| text(n, "formatted")))
+        .or_else(|| name.map(joined_parts).filter(|j| !j.is_empty()))
+}
+
+/// The email Cascade uses: the primary one, else the `work` one, else the first.
+fn email_of(emails: &[Map<String, Value>]) -> Option<String> {
+    let valued = |e: &&Map<String, Value>| text(e, "value").is_some();
+    emails
+        .iter()
+        .filter(valued)
+        .find(|e| get_ci(e, "primary").and_then(boolean) == Some(true))
+        .or_else(|| {
+            emails
+                .iter()
+                .filter(valued)
+                .find(|e| text(e, "type").is_some_and(|t| t.eq_ignore_ascii_case("work")))
+        })
+        .or_else(|| emails.iter().find(valued))
+        .and_then(|e| text(e, "value"))
+}
+
 fn parse_user(body: &Value) -> ScimResult<UserInput> {
     let obj = body.as_object().ok_or_else(|| {
         ScimError::new(
@@ -146,38 +214,42 @@ fn parse_user(body: &Value) -> ScimResult<UserInput> {
     })?;
     let user_name =
         text(obj, "userName").ok_or_else(|| ScimError::invalid("userName is required."))?;
-    let name_obj = get_ci(obj, "name").and_then(Value::as_object);
-    let joined = name_obj.map(|n| {
-        [
-            text(n, "givenName"),
-            text(n, "middleName"),
-            text(n, "familyName"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
-    });
-    let name = text(obj, "displayName")
-        .or_else(|| name_obj.and_then(|n| text(n, "formatted")))
-        .or(joined.filter(|j| !j.is_empty()))
+    let name_obj: Option<Map<String, Value>> =
+        get_ci(obj, "name").and_then(Value::as_object).map(|n| {
+            NAME_PARTS
+                .iter()
+                .filter_map(|part| text(n, part).map(|v| ((*part).to_owned(), json!(v))))
+                .collect()
+        });
+    let name_obj = name_obj.filter(|n| !n.is_empty());
+    let display_name = text(obj, "displayName");
+    let name = name_of(display_name.as_deref(), name_obj.as_ref())
         .ok_or_else(|| ScimError::invalid("displayName or name is required."))?;
-    let emails = get_ci(obj, "emails").and_then(Value::as_array);
-    let email = emails
-        .and_then(|list| {
-            let valued = |e: &&Value| e.get("value").and_then(Value::as_str).is_some();
-            list.iter()
-                .filter(valued)
-                .find(|e| e.get("primary").and_then(boolean) == Some(true))
-                .or_else(|| {
-                    list.iter()
-                        .filter(valued)
-                        .find(|e| e.get("type").and_then(Value::as_str) == Some("work"))
-                })
-                .or_else(|| list.iter().find(valued))
-        })
-        .and_then(|e| e.get("value").and_then(Value::as_str))
-        .map(|s| s.trim().to_owned())
+    let mut emails: Vec<Map<String, Value>> = Vec::new();
+    match get_ci(obj, "emails") {
+        None => {}
+        Some(Value::Array(list)) => {
+            for e in list.iter().filter_map(Value::as_object) {
+                let Some(value) = text(e, "value") else {
+                    continue;
+                };
+                let mut kept = Map::new();
+                kept.insert("value".into(), json!(value));
+                if let Some(t) = text(e, "type") {
+                    kept.insert("type".into(), json!(t));
+                }
+                if let Some(p) = get_ci(e, "primary") {
+                    let p = boolean(p).ok_or_else(|| {
+                        ScimError::invalid("emails.primary must be true or false.")
+                    })?;
+                    kept.insert("primary".into(), json!(p));
+                }
+                emails.push(kept);
+            }
+        }
+        Some(_) => return Err(ScimError::invalid("emails must be a list.")),
+    }
+    let email = email_of(&emails)
         .or_else(|| user_name.contains('@').then(|| user_name.clone()))
         .ok_or_else(|| {
             ScimError::invalid(
@@ -197,10 +269,9 @@ fn parse_user(body: &Value) -> ScimResult<UserInput> {
             ));
         }
     };
-    let active = match get_ci(obj, "active") {
-        None => true,
-        Some(v) => boolean(v).ok_or_else(|| ScimError::invalid("active must be true or false."))?,
-    };
+    let active = get_ci(obj, "active")
+        .map(|v| boolean(v).ok_or_else(|| ScimError::invalid("active must be true or false.")))
+        .transpose()?;
     Ok(UserInput {
         name,
         email,
@@ -208,50 +279,97 @@ fn parse_user(body: &Value) -> ScimResult<UserInput> {
         employee_number,
         active,
         department: enterprise.and_then(|e| text(e, "department")),
+        stored: StoredUser {
+            user_name: user_name.clone(),
+            name: name_obj,
+            display_name,
+            emails,
+            active_assigned: active.is_some(),
+        },
+        user_name,
     })
 }
 
-/// The SCIM representation of a person as `organisation` knows them.
+/// The SCIM representation of a person as `organisation` knows them: what the identity
+/// provider sent (see `StoredUser`) while it agrees with the person's name and email, the
+/// person's own otherwise (someone else changed them, or the User came from a staff sync).
 fn represent(
     base_url: &str,
     person: &people::Model,
     membership: &memberships::Model,
-    organisation: &organisations::Model,
     department: Option<&str>,
 ) -> Value {
     let external = membership.external_id.clone();
-    let mut enterprise = json!({ "organization": organisation.name });
+    let mut enterprise = Map::new();
     if let Some(e) = &membership.employee_number {
-        enterprise["employeeNumber"] = json!(e);
+        enterprise.insert("employeeNumber".into(), json!(e));
     }
     if let Some(d) = department {
-        enterprise["department"] = json!(d);
+        enterprise.insert("department".into(), json!(d));
     }
+    // An extension with no values is not there (RFC 7643 §3.3); nor is its schema.
+    let schemas = if enterprise.is_empty() {
+        json!([USER_SCHEMA])
+    } else {
+        json!([USER_SCHEMA, ENTERPRISE_SCHEMA])
+    };
+    let stored: Option<StoredUser> = membership
+        .scim_attributes
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let own_name = || {
+        (
+            Some(person.name.clone()),
+            Some(json!({ "formatted": person.name })),
+        )
+    };
+    let (display_name, name) = match &stored {
+        Some(s)
+            if name_of(s.display_name.as_deref(), s.name.as_ref())
+                .is_some_and(|n| clean_text(&n) == person.name) =>
+        {
+            (s.display_name.clone(), s.name.clone().map(Value::Object))
+        }
+        _ => own_name(),
+    };
+    let emails = match &stored {
+        Some(s) if email_of(&s.emails).is_some_and(|e| email_key(&e) == person.email_key) => {
+            json!(s.emails)
+        }
+        _ => json!([{ "value": person.email, "type": "work", "primary": true }]),
+    };
     let modified = person.updated_at.max(membership.updated_at);
-    json!({
-        "schemas": [USER_SCHEMA, ENTERPRISE_SCHEMA],
+    let mut user = json!({
+        "schemas": schemas,
         "id": person.id,
         "externalId": external,
-        "userName": person.email,
-        "name": { "formatted": person.name },
-        "displayName": person.name,
-        "emails": [{ "value": person.email, "type": "work", "primary": true }],
+        "userName": stored.as_ref().map_or(&person.email, |s| &s.user_name),
+        "name": name,
+        "displayName": display_name,
+        "emails": emails,
         "active": membership.active,
-        ENTERPRISE_SCHEMA: enterprise,
+        ENTERPRISE_SCHEMA: (!enterprise.is_empty()).then_some(enterprise),
         "meta": {
             "resourceType": "User",
             "created": membership.created_at.min(person.created_at),
             "lastModified": modified,
             "location": format!("{base_url}/scim/v2/Users/{}", person.id),
         },
-    })
+    });
+    if let Some(obj) = user.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+        // RFC 7644 §3.5.2.2: a removed attribute is unassigned, and not returned.
+        if stored.as_ref().is_some_and(|s| !s.active_assigned) {
+            obj.remove("active");
+        }
+    }
+    user
 }
 
-/// Loads people, staff groups and the organisation for memberships, in three queries.
+/// Loads people and staff groups for memberships, in two queries.
 async fn represent_all(
     db: &impl ConnectionTrait,
     base_url: &str,
-    organisation: &organisations::Model,
     list: &[memberships::Model],
 ) -> ScimResult<Vec<Value>> {
     let ids: Vec<Uuid> = list.iter().map(|m| m.person_id).collect();
@@ -279,16 +397,9 @@ async fn represent_all(
                     .and_then(|g| groups.get(&g))
                     .map(String::as_str)
             });
-            Some(represent(base_url, p, m, organisation, dept))
+            Some(represent(base_url, p, m, dept))
         })
         .collect())
-}
-
-async fn organisation(db: &impl ConnectionTrait, id: Uuid) -> ScimResult<organisations::Model> {
-    organisations::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, "Organisation not found."))
 }
 
 async fn membership(
@@ -317,58 +428,233 @@ pub async fn get(
     org: Uuid,
     id: Uuid,
 ) -> ScimResult<Value> {
-    let organisation = organisation(db, org).await?;
     let m = membership(db, org, id).await?;
-    represent_all(db, base_url, &organisation, &[m])
+    represent_all(db, base_url, &[m])
         .await?
         .pop()
         .ok_or_else(|| ScimError::new(StatusCode::NOT_FOUND, None, format!("User {id} not found.")))
 }
 
-/// A parsed `filter`: the attribute compared with `eq` and the value.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Filter {
-    UserName(String),
-    ExternalId(String),
-    EmployeeNumber(String),
+/// An attribute a filter may compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterAttr {
+    Id,
+    UserName,
+    ExternalId,
+    EmployeeNumber,
+    Email,
+    Active,
 }
 
-/// Parses the filters Cascade answers: `userName eq "…"`, `externalId eq "…"` and the
-/// enterprise `employeeNumber eq "…"` (attribute names in any case).
-pub fn parse_filter(raw: &str) -> ScimResult<Filter> {
-    let refuse = || {
-        ScimError::new(
-            StatusCode::BAD_REQUEST,
-            Some("invalidFilter"),
-            "Supported filters: userName eq \"…\", externalId eq \"…\", employeeNumber eq \"…\".",
-        )
-    };
-    let mut parts = raw.trim().splitn(3, char::is_whitespace);
-    let (attr, op, value) = (
-        parts.next().ok_or_else(refuse)?,
-        parts.next().ok_or_else(refuse)?,
-        parts.next().ok_or_else(refuse)?,
-    );
-    if !op.eq_ignore_ascii_case("eq") {
-        return Err(refuse());
+/// A parsed `filter` (RFC 7644 §3.4.2.2): `eq` comparisons joined by `and`, `or` and
+/// parentheses (`and` binds tighter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    Eq(FilterAttr, String),
+    And(Box<Filter>, Box<Filter>),
+    Or(Box<Filter>, Box<Filter>),
+}
+
+const FILTER_HELP: &str = "Supported filters: eq on userName, externalId, employeeNumber, \
+     emails.value, active or id, joined by and, or and parentheses, e.g. \
+     userName eq \"jo@example.org\" or externalId eq \"E1\".";
+
+fn invalid_filter(detail: impl std::fmt::Display) -> ScimError {
+    ScimError::new(
+        StatusCode::BAD_REQUEST,
+        Some("invalidFilter"),
+        format!("{detail} {FILTER_HELP}"),
+    )
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Open,
+    Close,
+}
+
+fn tokens(raw: &str) -> ScimResult<Vec<Token>> {
+    let mut out = Vec::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' => {
+                chars.next();
+                out.push(if c == '(' { Token::Open } else { Token::Close });
+            }
+            '"' => {
+                chars.next();
+                let mut value = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(invalid_filter("A quoted value is not closed.")),
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(escaped) => value.push(escaped),
+                            None => return Err(invalid_filter("A quoted value is not closed.")),
+                        },
+                        Some(other) => value.push(other),
+                    }
+                }
+                out.push(Token::Quoted(value));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || c == '(' || c == ')' || c == '"' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(Token::Word(word));
+            }
+        }
     }
-    let value = value
-        .trim()
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .ok_or_else(refuse)?
-        .replace("\\\"", "\"");
-    let attr = attr
-        .strip_prefix(&format!("{ENTERPRISE_SCHEMA}:"))
-        .unwrap_or(attr);
-    if attr.eq_ignore_ascii_case("userName") {
-        Ok(Filter::UserName(value))
-    } else if attr.eq_ignore_ascii_case("externalId") {
-        Ok(Filter::ExternalId(value))
-    } else if attr.eq_ignore_ascii_case("employeeNumber") {
-        Ok(Filter::EmployeeNumber(value))
-    } else {
-        Err(refuse())
+    Ok(out)
+}
+
+struct FilterParser {
+    tokens: std::iter::Peekable<std::vec::IntoIter<Token>>,
+}
+
+impl FilterParser {
+    fn keyword(&mut self, word: &str) -> bool {
+        let found =
+            matches!(self.tokens.peek(), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word));
+        if found {
+            self.tokens.next();
+        }
+        found
+    }
+
+    fn or(&mut self) -> ScimResult<Filter> {
+        let mut left = self.and()?;
+        while self.keyword("or") {
+            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> ScimResult<Filter> {
+        let mut left = self.term()?;
+        while self.keyword("and") {
+            left = Filter::And(Box::new(left), Box::new(self.term()?));
+        }
+        Ok(left)
+    }
+
+    fn term(&mut self) -> ScimResult<Filter> {
+        match self.tokens.next() {
+            Some(Token::Open) => {
+                let inner = self.or()?;
+                match self.tokens.next() {
+                    Some(Token::Close) => Ok(inner),
+                    _ => Err(invalid_filter("A parenthesis is not closed.")),
+                }
+            }
+            Some(Token::Word(attr)) => {
+                let attr = filter_attr(&attr)?;
+                match self.tokens.next() {
+                    Some(Token::Word(op)) if op.eq_ignore_ascii_case("eq") => {}
+                    Some(Token::Word(op)) => {
+                        return Err(invalid_filter(format!(
+                            "The operator {op:?} is not supported."
+                        )));
+                    }
+                    _ => return Err(invalid_filter("An operator is missing.")),
+                }
+                let value = match (self.tokens.next(), attr) {
+                    (Some(Token::Quoted(v)), _) => v,
+                    (Some(Token::Word(w)), FilterAttr::Active)
+                        if w.eq_ignore_ascii_case("true") || w.eq_ignore_ascii_case("false") =>
+                    {
+                        w.to_lowercase()
+                    }
+                    _ => return Err(invalid_filter("A value is missing or not quoted.")),
+                };
+                Ok(Filter::Eq(attr, value))
+            }
+            _ => Err(invalid_filter("An attribute is missing.")),
+        }
+    }
+}
+
+fn filter_attr(raw: &str) -> ScimResult<FilterAttr> {
+    let lower = raw.to_lowercase();
+    let enterprise = format!("{}:", ENTERPRISE_SCHEMA.to_lowercase());
+    let core = format!("{}:", USER_SCHEMA.to_lowercase());
+    let attr = lower
+        .strip_prefix(&enterprise)
+        .or_else(|| lower.strip_prefix(&core))
+        .unwrap_or(&lower);
+    Ok(match attr {
+        "id" => FilterAttr::Id,
+        "username" => FilterAttr::UserName,
+        "externalid" => FilterAttr::ExternalId,
+        "employeenumber" => FilterAttr::EmployeeNumber,
+        "emails" | "emails.value" => FilterAttr::Email,
+        "active" => FilterAttr::Active,
+        _ => return Err(invalid_filter(format!("Cannot filter on {raw:?}."))),
+    })
+}
+
+/// Parses the filters Cascade answers (attribute names in any case).
+pub fn parse_filter(raw: &str) -> ScimResult<Filter> {
+    let mut parser = FilterParser {
+        tokens: tokens(raw)?.into_iter().peekable(),
+    };
+    let filter = parser.or()?;
+    match parser.tokens.next() {
+        None => Ok(filter),
+        Some(_) => Err(invalid_filter("The filter has more after its end.")),
+    }
+}
+
+/// The memberships of a people subquery: those whose person has this email.
+fn person_with_email(email: &str) -> sea_orm::Condition {
+    sea_orm::Condition::all().add(
+        memberships::Column::PersonId.in_subquery(
+            sea_orm::sea_query::Query::select()
+                .column(people::Column::Id)
+                .from(people::Entity)
+                .and_where(people::Column::EmailKey.eq(email_key(email)))
+                .to_owned(),
+        ),
+    )
+}
+
+/// A filter as a condition on memberships; every comparison is served by an index.
+fn condition(filter: &Filter) -> sea_orm::Condition {
+    use sea_orm::Condition;
+    match filter {
+        Filter::And(a, b) => Condition::all().add(condition(a)).add(condition(b)),
+        Filter::Or(a, b) => Condition::any().add(condition(a)).add(condition(b)),
+        Filter::Eq(attr, v) => match attr {
+            FilterAttr::Id => Condition::all().add(
+                memberships::Column::PersonId.eq(v.parse::<Uuid>().unwrap_or_else(|_| Uuid::nil())),
+            ),
+            FilterAttr::ExternalId => Condition::all().add(memberships::Column::ExternalId.eq(v)),
+            FilterAttr::EmployeeNumber => {
+                Condition::all().add(memberships::Column::EmployeeNumber.eq(v))
+            }
+            FilterAttr::Active => Condition::all().add(memberships::Column::Active.eq(v == "true")),
+            FilterAttr::Email => person_with_email(v),
+            // A User provisioned by SCIM has its own userName; one from a staff sync shows its
+            // email as its userName.
+            FilterAttr::UserName => Condition::any()
+                .add(memberships::Column::ScimUserNameKey.eq(v.to_lowercase()))
+                .add(
+                    Condition::all()
+                        .add(memberships::Column::ScimUserNameKey.is_null())
+                        .add(person_with_email(v)),
+                ),
+        },
     }
 }
 
@@ -381,26 +667,11 @@ pub async fn list(
     start_index: u64,
     count: u64,
 ) -> ScimResult<Value> {
-    let organisation = organisation(db, org).await?;
     let mut select = memberships::Entity::find()
         .filter(memberships::Column::OrganisationId.eq(org))
         .filter(memberships::Column::ScimDeletedAt.is_null());
-    match filter {
-        Some(Filter::ExternalId(e)) => {
-            select = select.filter(memberships::Column::ExternalId.eq(e))
-        }
-        Some(Filter::EmployeeNumber(e)) => {
-            select = select.filter(memberships::Column::EmployeeNumber.eq(e))
-        }
-        Some(Filter::UserName(u)) => {
-            let person = people::Entity::find()
-                .filter(people::Column::EmailKey.eq(email_key(&u)))
-                .one(db)
-                .await?;
-            select = select
-                .filter(memberships::Column::PersonId.eq(person.map_or(Uuid::nil(), |p| p.id)));
-        }
-        None => {}
+    if let Some(filter) = &filter {
+        select = select.filter(condition(filter));
     }
     let total = select.clone().count(db).await?;
     let page = select
@@ -412,7 +683,7 @@ pub async fn list(
     let resources = if count == 0 {
         Vec::new()
     } else {
-        represent_all(db, base_url, &organisation, &page).await?
+        represent_all(db, base_url, &page).await?
     };
     Ok(json!({
         "schemas": [LIST_SCHEMA],
@@ -469,6 +740,28 @@ async fn external_id_taken(
         .one(db)
         .await?
         .is_some())
+}
+
+/// Whether another membership of the organisation has this userName (in any case).
+async fn user_name_taken(
+    db: &impl ConnectionTrait,
+    org: Uuid,
+    except: Option<Uuid>,
+    user_name: &str,
+) -> ScimResult<bool> {
+    let mut select = memberships::Entity::find()
+        .filter(memberships::Column::OrganisationId.eq(org))
+        .filter(memberships::Column::ScimUserNameKey.eq(user_name.to_lowercase()));
+    if let Some(id) = except {
+        select = select.filter(memberships::Column::Id.ne(id));
+    }
+    Ok(select.one(db).await?.is_some())
+}
+
+impl StoredUser {
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 fn conflict(detail: impl Into<String>) -> ScimError {
@@ -528,6 +821,12 @@ pub async fn create(
         return Err(conflict(format!(
             "A User with externalId {:?} already exists.",
             input.external_id
+        )));
+    }
+    if user_name_taken(&txn, org, None, &input.user_name).await? {
+        return Err(conflict(format!(
+            "A User with userName {:?} already exists.",
+            input.user_name
         )));
     }
     let known = people::Entity::find()
@@ -602,6 +901,8 @@ pub async fn create(
         employee_number: Set(input.employee_number.clone()),
         department: Set(input.department.clone()),
         scim_deleted_at: Set(None),
+        scim_user_name_key: Set(Some(input.user_name.to_lowercase())),
+        scim_attributes: Set(Some(input.stored.to_json())),
         is_primary: Set(!has_primary),
         active: Set(true),
         created_at: Set(now),
@@ -609,7 +910,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    if !input.active {
+    if input.active == Some(false) {
         super::sync::leave(&txn, org, &[&m], now).await?;
     }
     audit::record(
@@ -693,6 +994,13 @@ async fn write(
             input.external_id
         )));
     }
+    if user_name_taken(txn, org, Some(m.id), &input.user_name).await? {
+        return Err(conflict(format!(
+            "Another User has userName {:?}.",
+            input.user_name
+        )));
+    }
+    let stored = input.stored.to_json();
     let person = people::Entity::find_by_id(id)
         .one(txn)
         .await?
@@ -735,13 +1043,14 @@ async fn write(
     };
     let person_changed =
         person.name != name || person.email != email || person.staff_group_id != group;
-    if person_changed || (input.active && !person.active) {
+    let reactivate = input.active == Some(true);
+    if person_changed || (reactivate && !person.active) {
         let mut pm: people::ActiveModel = person.into();
         pm.name = Set(name);
         pm.email = Set(email);
         pm.email_key = Set(key);
         pm.staff_group_id = Set(group);
-        if input.active {
+        if reactivate {
             pm.active = Set(true);
         }
         pm.updated_at = Set(now);
@@ -750,19 +1059,22 @@ async fn write(
     if m.external_id.as_deref() != Some(input.external_id.as_str())
         || m.employee_number != input.employee_number
         || m.department != input.department
-        || (input.active && !m.active)
+        || m.scim_attributes.as_deref() != Some(stored.as_str())
+        || (reactivate && !m.active)
     {
         let mut mm: memberships::ActiveModel = m.clone().into();
         mm.external_id = Set(Some(input.external_id.clone()));
         mm.employee_number = Set(input.employee_number.clone());
         mm.department = Set(input.department.clone());
-        if input.active {
+        mm.scim_user_name_key = Set(Some(input.user_name.to_lowercase()));
+        mm.scim_attributes = Set(Some(stored));
+        if reactivate {
             mm.active = Set(true);
         }
         mm.updated_at = Set(now);
         mm.update(txn).await?;
     }
-    if !input.active && m.active {
+    if input.active == Some(false) && m.active {
         super::sync::leave(txn, org, &[&m], now).await?;
     }
     Ok(())
@@ -786,6 +1098,11 @@ pub async fn deactivate(
             memberships::Column::ScimDeletedAt,
             sea_orm::sea_query::Expr::value(now),
         )
+        // The userName is free for another User.
+        .col_expr(
+            memberships::Column::ScimUserNameKey,
+            sea_orm::sea_query::Expr::value(None::<String>),
+        )
         .filter(memberships::Column::Id.eq(m.id))
         .exec(&txn)
         .await?;
@@ -798,6 +1115,14 @@ pub async fn deactivate(
     .await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// A PATCH operation (RFC 7644 §3.5.2; the op's name in any case, as Entra ID sends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Add,
+    Replace,
+    Remove,
 }
 
 /// Applies a PatchOp's operations to a User's representation (RFC 7644 §3.5.2).
@@ -822,37 +1147,10 @@ fn apply_patch(current: &Value, patch: &Value) -> ScimResult<Value> {
                 "Each operation must be an object.",
             )
         })?;
-        let kind = text(obj, "op").unwrap_or_default().to_lowercase();
-        let path = text(obj, "path");
-        let value = get_ci(obj, "value").cloned();
-        match (kind.as_str(), path, value) {
-            ("add" | "replace", None, Some(Value::Object(values))) => {
-                for (k, v) in values {
-                    if k.eq_ignore_ascii_case(ENTERPRISE_SCHEMA) && v.is_object() {
-                        for (ek, ev) in v.as_object().into_iter().flatten() {
-                            set_path(
-                                &mut user,
-                                &format!("{ENTERPRISE_SCHEMA}:{ek}"),
-                                Some(ev.clone()),
-                            )?;
-                        }
-                    } else {
-                        set_path(&mut user, &k, Some(v))?;
-                    }
-                }
-            }
-            ("add" | "replace", Some(path), Some(v)) => set_path(&mut user, &path, Some(v))?,
-            ("remove", Some(path), _) => set_path(&mut user, &path, None)?,
-            ("remove", None, _) => {
-                return Err(ScimError::new(
-                    StatusCode::BAD_REQUEST,
-                    Some("noTarget"),
-                    "remove needs a path.",
-                ));
-            }
-            ("add" | "replace", _, _) => {
-                return Err(ScimError::invalid("add and replace need a value."));
-            }
+        let kind = match text(obj, "op").unwrap_or_default().to_lowercase().as_str() {
+            "add" => Op::Add,
+            "replace" => Op::Replace,
+            "remove" => Op::Remove,
             _ => {
                 return Err(ScimError::new(
                     StatusCode::BAD_REQUEST,
@@ -860,14 +1158,45 @@ fn apply_patch(current: &Value, patch: &Value) -> ScimResult<Value> {
                     "op must be add, replace or remove.",
                 ));
             }
+        };
+        let path = text(obj, "path");
+        let value = get_ci(obj, "value").cloned();
+        match (kind, path, value) {
+            (Op::Add | Op::Replace, None, Some(Value::Object(values))) => {
+                for (k, v) in values {
+                    set_path(&mut user, kind, &k, Some(v))?;
+                }
+            }
+            (Op::Add | Op::Replace, Some(path), Some(v)) => {
+                set_path(&mut user, kind, &path, Some(v))?;
+            }
+            (Op::Remove, Some(path), _) => set_path(&mut user, kind, &path, None)?,
+            (Op::Remove, None, _) => {
+                return Err(ScimError::new(
+                    StatusCode::BAD_REQUEST,
+                    Some("noTarget"),
+                    "remove needs a path.",
+                ));
+            }
+            (Op::Add | Op::Replace, _, _) => {
+                return Err(ScimError::invalid("add and replace need a value."));
+            }
         }
     }
     Ok(user)
 }
 
+/// `path` without `prefix` (compared in any case), if it starts with it.
+fn strip_prefix_ci<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &path[prefix.len()..])
+}
+
 /// Sets (or with `None` removes) the attribute a PATCH path names: `attr`, `attr.sub`,
-/// `emails[…].value`, or the enterprise URN followed by `:attr`.
-fn set_path(user: &mut Value, path: &str, value: Option<Value>) -> ScimResult<()> {
+/// `emails[type eq "work"].value`, the enterprise URN (its writable attributes) or the URN
+/// followed by `:attr`.
+fn set_path(user: &mut Value, op: Op, path: &str, value: Option<Value>) -> ScimResult<()> {
     let bad = || {
         ScimError::new(
             StatusCode::BAD_REQUEST,
@@ -875,70 +1204,166 @@ fn set_path(user: &mut Value, path: &str, value: Option<Value>) -> ScimResult<()
             format!("Cascade cannot change {path:?}."),
         )
     };
-    let (target, attr): (&mut Value, String) =
-        if let Some(rest) = path.strip_prefix(&format!("{ENTERPRISE_SCHEMA}:")) {
-            let root = user.as_object_mut().ok_or_else(bad)?;
-            let ext = root
-                .entry(ENTERPRISE_SCHEMA.to_owned())
-                .or_insert_with(|| json!({}));
-            (ext, rest.to_owned())
-        } else if path.eq_ignore_ascii_case("userName") {
-            // Cascade's userName is the work email: changing one changes the other.
-            if let Some(email) = value.as_ref().and_then(Value::as_str) {
-                set_key(
-                    user,
-                    "emails",
-                    Some(json!([{ "value": email, "type": "work", "primary": true }])),
-                );
-            }
-            return set_key(user, "userName", value).ok_or_else(bad);
-        } else if path.to_lowercase().starts_with("emails") {
-            let email = match value {
-                Some(Value::Array(list)) => {
-                    return set_key(user, "emails", Some(Value::Array(list))).ok_or_else(bad);
+    let path = strip_prefix_ci(path, &format!("{USER_SCHEMA}:")).unwrap_or(path);
+    if let Some(rest) = strip_prefix_ci(path, ENTERPRISE_SCHEMA) {
+        let root = user.as_object_mut().ok_or_else(bad)?;
+        let ext = root
+            .entry(ENTERPRISE_SCHEMA.to_owned())
+            .or_insert_with(|| json!({}));
+        return match rest.strip_prefix(':') {
+            Some(attr) if !attr.is_empty() => set_key(ext, attr, value).ok_or_else(bad),
+            _ if !rest.is_empty() => Err(bad()),
+            // The whole extension: the attributes Cascade keeps (organization is the key's).
+            _ => {
+                for attr in ["employeeNumber", "department"] {
+                    let v = value
+                        .as_ref()
+                        .and_then(Value::as_object)
+                        .and_then(|o| get_ci(o, attr))
+                        .cloned();
+                    if value.is_none() || v.is_some() || op == Op::Replace {
+                        set_key(ext, attr, v).ok_or_else(bad)?;
+                    }
                 }
-                Some(v) => v
-                    .as_str()
-                    .map(|s| json!([{ "value": s, "type": "work", "primary": true }]))
-                    .ok_or_else(bad)?,
-                None => Value::Array(Vec::new()),
-            };
-            return set_key(user, "emails", Some(email)).ok_or_else(bad);
-        } else {
-            (user, path.to_owned())
+                Ok(())
+            }
         };
-    match attr.split_once('.') {
-        Some((parent, child)) => {
-            let obj = target.as_object_mut().ok_or_else(bad)?;
-            let key = obj
-                .keys()
-                .find(|k| k.eq_ignore_ascii_case(parent))
-                .cloned()
-                .unwrap_or_else(|| parent.to_owned());
-            let inner = obj.entry(key).or_insert_with(|| json!({}));
-            if !inner.is_object() {
-                *inner = json!({});
-            }
-            set_key(inner, child, value).ok_or_else(bad)
+    }
+    if path
+        .get(..6)
+        .is_some_and(|h| h.eq_ignore_ascii_case("emails"))
+    {
+        return set_emails(user, op, &path[6..], value).ok_or_else(bad);
+    }
+    if let Some(part) = strip_prefix_ci(path, "name.") {
+        let obj = user.as_object_mut().ok_or_else(bad)?;
+        let key = obj
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("name"))
+            .cloned()
+            .unwrap_or_else(|| "name".to_owned());
+        let name = obj.entry(key).or_insert_with(|| json!({}));
+        if !name.is_object() {
+            *name = json!({});
         }
-        None => {
-            // Changing the name through its parts drops the stored full name, so the parts win.
-            if attr.eq_ignore_ascii_case("name") {
-                set_key(target, "displayName", None);
+        let before = name.as_object().map(joined_parts).unwrap_or_default();
+        set_key(name, part, value).ok_or_else(bad)?;
+        // The formatted name follows the parts it was made from (or was never given).
+        if let Some(n) = name.as_object_mut()
+            && ["givenName", "middleName", "familyName"]
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(part))
+            && text(n, "formatted").is_none_or(|f| f == before)
+        {
+            let after = joined_parts(n);
+            set_key(name, "formatted", (!after.is_empty()).then(|| json!(after)));
+        }
+        return Ok(());
+    }
+    if path.contains('.') || path.contains('[') {
+        return Err(bad());
+    }
+    set_key(user, path, value).ok_or_else(bad)
+}
+
+/// A PATCH of `emails` (`rest` is what follows the attribute name: empty, `.value`, or a value
+/// filter such as `[type eq "work"]` with an optional `.sub`). The `type` and `primary` of each
+/// email are kept as sent; a filter that matches none adds an email (as Entra ID expects).
+fn set_emails(user: &mut Value, op: Op, rest: &str, value: Option<Value>) -> Option<()> {
+    let obj = user.as_object_mut()?;
+    let key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("emails"))
+        .cloned()
+        .unwrap_or_else(|| "emails".to_owned());
+    let list = obj.entry(key).or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    let items = list.as_array_mut()?;
+    // [attr eq "value"], then .sub
+    let (selector, sub) = match rest.strip_prefix('[') {
+        Some(inner) => {
+            let (filter, after) = inner.split_once(']')?;
+            let mut parts = filter.trim().splitn(3, char::is_whitespace);
+            let (attr, eq, wanted) = (parts.next()?, parts.next()?, parts.next()?);
+            if !eq.eq_ignore_ascii_case("eq") {
+                return None;
             }
-            set_key(target, &attr, value).ok_or_else(bad)
+            let wanted = wanted.trim().trim_matches('"').to_owned();
+            let sub = after.strip_prefix('.').map(str::to_owned);
+            (Some((attr.to_owned(), wanted)), sub)
+        }
+        None if rest.is_empty() => (None, None),
+        None => (None, Some(rest.strip_prefix('.')?.to_owned())),
+    };
+    let matches = |e: &Value, sel: &(String, String)| {
+        e.as_object()
+            .and_then(|o| get_ci(o, &sel.0))
+            .is_some_and(|v| match v {
+                Value::String(s) => s.eq_ignore_ascii_case(&sel.1),
+                other => other.to_string().eq_ignore_ascii_case(&sel.1),
+            })
+    };
+    match (&selector, &sub, op) {
+        (None, None, Op::Remove) => items.clear(),
+        (None, None, Op::Replace) => *items = as_emails(value?)?,
+        (None, None, Op::Add) => {
+            for email in as_emails(value?)? {
+                if !items.iter().any(|e| e.get("value") == email.get("value")) {
+                    items.push(email);
+                }
+            }
+        }
+        (Some(sel), None, Op::Remove) => items.retain(|e| !matches(e, sel)),
+        (Some(sel), sub, _) => {
+            let found = items
+                .iter_mut()
+                .filter(|e| matches(e, sel))
+                .fold(0, |n, e| {
+                    match sub {
+                        Some(sub) => set_key(e, sub, value.clone()),
+                        None => value.clone().map(|v| *e = v),
+                    };
+                    n + 1
+                });
+            if found == 0 && op != Op::Remove {
+                let mut email = json!({ sel.0.clone(): sel.1.clone() });
+                match sub {
+                    Some(sub) => set_key(&mut email, sub, value)?,
+                    None => email = value?,
+                }
+                items.push(email);
+            }
+        }
+        // emails.value (no filter): the email Cascade uses.
+        (None, Some(sub), _) => {
+            let index = items
+                .iter()
+                .position(|e| e.get("primary").and_then(boolean) == Some(true))
+                .unwrap_or(0);
+            match items.get_mut(index) {
+                Some(email) => set_key(email, sub, value)?,
+                None if op != Op::Remove => {
+                    let mut email = json!({ "type": "work", "primary": true });
+                    set_key(&mut email, sub, value)?;
+                    items.push(email);
+                }
+                None => {}
+            }
         }
     }
-    .map(|()| {
-        if path.to_lowercase().starts_with("name.") {
-            set_key(user, "displayName", None);
-            if let Some(name) = user.get_mut("name").and_then(Value::as_object_mut)
-                && !path.eq_ignore_ascii_case("name.formatted")
-            {
-                name.remove("formatted");
-            }
-        }
-    })
+    Some(())
+}
+
+/// A PATCH value for `emails`: a list, one email object, or a bare address.
+fn as_emails(value: Value) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(list) => Some(list),
+        Value::Object(_) => Some(vec![value]),
+        Value::String(s) => Some(vec![json!({ "value": s, "type": "work", "primary": true })]),
+        _ => None,
+    }
 }
 
 /// Sets or removes `key` in an object, matching an existing key in any case.

@@ -412,6 +412,8 @@ pub async fn sync(
                     employee_number: Set(None),
                     department: Set(None),
                     scim_deleted_at: Set(None),
+                    scim_user_name_key: Set(None),
+                    scim_attributes: Set(None),
                     is_primary: Set(is_primary),
                     active: Set(true),
                     created_at: Set(now),

@@ -459,7 +459,7 @@ fn schema_documents(state: &AppState) -> [Value; 2] {
         "name": "User",
         "description": "A member of a partner organisation's staff",
         "attributes": [
-            attribute("userName", "string", "The person's work email; unique across the partnership.",
+            attribute("userName", "string", "Your identity provider's login name for the person, kept as sent (it need not be an email); unique in your organisation.",
                 json!({ "required": true, "uniqueness": "server" })),
             attribute("name", "complex", "The person's name, in any script.", json!({ "subAttributes": [
                 attribute("formatted", "string", "The full name.", json!({})),
@@ -484,7 +484,6 @@ fn schema_documents(state: &AppState) -> [Value; 2] {
         "description": "Enterprise User",
         "attributes": [
             attribute("employeeNumber", "string", "Your HR system's employee number, kept as sent. Cascade's key for the person is externalId; employeeNumber stands in for it only when no externalId is sent.", json!({ "caseExact": true })),
-            attribute("organization", "string", "Your organisation (set by your key).", json!({ "mutability": "readOnly" })),
             attribute("department", "string", "The person's staff group, by name.", json!({})),
         ],
         "meta": meta(state, "Schema", &format!("Schemas/{ENTERPRISE_SCHEMA}")),
