@@ -215,6 +215,20 @@ impl ApiResponse for ApiError {
     }
 }
 
+/// A PDF that would print a character as an empty box is refused instead.
+impl From<crate::render::text::Unprintable> for ApiError {
+    fn from(err: crate::render::text::Unprintable) -> Self {
+        Self::Rule {
+            kind: "unprintable-text",
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            detail: format!(
+                "{err}. The record stands (a certificate can still be verified); correct the \
+                 text, or ask for the script to be added, then ask again."
+            ),
+        }
+    }
+}
+
 impl From<validator::ValidationErrors> for ApiError {
     fn from(errors: validator::ValidationErrors) -> Self {
         let mut out = Vec::new();

@@ -1,6 +1,6 @@
 //! Certificates: issued once, printed with real text, verifiable by anyone with the code.
 
-use cascade::domain::api_keys::KeyRole;
+use cascade::{domain::api_keys::KeyRole, render::text::SAMPLE_NAMES};
 use cascade_tests::{TestApp, id_of, pdf_pages, pdf_text};
 use chrono::{Duration, Months, NaiveDate};
 use serde_json::{Value, json};
@@ -427,4 +427,78 @@ async fn verification_is_limited_per_client_address() {
             .unwrap_or("")
             .ends_with("/too-many-requests")
     );
+}
+
+/// Extracted text without the direction marks poppler puts around right-to-left lines (they
+/// are invisible and not part of the name).
+fn without_direction_marks(text: &str) -> String {
+    text.chars()
+        .filter(|c| !matches!(u32::from(*c), 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069))
+        .collect()
+}
+
+#[tokio::test]
+async fn names_in_every_script_print_and_extract_exactly_and_an_unprintable_one_is_refused() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let mut people = Vec::new();
+    for (i, (_, name)) in SAMPLE_NAMES.iter().enumerate() {
+        people.push(
+            app.person(name, &format!("p{i}@example.org"), org, &format!("S{i}"))
+                .await,
+        );
+    }
+    // Ge'ez (Ethiopic) has no built-in font.
+    let abebe = app.person("አበበ በቀለ", "abebe@example.org", org, "ET").await;
+    let mut everyone = people.clone();
+    everyone.push(abebe);
+    let session = run_session(&app, f.champion, &everyone).await;
+
+    for ((script, name), person) in SAMPLE_NAMES.iter().zip(&people) {
+        let certs = certificates_of(&app, *person).await;
+        let pdf = app
+            .get(
+                &format!("/api/v1/certificates/{}/pdf", id_of(&certs[0])),
+                &app.admin,
+            )
+            .await
+            .expect(200);
+        assert!(
+            pdf.bytes.len() <= 40 * 1024,
+            "{script}: {} bytes",
+            pdf.bytes.len()
+        );
+        let text = without_direction_marks(&pdf_text(&pdf.bytes));
+        assert!(
+            text.lines().any(|line| line.trim() == *name),
+            "{script}: {name:?} not extracted as one line from:\n{text}"
+        );
+    }
+
+    // The Ethiopic name: the certificate is recorded and verifiable, but its PDF is refused
+    // with a problem naming the characters, never printed as boxes.
+    let certs = certificates_of(&app, abebe).await;
+    assert_eq!(certs.len(), 1);
+    let refused = app
+        .get(
+            &format!("/api/v1/certificates/{}/pdf", id_of(&certs[0])),
+            &app.admin,
+        )
+        .await
+        .expect(422);
+    assert_eq!(kind(&refused.body), "unprintable-text");
+    let detail = refused.body["detail"].as_str().unwrap_or("");
+    assert!(detail.contains("U+12A0"), "{detail}");
+    let code = certs[0]["verification_code"].as_str().unwrap_or("");
+    assert_eq!(verify(&app, code).await.expect(200).body["status"], "valid");
+    // The session's PDF holds every certificate, so it is refused the same way.
+    let bulk = app
+        .get(
+            &format!("/api/v1/sessions/{session}/certificates/pdf"),
+            &app.admin,
+        )
+        .await
+        .expect(422);
+    assert_eq!(kind(&bulk.body), "unprintable-text");
 }

@@ -512,7 +512,7 @@ pub async fn pdf(
     id: Uuid,
 ) -> ApiResult<(Vec<u8>, String)> {
     let c = find_reachable(db, who, id).await?;
-    Ok((certificate_pdf::render(&[text_of(&c, config)]), c.number))
+    Ok((certificate_pdf::render(&[text_of(&c, config)])?, c.number))
 }
 
 /// Every current certificate of a session (neither revoked nor superseded) as one PDF.
@@ -545,7 +545,7 @@ pub async fn session_pdf(
             .then(a.number.cmp(&b.number))
     });
     let texts: Vec<CertificateText> = rows.iter().map(|c| text_of(c, config)).collect();
-    Ok(certificate_pdf::render(&texts))
+    Ok(certificate_pdf::render(&texts)?)
 }
 
 fn not_current(c: &certificates::Model) -> Option<ApiError> {

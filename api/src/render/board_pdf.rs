@@ -1,9 +1,12 @@
 //! The one-page board summary: progress bars against each target, the partner table and the
 //! reserved-share figure.
 
-use printpdf::{Mm, Op, PaintMode, PdfDocument, PdfPage, PdfSaveOptions, Pt};
+use printpdf::{Op, PaintMode, Pt};
 
-use super::pdf::{PAGE_H, PAGE_W, font, grey, rect, text, text_width_mm};
+use super::{
+    pdf::{Canvas, PAGE_H, PAGE_W, grey, rect, text_width_mm},
+    text::Unprintable,
+};
 
 /// One target's bar.
 #[derive(Debug, Clone)]
@@ -52,15 +55,15 @@ pub fn money(pence: i64) -> String {
 }
 
 /// `s` cut with an ellipsis to fit `max_mm` at `size`.
-fn fit(s: &str, size: f32, max_mm: f32) -> String {
-    if text_width_mm(s, size) <= max_mm {
-        return s.to_owned();
+fn fit(s: &str, size: f32, max_mm: f32) -> Result<String, Unprintable> {
+    if text_width_mm(s, size)? <= max_mm {
+        return Ok(s.to_owned());
     }
     let mut out: String = s.to_owned();
-    while !out.is_empty() && text_width_mm(&format!("{out}…"), size) > max_mm {
+    while !out.is_empty() && text_width_mm(&format!("{out}…"), size)? > max_mm {
         out.pop();
     }
-    format!("{}…", out.trim_end())
+    Ok(format!("{}…", out.trim_end()))
 }
 
 fn value(v: i64, bp: bool) -> String {
@@ -71,28 +74,24 @@ fn value(v: i64, bp: bool) -> String {
     }
 }
 
-fn right(ops: &mut Vec<Op>, font: &printpdf::FontId, s: &str, size: f32, right_mm: f32, y: f32) {
-    text(ops, font, s, size, right_mm - text_width_mm(s, size), y);
-}
-
-pub fn render(board: &Board) -> Vec<u8> {
-    let mut doc = PdfDocument::new("Programme board summary");
-    let f = doc.add_font(font());
-    let mut ops = vec![Op::SetFillColor { col: grey(0.1) }];
-    let title_size = (20.0 * (PAGE_W - 40.0) / text_width_mm(&board.title, 20.0)).min(20.0);
-    text(&mut ops, &f, &board.title, title_size, 20.0, PAGE_H - 22.0);
-    text(&mut ops, &f, &board.subtitle, 11.0, 20.0, PAGE_H - 30.0);
+/// The one-page summary; refused when a name has a character no built-in font can print.
+pub fn render(board: &Board) -> Result<Vec<u8>, Unprintable> {
+    let mut c = Canvas::new();
+    c.op(Op::SetFillColor { col: grey(0.1) });
+    let title_size = (20.0 * (PAGE_W - 40.0) / text_width_mm(&board.title, 20.0)?).min(20.0);
+    c.text(&board.title, title_size, 20.0, PAGE_H - 22.0)?;
+    c.text(&board.subtitle, 11.0, 20.0, PAGE_H - 30.0)?;
     let mut y = PAGE_H - 45.0;
     for bar in &board.bars {
-        text(&mut ops, &f, &bar.name, 11.0, 20.0, y);
-        ops.push(Op::SetOutlineColor { col: grey(0.4) });
-        ops.push(Op::SetOutlineThickness { pt: Pt(0.8) });
-        ops.push(rect(120.0, y - 1.5, 100.0, 6.0, PaintMode::Stroke));
+        c.text(&bar.name, 11.0, 20.0, y)?;
+        c.op(Op::SetOutlineColor { col: grey(0.4) });
+        c.op(Op::SetOutlineThickness { pt: Pt(0.8) });
+        c.op(rect(120.0, y - 1.5, 100.0, 6.0, PaintMode::Stroke));
         if let Some(target) = bar.target.filter(|t| *t > 0) {
             let done = (bar.actual as f32 / target as f32).clamp(0.0, 1.0);
-            ops.push(Op::SetFillColor { col: grey(0.35) });
-            ops.push(rect(120.0, y - 1.5, 100.0 * done, 6.0, PaintMode::Fill));
-            ops.push(Op::SetFillColor { col: grey(0.1) });
+            c.op(Op::SetFillColor { col: grey(0.35) });
+            c.op(rect(120.0, y - 1.5, 100.0 * done, 6.0, PaintMode::Fill));
+            c.op(Op::SetFillColor { col: grey(0.1) });
         }
         let actual = value(bar.actual, bar.basis_points);
         let forecast = value(bar.forecast, bar.basis_points);
@@ -103,7 +102,7 @@ pub fn render(board: &Board) -> Vec<u8> {
             ),
             None => format!("{actual}, no target set  (forecast {forecast})"),
         };
-        text(&mut ops, &f, &label, 10.0, 225.0, y);
+        c.text(&label, 10.0, 225.0, y)?;
         y -= 12.0;
     }
     y -= 4.0;
@@ -116,27 +115,25 @@ pub fn render(board: &Board) -> Vec<u8> {
     ];
     for (name, x, align_right) in columns {
         if align_right {
-            right(&mut ops, &f, name, 10.0, x, y)
+            c.right(name, 10.0, x, y)?;
         } else {
-            text(&mut ops, &f, name, 10.0, x, y)
+            c.text(name, 10.0, x, y)?;
         }
     }
-    ops.push(Op::SetOutlineColor { col: grey(0.4) });
-    ops.push(rect(20.0, y - 2.5, 240.0, 0.1, PaintMode::Stroke));
+    c.op(Op::SetOutlineColor { col: grey(0.4) });
+    c.op(rect(20.0, y - 2.5, 240.0, 0.1, PaintMode::Stroke));
     y -= 7.0;
     let room = ((y - 28.0) / 6.0).max(0.0) as usize;
     for p in board.partners.iter().take(room) {
-        text(&mut ops, &f, &fit(&p.name, 10.0, 100.0), 10.0, 20.0, y);
-        right(&mut ops, &f, &money(p.contribution_pence), 10.0, 150.0, y);
-        right(&mut ops, &f, &p.used.to_string(), 10.0, 185.0, y);
-        right(&mut ops, &f, &p.fair_share.to_string(), 10.0, 215.0, y);
-        right(&mut ops, &f, &money(p.balance_pence), 10.0, 255.0, y);
+        c.text(&fit(&p.name, 10.0, 100.0)?, 10.0, 20.0, y)?;
+        c.right(&money(p.contribution_pence), 10.0, 150.0, y)?;
+        c.right(&p.used.to_string(), 10.0, 185.0, y)?;
+        c.right(&p.fair_share.to_string(), 10.0, 215.0, y)?;
+        c.right(&money(p.balance_pence), 10.0, 255.0, y)?;
         y -= 6.0;
     }
     if board.partners.len() > room {
-        text(
-            &mut ops,
-            &f,
+        c.text(
             &format!(
                 "… and {} more partners (see the partner report)",
                 board.partners.len() - room
@@ -144,15 +141,8 @@ pub fn render(board: &Board) -> Vec<u8> {
             9.0,
             20.0,
             y,
-        );
+        )?;
     }
-    text(&mut ops, &f, &board.reserved, 11.0, 20.0, 16.0);
-    doc.with_pages(vec![PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops)]);
-    doc.save(
-        &PdfSaveOptions {
-            subset_fonts: true,
-            ..Default::default()
-        },
-        &mut Vec::new(),
-    )
+    c.text(&board.reserved, 11.0, 20.0, 16.0)?;
+    Ok(c.save("Programme board summary"))
 }

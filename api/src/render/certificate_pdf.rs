@@ -1,9 +1,9 @@
-//! Certificate PDFs: A4 landscape, real (extractable) text in an embedded DejaVu Sans subset so
-//! names in Latin, Greek, Cyrillic and many other scripts print exactly as recorded, and a QR
-//! code of the verification link drawn as vector squares.
+//! Certificate PDFs: A4 landscape, real (extractable) text shaped in the built-in fonts (see
+//! `render::text`) so a name in any of their scripts prints exactly as recorded, and a QR code
+//! of the verification link drawn as vector squares.
 
 use chrono::NaiveDate;
-use printpdf::{FontId, Mm, Op, PaintMode, PdfDocument, PdfPage, PdfSaveOptions, Pt};
+use printpdf::{Op, PaintMode, Pt};
 use qrcode::{QrCode, types::Color as QrColor};
 
 /// What a certificate shows.
@@ -24,17 +24,20 @@ pub struct CertificateText {
     pub verify_url: String,
 }
 
-use super::pdf::{PAGE_H, PAGE_W, centred, font, grey, rect, text};
+use super::{
+    pdf::{Canvas, PAGE_H, PAGE_W, grey, rect},
+    text::Unprintable,
+};
 
 /// The QR code of `data` as filled squares (runs of dark modules merged), `size` mm wide.
-fn qr(ops: &mut Vec<Op>, data: &str, x: f32, y: f32, size: f32) {
+fn qr(canvas: &mut Canvas, data: &str, x: f32, y: f32, size: f32) {
     let Ok(code) = QrCode::new(data.as_bytes()) else {
         return;
     };
     let n = code.width();
     let quiet = 2;
     let module = size / (n + 2 * quiet) as f32;
-    ops.push(Op::SetFillColor { col: grey(0.0) });
+    canvas.op(Op::SetFillColor { col: grey(0.0) });
     for row in 0..n {
         let mut col = 0;
         while col < n {
@@ -44,7 +47,7 @@ fn qr(ops: &mut Vec<Op>, data: &str, x: f32, y: f32, size: f32) {
                     col += 1;
                 }
                 let top = y + size - (row + quiet) as f32 * module;
-                ops.push(rect(
+                canvas.op(rect(
                     x + (start + quiet) as f32 * module,
                     top - module,
                     (col - start) as f32 * module,
@@ -68,41 +71,39 @@ fn hours(h: f64) -> String {
     format!("{s} CPD hour{}", if h == 1.0 { "" } else { "s" })
 }
 
-fn page(font_id: &FontId, c: &CertificateText) -> PdfPage {
-    let mut ops = vec![
-        Op::SetOutlineColor { col: grey(0.35) },
-        Op::SetOutlineThickness { pt: Pt(1.5) },
-    ];
-    ops.push(rect(
+fn page(canvas: &mut Canvas, c: &CertificateText) -> Result<(), Unprintable> {
+    canvas.op(Op::SetOutlineColor { col: grey(0.35) });
+    canvas.op(Op::SetOutlineThickness { pt: Pt(1.5) });
+    canvas.op(rect(
         10.0,
         10.0,
         PAGE_W - 20.0,
         PAGE_H - 20.0,
         PaintMode::Stroke,
     ));
-    ops.push(Op::SetFillColor { col: grey(0.1) });
+    canvas.op(Op::SetFillColor { col: grey(0.1) });
     let heading = if c.licence {
         "Trainer licence"
     } else {
         "Certificate of completion"
     };
-    centred(&mut ops, font_id, heading, 30.0, 168.0);
-    centred(&mut ops, font_id, "This certifies that", 14.0, 150.0);
-    centred(&mut ops, font_id, &c.name, 32.0, 132.0);
+    canvas.centred(heading, 30.0, 168.0)?;
+    canvas.centred("This certifies that", 14.0, 150.0)?;
+    canvas.centred(&c.name, 32.0, 132.0)?;
     let verb = if c.licence {
         "is licensed to deliver"
     } else {
         "has completed"
     };
-    centred(&mut ops, font_id, verb, 14.0, 118.0);
+    canvas.centred(verb, 14.0, 118.0)?;
     // A licence reads as one sentence naming its programme once: "… is licensed to deliver Five
     // to Thrive as an accredited trainer"; a completion names the course, then its programme.
     if c.licence {
-        centred(&mut ops, font_id, &c.programme, 20.0, 105.0);
-        centred(&mut ops, font_id, "as an accredited trainer", 14.0, 95.0);
+        canvas.centred(&c.programme, 20.0, 105.0)?;
+        canvas.centred("as an accredited trainer", 14.0, 95.0)?;
     } else {
-        centred(&mut ops, font_id, &c.title, 20.0, 105.0);
-        centred(&mut ops, font_id, &c.programme, 14.0, 95.0);
+        canvas.centred(&c.title, 20.0, 105.0)?;
+        canvas.centred(&c.programme, 14.0, 95.0)?;
     }
     let mut details = vec![format!(
         "{} {}",
@@ -115,51 +116,28 @@ fn page(font_id: &FontId, c: &CertificateText) -> PdfPage {
     if let Some(expires) = c.expires_on {
         details.push(format!("Valid until {}", date(expires)));
     }
-    centred(&mut ops, font_id, &details.join("  ·  "), 12.0, 82.0);
-    centred(
-        &mut ops,
-        font_id,
+    canvas.centred(&details.join("  ·  "), 12.0, 82.0)?;
+    canvas.centred(
         &format!("Issued by {} on {}", c.issuer, date(c.issued_on)),
         12.0,
         70.0,
-    );
-    text(
-        &mut ops,
-        font_id,
-        &format!("Certificate {}", c.number),
-        10.0,
-        20.0,
-        36.0,
-    );
-    text(
-        &mut ops,
-        font_id,
-        &format!("Verification code {}", c.code),
-        10.0,
-        20.0,
-        29.0,
-    );
-    text(
-        &mut ops,
-        font_id,
-        &format!("Verify at {}", c.verify_url),
-        9.0,
-        20.0,
-        22.0,
-    );
-    qr(&mut ops, &c.verify_url, PAGE_W - 55.0, 15.0, 40.0);
-    PdfPage::new(Mm(PAGE_W), Mm(PAGE_H), ops)
+    )?;
+    canvas.text(&format!("Certificate {}", c.number), 10.0, 20.0, 36.0)?;
+    canvas.text(&format!("Verification code {}", c.code), 10.0, 20.0, 29.0)?;
+    canvas.text(&format!("Verify at {}", c.verify_url), 9.0, 20.0, 22.0)?;
+    qr(canvas, &c.verify_url, PAGE_W - 55.0, 15.0, 40.0);
+    Ok(())
 }
 
-/// Renders certificates, one page each, into one PDF.
-pub fn render(certificates: &[CertificateText]) -> Vec<u8> {
-    let mut doc = PdfDocument::new("Certificates");
-    let font_id = doc.add_font(font());
-    let pages = certificates.iter().map(|c| page(&font_id, c)).collect();
-    doc.with_pages(pages);
-    let opts = PdfSaveOptions {
-        subset_fonts: true,
-        ..Default::default()
-    };
-    doc.save(&opts, &mut Vec::new())
+/// Renders certificates, one page each, into one PDF; refused when a name (or any other text
+/// on them) has a character no built-in font can print.
+pub fn render(certificates: &[CertificateText]) -> Result<Vec<u8>, Unprintable> {
+    let mut canvas = Canvas::new();
+    for (i, c) in certificates.iter().enumerate() {
+        if i > 0 {
+            canvas.next_page();
+        }
+        page(&mut canvas, c)?;
+    }
+    Ok(canvas.save("Certificates"))
 }

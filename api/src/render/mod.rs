@@ -5,3 +5,4 @@ pub mod calendar_ics;
 pub mod certificate_pdf;
 pub mod csv;
 pub mod pdf;
+pub mod text;

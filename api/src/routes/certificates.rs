@@ -108,8 +108,10 @@ impl CertificatesApi {
 
     /// Download a certificate as PDF
     ///
-    /// The name exactly as recorded, the course and programme, dates, CPD hours, the issuing
-    /// partnership, the number, and the verification link with its QR code.
+    /// The name exactly as recorded (in any script the built-in fonts cover), the course and
+    /// programme, dates, CPD hours, the issuing partnership, the number, and the verification
+    /// link with its QR code. A character no built-in font has is refused with
+    /// `422 unprintable-text` naming it, never printed as a box.
     #[oai(
         path = "/certificates/:id/pdf",
         method = "get",
@@ -181,8 +183,9 @@ impl CertificatesApi {
 
     /// Every certificate of a session as one PDF (coordinators and admins)
     ///
-    /// One page per current certificate issued for the session's completions, in booking order, for
-    /// printing at the venue.
+    /// One page per current certificate issued for the session's completions, in name order, for
+    /// printing at the venue. `409 no-certificates` before the session is completed;
+    /// `422 unprintable-text` when a name has a character no built-in font has.
     #[oai(
         path = "/sessions/:id/certificates/pdf",
         method = "get",

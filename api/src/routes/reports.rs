@@ -209,7 +209,7 @@ impl ReportsApi {
             progress_report::board(&state.db, &state.clock, &auth.0, programme_id.0, year.0)
                 .await?;
         Ok(PdfResponse::Pdf(
-            Binary(board_pdf::render(&board)),
+            Binary(board_pdf::render(&board)?),
             format!("inline; filename=\"board-summary-{}.pdf\"", year.0),
         ))
     }
