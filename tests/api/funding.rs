@@ -197,7 +197,7 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
         .await
         .expect(200)
         .body;
-    let mut owed: Vec<(String, i64, Option<String>)> = charges
+    let mut owed: Vec<(String, i64, Option<String>)> = charges["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -232,7 +232,8 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
     // Shares of 60,000: 5000 / 3333 / 1667 / 0 bp (the spare basis point to police's .67).
     // Fair share of 20 places: 10 / 7 / 3 / 0 (the spare place to health's .67).
     // Used 3 / 3 / 1 / 2 = 9; costs 43,001 × used / 9 = 14333.67 / 14333.67 / 4777.89 / 9555.78:
-    // floors 42,998, the 3 spare pence to police (.89), charity (.78), council (.67, first of a tie).
+    // floors 42,998, the 3 spare pence to police (.89), charity (.78), and of the tie at .67 to
+    // NHS Health, listed (by name) before Wiltshire Council.
     let report = app
         .get(
             &format!(
@@ -260,11 +261,11 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
     );
     assert_eq!(
         figures(line(&report, "Wiltshire Council")),
-        [30000, 5000, 10, 3, 3, 0, 1, 3, -7, 0, 14334, 15666]
+        [30000, 5000, 10, 3, 3, 0, 1, 3, -7, 0, 14333, 15667]
     );
     assert_eq!(
         figures(line(&report, "NHS Health")),
-        [20000, 3333, 7, 3, 3, 0, 1, 3, -4, 0, 14333, 5667]
+        [20000, 3333, 7, 3, 3, 0, 1, 3, -4, 0, 14334, 5666]
     );
     assert_eq!(
         figures(line(&report, "Wiltshire Police")),
@@ -299,7 +300,56 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
         .await
         .expect(200)
         .body;
-    assert_eq!(their_charges.as_array().map(Vec::len), Some(1));
+    assert_eq!(their_charges["items"].as_array().map(Vec::len), Some(1));
+    // Another organisation's filter shows a partner nothing.
+    let not_theirs = app
+        .get(
+            &format!("{base}/charges?organisation_id={council}"),
+            &partner,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(not_theirs["items"], json!([]));
+    // Filters and pages: by hand, 2 no-shows (owed) and 2 late cancellations (waived).
+    let count = |query: String| {
+        let app = &app;
+        let base = &base;
+        async move {
+            app.get(&format!("{base}/charges?{query}"), &app.admin)
+                .await
+                .expect(200)
+                .body["items"]
+                .as_array()
+                .map_or(0, Vec::len)
+        }
+    };
+    assert_eq!(count("kind=no_show".to_owned()).await, 2);
+    assert_eq!(
+        count("kind=late_cancellation&waived=true".to_owned()).await,
+        2
+    );
+    assert_eq!(count("waived=false".to_owned()).await, 2);
+    assert_eq!(count(format!("organisation_id={council}")).await, 1);
+    let first = app
+        .get(&format!("{base}/charges?limit=3"), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(first["items"].as_array().map(Vec::len), Some(3));
+    let rest = app
+        .get(
+            &format!(
+                "{base}/charges?limit=3&cursor={}",
+                first["next_cursor"].as_str().unwrap_or("")
+            ),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(1));
+    assert!(rest.get("next_cursor").is_none());
     let shares = app
         .get(&format!("{base}/contributions"), &partner)
         .await
@@ -332,6 +382,67 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
             .all(|r| r.starts_with('"') && r.ends_with('"') && r.matches("\",\"").count() == 14)
     );
     assert!(rows[5].contains("\"Total\"") && rows[5].ends_with("\"1999\""));
+
+    // A finance officer rebuilds every penny from the CSV alone: the totals line gives what was
+    // shared out (10,000 basis points, the places offered, the costs), each line its weight, and
+    // spare units go to the largest fractions, ties to the line listed first.
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .unwrap_or(r)
+                .split("\",\"")
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    let col = |name: &str| {
+        table[0]
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or(usize::MAX)
+    };
+    let num = |row: &Vec<String>, name: &str| row[col(name)].parse::<i64>().unwrap_or(i64::MIN);
+    let (lines, total) = (&table[1..5], &table[5]);
+    let rebuild = |whole: i64, weights: &[i64]| -> Vec<i64> {
+        let sum: i64 = weights.iter().sum();
+        let mut parts: Vec<i64> = weights.iter().map(|w| whole * w / sum).collect();
+        let mut order: Vec<usize> = (0..weights.len()).collect();
+        order.sort_by_key(|i| (std::cmp::Reverse(whole * weights[*i] % sum), *i));
+        let spare = whole - parts.iter().sum::<i64>();
+        for i in order.into_iter().take(spare as usize) {
+            parts[i] += 1;
+        }
+        parts
+    };
+    let contributions: Vec<i64> = lines.iter().map(|l| num(l, "contribution_pence")).collect();
+    let used: Vec<i64> = lines.iter().map(|l| num(l, "used")).collect();
+    let shares = rebuild(10_000, &contributions);
+    let fair = rebuild(num(total, "fair_share_places"), &contributions);
+    let consumed = rebuild(num(total, "cost_consumed_pence"), &used);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(num(l, "share_bp"), shares[i], "{l:?}");
+        assert_eq!(num(l, "fair_share_places"), fair[i], "{l:?}");
+        assert_eq!(num(l, "cost_consumed_pence"), consumed[i], "{l:?}");
+        assert_eq!(
+            num(l, "balance_pence"),
+            contributions[i] - consumed[i] - num(l, "charges_pence"),
+            "{l:?}"
+        );
+    }
+    for name in [
+        "contribution_pence",
+        "charges_pence",
+        "cost_consumed_pence",
+        "balance_pence",
+    ] {
+        assert_eq!(
+            lines.iter().map(|l| num(l, name)).sum::<i64>(),
+            num(total, name),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -534,8 +645,10 @@ async fn progress_and_reserved_places_against_targets_with_a_board_pdf() {
     assert_eq!(target("champion_sessions"), (Some(12), 1, 2));
     assert_eq!(target("champions_trained"), (Some(600), 4, 5));
     assert_eq!(target("active_trainers"), (Some(25), 0, 0));
-    // 5 places held on champion sessions, 1 by the voluntary sector: 2000 bp.
-    assert_eq!(target("reserved_share_bp"), (Some(1000), 2000, 2000));
+    // Actual, to date: session A was held, 4 places attended, 1 by the voluntary sector: 2500 bp.
+    // Forecast: 5 places held on champion sessions (B's confirmed place too), 1 by the sector:
+    // 2000 bp.
+    assert_eq!(target("reserved_share_bp"), (Some(1000), 2500, 2000));
     assert_eq!(target("cascade_reach"), (Some(5000), 0, 0));
     assert_eq!(
         (
@@ -597,16 +710,28 @@ async fn progress_and_reserved_places_against_targets_with_a_board_pdf() {
             "sector_places",
             "places_held",
             "share_received_bp",
+            "sector_attended",
+            "places_attended",
+            "share_attended_bp",
         ]
         .iter()
         .map(|k| l[k].as_i64().unwrap_or(-1))
         .collect()
     };
-    assert_eq!(line(&reserved["sessions"][0]), [10, 2, 1, 1, 1, 4, 2500]);
+    assert_eq!(
+        line(&reserved["sessions"][0]),
+        [10, 2, 1, 1, 1, 4, 2500, 1, 4, 2500]
+    );
     // Session B's places are still held for the sector (its release is 14 days before day 60):
     // nothing of it has gone to general use yet.
-    assert_eq!(line(&reserved["sessions"][1]), [10, 2, 0, 0, 0, 1, 0]);
-    assert_eq!(line(&reserved["totals"]), [20, 4, 1, 1, 1, 5, 2000]);
+    assert_eq!(
+        line(&reserved["sessions"][1]),
+        [10, 2, 0, 0, 0, 1, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        line(&reserved["totals"]),
+        [20, 4, 1, 1, 1, 5, 2000, 1, 4, 2500]
+    );
 
     let csv = app
         .client
@@ -634,7 +759,10 @@ async fn progress_and_reserved_places_against_targets_with_a_board_pdf() {
         .await
         .expect(200)
         .body;
-    assert_eq!(line(&released["sessions"][1]), [10, 2, 0, 2, 0, 1, 0]);
+    assert_eq!(
+        line(&released["sessions"][1]),
+        [10, 2, 0, 2, 0, 1, 0, 0, 0, 0]
+    );
     app.clock.advance(Duration::days(-26));
     let progress_csv = app
         .client
@@ -677,4 +805,104 @@ async fn progress_and_reserved_places_against_targets_with_a_board_pdf() {
             "{expected:?} missing from:\n{text}"
         );
     }
+}
+
+/// "Took the place": a colleague from the same organisation placed on the session at or after
+/// the late cancellation — booked then or promoted from the waitlist — who attended. One
+/// colleague takes one place, so a second late cancellation stays charged.
+#[tokio::test]
+async fn a_colleague_promoted_from_the_waitlist_waives_one_late_cancellation() {
+    let app = TestApp::spawn().await;
+    app.leave_room_in_programme_year(30);
+    let f = ftt(&app).await;
+    let year = financial_year(today(&app));
+    let base = format!("/api/v1/programmes/{}/years/{year}", f.programme);
+    app.put(
+        &base,
+        &app.admin,
+        json!({ "late_cancel_full_day_pence": 5000, "no_show_full_day_pence": 7500 }),
+    )
+    .await
+    .expect(200);
+    let council = app.organisation("Wiltshire Council", "council").await;
+    let mut c = Vec::new();
+    for i in 0..3 {
+        c.push(
+            app.person(
+                &format!("c{i}"),
+                &format!("c{i}@example.org"),
+                council,
+                &format!("C{i}"),
+            )
+            .await,
+        );
+    }
+    let s = session(&app, f.champion, 10, 2).await;
+    let mut booked = Vec::new();
+    for person in &c {
+        booked.push(app.book(s, *person, &app.admin).await.expect(201).body);
+    }
+    assert_eq!(
+        booked[2]["status"], "waitlisted",
+        "booked before anyone cancelled"
+    );
+    app.clock.advance(Duration::days(8));
+    for b in &booked[..2] {
+        let late = app
+            .post(
+                &format!("/api/v1/bookings/{}/cancel", id_of(b)),
+                &app.admin,
+                json!({}),
+            )
+            .await
+            .expect(200);
+        assert_eq!(late.body["late_cancellation"], true);
+    }
+    let promoted = app
+        .get(
+            &format!("/api/v1/bookings/{}", id_of(&booked[2])),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(promoted["status"], "confirmed");
+    app.clock.advance(Duration::days(3));
+    app.put(
+        &format!("/api/v1/sessions/{s}/attendance"),
+        &app.admin,
+        json!({ "marks": [{ "booking_id": id_of(&booked[2]), "sitting": 1, "present": true }] }),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/sessions/{s}/complete"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let charges = app
+        .get(&format!("{base}/charges"), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    let of = |b: &Value| {
+        charges["items"]
+            .as_array()
+            .and_then(|l| l.iter().find(|ch| ch["booking_id"] == b["id"]))
+            .map(|ch| {
+                (
+                    ch["amount_pence"].as_i64(),
+                    ch["waived_reason"].as_str().map(str::to_owned),
+                )
+            })
+    };
+    // By hand: the first cancellation's place went to c2 (promoted, attended): waived; the
+    // second has no colleague left to take it: 5,000p.
+    assert_eq!(
+        of(&booked[0]),
+        Some((Some(0), Some("substitute attended".to_owned())))
+    );
+    assert_eq!(of(&booked[1]), Some((Some(5000), None)));
 }

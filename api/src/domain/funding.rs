@@ -31,7 +31,31 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
-/// Splits `total` in proportion to `weights` by largest remainder. All zero weights give zeros.
+/// Organisations' names, for listing partners in the order apportionment breaks ties by.
+pub async fn names_of(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<HashMap<Uuid, String>> {
+    Ok(entities::organisations::Entity::find()
+        .filter(entities::organisations::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
+        .collect())
+}
+
+/// The order partners are listed in — by name, then id — which is also the order in which
+/// apportionment gives out its spare pennies (or places, or basis points) on a tie.
+pub fn listing_order(names: &HashMap<Uuid, String>, a: Uuid, b: Uuid) -> std::cmp::Ordering {
+    let name = |id: &Uuid| names.get(id).map_or("", String::as_str);
+    name(&a).cmp(name(&b)).then(a.cmp(&b))
+}
+
+/// Splits `total` in proportion to `weights` by largest remainder: each part is the whole part of
+/// its exact share, and what is left goes one unit each to the largest fractions; equal fractions
+/// go to the earlier weight (callers pass partners in listing order). All zero weights give
+/// zeros.
 pub fn apportion(total: i64, weights: &[i64]) -> Vec<i64> {
     let sum: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
     if sum == 0 || total == 0 {
@@ -157,9 +181,11 @@ pub async fn contributions_of(
     let rows = contributions::Entity::find()
         .filter(contributions::Column::ProgrammeId.eq(programme_id))
         .filter(contributions::Column::Year.eq(year))
-        .order_by_asc(contributions::Column::OrganisationId)
         .all(db)
         .await?;
+    let names = names_of(db, rows.iter().map(|r| r.organisation_id)).await?;
+    let mut rows = rows;
+    rows.sort_by(|a, b| listing_order(&names, a.organisation_id, b.organisation_id));
     let amounts: Vec<i64> = rows.iter().map(|r| r.amount_pence).collect();
     let shares = apportion(10_000, &amounts);
     Ok(rows
@@ -412,13 +438,73 @@ pub struct Waiver {
 /// Courses up to this long are charged at the half-day rate.
 pub const HALF_DAY_MINUTES: i32 = 240;
 
+/// Which charges a list shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChargeFilter {
+    pub organisation_id: Option<Uuid>,
+    pub kind: Option<ChargeKind>,
+    /// Only waived (`true`) or only owed (`false`) charges.
+    pub waived: Option<bool>,
+}
+
+/// One page of a programme year's charges, in booking order, filtered. A partner key sees only
+/// its own organisation's.
+pub async fn list_charges(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    programme_id: Uuid,
+    year: i32,
+    mut filter: ChargeFilter,
+    page: crate::pagination::PageRequest,
+) -> ApiResult<(Vec<Charge>, Option<String>)> {
+    check_year(db, programme_id, year).await?;
+    if let crate::auth::PeopleScope::Organisation(own) = who.people_scope() {
+        if filter.organisation_id.is_some_and(|o| o != own) {
+            return Ok((Vec::new(), None));
+        }
+        filter.organisation_id = Some(own);
+    }
+    let mut items: Vec<Charge> = charges_for(db, programme_id, year, filter.organisation_id)
+        .await?
+        .into_iter()
+        .filter(|c| filter.kind.is_none_or(|k| c.kind == k))
+        .filter(|c| filter.waived.is_none_or(|w| c.waived_reason.is_some() == w))
+        .filter(|c| page.after.is_none_or(|after| c.booking_id > after))
+        .take(page.limit as usize + 1)
+        .collect();
+    let next = if items.len() as u64 > page.limit {
+        items.truncate(page.limit as usize);
+        items
+            .last()
+            .map(|c| crate::pagination::encode_cursor(c.booking_id))
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
 /// Every charge of a programme year: late cancellations and no-shows of sessions that start in
-/// the year, at the year's tariff for the course's length.
+/// the year, at the year's tariff for the course's length, in booking order.
 pub async fn charges_of(
     db: &impl ConnectionTrait,
     programme_id: Uuid,
     year: i32,
 ) -> ApiResult<Vec<Charge>> {
+    charges_for(db, programme_id, year, None).await
+}
+
+/// `charges_of`, for one organisation when given (its bookings, and its colleagues as
+/// substitutes: a substitute is always of the same organisation).
+async fn charges_for(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    year: i32,
+    organisation: Option<Uuid>,
+) -> ApiResult<Vec<Charge>> {
+    let of_organisation = |c: Condition| match organisation {
+        Some(o) => c.add(bookings::Column::OrganisationId.eq(o)),
+        None => c,
+    };
     let tariff = programme_years::Entity::find_by_id((programme_id, year))
         .one(db)
         .await?;
@@ -436,6 +522,7 @@ pub async fn charges_of(
     let course_of: HashMap<Uuid, Uuid> = in_year.iter().map(|s| (s.id, s.course_id)).collect();
     // Only the bookings that can carry a charge, found with a subquery (no id list).
     let all = bookings::Entity::find()
+        .filter(of_organisation(Condition::all()))
         .filter(
             bookings::Column::SessionId
                 .in_subquery(session_ids(sessions_in_year(programme_id, year))),
@@ -462,6 +549,7 @@ pub async fn charges_of(
         Vec::new()
     } else {
         bookings::Entity::find()
+            .filter(of_organisation(Condition::all()))
             .filter(bookings::Column::SessionId.is_in(late_sessions))
             .filter(
                 bookings::Column::Status.is_in([BookingStatus::Attended, BookingStatus::Partial]),
@@ -469,6 +557,7 @@ pub async fn charges_of(
             .all(db)
             .await?
     };
+    let substituted = substituted(&all, &attended);
     let mut out = Vec::new();
     for b in &all {
         let kind = match b.status {
@@ -489,14 +578,7 @@ pub async fn charges_of(
                 (ChargeKind::NoShow, false) => t.no_show_full_day_pence,
             })
             .unwrap_or(0);
-        // A late cancellation is waived when the same organisation sent someone else in the place:
-        // a booking made after the cancellation that attended (fully or in part).
-        let substitute = kind == ChargeKind::LateCancellation
-            && attended.iter().any(|o| {
-                o.session_id == b.session_id
-                    && o.organisation_id == b.organisation_id
-                    && b.cancelled_at.is_some_and(|c| o.booked_at >= c)
-            });
+        let substitute = kind == ChargeKind::LateCancellation && substituted.contains(&b.id);
         let waived_reason = b
             .charge_waived_reason
             .clone()
@@ -517,6 +599,39 @@ pub async fn charges_of(
         });
     }
     Ok(out)
+}
+
+/// The late cancellations whose place a colleague took: someone from the same organisation who
+/// got a place on the same session (booked, or promoted from the waitlist) at or after the
+/// cancellation, and attended (fully or in part). Each colleague takes one place: the
+/// cancellations of a session and organisation are matched in the order they were made, each to
+/// the first colleague placed at or after it who is not matched yet. This is the one definition
+/// of a substitute; every charge figure comes from `charges_of`, which uses it.
+fn substituted(charged: &[bookings::Model], attended: &[bookings::Model]) -> HashSet<Uuid> {
+    let mut cancellations: Vec<&bookings::Model> = charged
+        .iter()
+        .filter(|b| b.status == BookingStatus::Cancelled && b.late_cancellation)
+        .collect();
+    cancellations.sort_by_key(|b| (b.cancelled_at, b.id));
+    let mut colleagues: Vec<&bookings::Model> = attended.iter().collect();
+    colleagues.sort_by_key(|b| (b.confirmed_at, b.id));
+    let mut taken: HashSet<Uuid> = HashSet::new();
+    let mut waived = HashSet::new();
+    for c in cancellations {
+        let Some(cancelled_at) = c.cancelled_at else {
+            continue;
+        };
+        if let Some(s) = colleagues.iter().find(|o| {
+            o.session_id == c.session_id
+                && o.organisation_id == c.organisation_id
+                && o.confirmed_at.is_some_and(|at| at >= cancelled_at)
+                && !taken.contains(&o.id)
+        }) {
+            taken.insert(s.id);
+            waived.insert(c.id);
+        }
+    }
+    waived
 }
 
 /// Records a coordinator's waiver on a booking with a late cancellation or a no-show.

@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{
     champions::champion_courses,
     funding::{
-        apportion, charges_of, contributions_of, costs_of, offered_in_year, offered_sessions,
-        session_ids, year_bounds,
+        apportion, charges_of, contributions_of, costs_of, listing_order, offered_in_year,
+        offered_sessions, session_ids, year_bounds,
     },
     organisations::SectorCode,
     programmes,
@@ -216,7 +216,11 @@ pub async fn report(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    let ids: Vec<Uuid> = use_by.keys().copied().collect();
+    // Listing order (name, then id) is the tie-break order of every apportionment below, so a
+    // finance officer rebuilds each line from the CSV in the order it lists them.
+    let names: HashMap<Uuid, String> = orgs.iter().map(|(id, o)| (*id, o.name.clone())).collect();
+    let mut ids: Vec<Uuid> = use_by.keys().copied().collect();
+    ids.sort_by(|a, b| listing_order(&names, *a, *b));
     let contribution_of = |id: &Uuid| {
         contributions
             .iter()
@@ -255,7 +259,6 @@ pub async fn report(
             }
         })
         .collect();
-    lines.sort_by(|a, b| a.name.cmp(&b.name));
     let sum = |f: fn(&PartnerLine) -> i64| lines.iter().map(f).sum::<i64>();
     let totals = PartnerLine {
         organisation_id: None,

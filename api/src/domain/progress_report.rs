@@ -329,7 +329,8 @@ pub async fn progress(
                 target: "reserved_share_bp".into(),
                 name: "Reserved-sector share of champion places (basis points)".into(),
                 target_value: t.and_then(|t| target(t.reserved_share_bp)),
-                actual: reserved.totals.share_received_bp,
+                // To date: places attended on sessions held; forecast: every place held.
+                actual: reserved.totals.share_attended_bp,
                 forecast: reserved.totals.share_received_bp,
             },
             TargetLine {
@@ -390,8 +391,16 @@ pub struct ReservedLine {
     pub sector_places: i64,
     /// Places held by anyone.
     pub places_held: i64,
-    /// The sector's share of the places held, in basis points (rounded).
+    /// The sector's share of the places held, in basis points (rounded): what the year will give
+    /// the sector if everyone booked comes (the progress report's forecast).
     pub share_received_bp: i64,
+    /// Places the sector's people attended (fully or in part) on sessions already held.
+    pub sector_attended: i64,
+    /// Places attended by anyone on sessions already held.
+    pub places_attended: i64,
+    /// The sector's share of the places attended, in basis points (rounded): what the sector has
+    /// had to date (the progress report's actual).
+    pub share_attended_bp: i64,
 }
 
 /// Reserved places of a programme year, per session and in total, against the target share.
@@ -478,6 +487,15 @@ pub async fn reserved_places(
                 .filter(|b| sectors.get(&b.organisation_id).copied() == s.reserved_sector)
                 .count() as i64;
             let places_held = mine.len() as i64;
+            let attended: Vec<&&bookings::Model> = mine
+                .iter()
+                .filter(|b| matches!(b.status, BookingStatus::Attended | BookingStatus::Partial))
+                .collect();
+            let sector_attended = attended
+                .iter()
+                .filter(|b| sectors.get(&b.organisation_id).copied() == s.reserved_sector)
+                .count() as i64;
+            let places_attended = attended.len() as i64;
             ReservedLine {
                 session_id: Some(s.id),
                 starts_at: Some(s.starts_at),
@@ -497,11 +515,16 @@ pub async fn reserved_places(
                 sector_places,
                 places_held,
                 share_received_bp: share(sector_places, places_held),
+                sector_attended,
+                places_attended,
+                share_attended_bp: share(sector_attended, places_attended),
             }
         })
         .collect();
     let sum = |f: fn(&ReservedLine) -> i64| lines.iter().map(f).sum::<i64>();
     let (sector_places, places_held) = (sum(|l| l.sector_places), sum(|l| l.places_held));
+    let (sector_attended, places_attended) =
+        (sum(|l| l.sector_attended), sum(|l| l.places_attended));
     let totals = ReservedLine {
         session_id: None,
         starts_at: None,
@@ -513,6 +536,9 @@ pub async fn reserved_places(
         sector_places,
         places_held,
         share_received_bp: share(sector_places, places_held),
+        sector_attended,
+        places_attended,
+        share_attended_bp: share(sector_attended, places_attended),
     };
     Ok(ReservedReport {
         programme_id,

@@ -5,14 +5,17 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, ReportResponse, cascades::Deleted, wants_csv};
+use super::{ApiTags, Created, Page, ReportResponse, cascades::Deleted, wants_csv};
 use crate::{
     auth::{Action, ApiKey, PeopleScope},
     domain::{
-        funding::{self, Charge, Contribution, ContributionInput, Cost, NewCost, Waiver},
+        funding::{
+            self, Charge, ChargeKind, Contribution, ContributionInput, Cost, NewCost, Waiver,
+        },
         partners_report::{self, PartnerLine, PartnerReport},
     },
     error::ApiResult,
+    pagination::PageRequest,
     render::csv,
     state::AppState,
 };
@@ -210,14 +213,27 @@ impl FundingApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         year: Path<i32>,
-    ) -> ApiResult<Json<Vec<Charge>>> {
+        /// Only this organisation's charges (a partner key sees only its own anyway).
+        organisation_id: Query<Option<Uuid>>,
+        /// Only late cancellations or only no-shows.
+        kind: Query<Option<ChargeKind>>,
+        /// `true`: only waived charges; `false`: only those owed.
+        waived: Query<Option<bool>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<Charge>>> {
         auth.0.require(Action::ReadReports)?;
-        funding::check_year(&state.db, id.0, year.0).await?;
-        let mut all = funding::charges_of(&state.db, id.0, year.0).await?;
-        if let PeopleScope::Organisation(org) = auth.0.people_scope() {
-            all.retain(|c| c.organisation_id == org);
-        }
-        Ok(Json(all))
+        let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
+        let filter = funding::ChargeFilter {
+            organisation_id: organisation_id.0,
+            kind: kind.0,
+            waived: waived.0,
+        };
+        Ok(Page::json(
+            funding::list_charges(&state.db, &auth.0, id.0, year.0, filter, page).await?,
+        ))
     }
 
     /// Waive a booking's charge (coordinators and admins)

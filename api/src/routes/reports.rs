@@ -98,6 +98,9 @@ fn reserved_csv(r: &ReservedReport) -> String {
             l.sector_places.to_string(),
             l.places_held.to_string(),
             l.share_received_bp.to_string(),
+            l.sector_attended.to_string(),
+            l.places_attended.to_string(),
+            l.share_attended_bp.to_string(),
         ]
     };
     let mut rows: Vec<Vec<String>> = r.sessions.iter().map(row).collect();
@@ -113,6 +116,9 @@ fn reserved_csv(r: &ReservedReport) -> String {
             "sector_places",
             "places_held",
             "share_received_bp",
+            "sector_attended",
+            "places_attended",
+            "share_attended_bp",
         ],
         &rows,
     )
