@@ -477,3 +477,85 @@ async fn sessions_filter_by_programme_course_locality_status_dates_and_free_plac
         .problem(422);
     assert_eq!(Reply::error_fields(&problem), ["to"]);
 }
+
+/// A session scheduled at short notice keeps its ring-fence until two days before, though its
+/// course releases reserved places 14 days before; the course is not edited.
+#[tokio::test]
+async fn the_reserved_release_is_set_per_session_at_scheduling() {
+    let app = TestApp::spawn().await;
+    let course = champion_course(&app, 1000).await;
+    let date =
+        cascade::domain::sessions::london_today(app.clock.now()) + chrono::Duration::days(10);
+    let sittings = json!([{ "date": date, "start": "09:30", "end": "16:00" }]);
+    let mut body = session_body(course, sittings.clone());
+    body["capacity"] = json!(20);
+    let default = app
+        .post("/api/v1/sessions", &app.admin, body.clone())
+        .await
+        .expect(201)
+        .body;
+    // The course's 14 days have already passed: the 2 reserved places are general already.
+    assert_eq!(default["reserved_places"]["released"], true);
+    body["reserved_release_days"] = json!(2);
+    body["booking_closes_at"] = json!(format!("{}T00:00:00Z", date - chrono::Duration::days(1)));
+    let short = app
+        .post("/api/v1/sessions", &app.admin, body.clone())
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(short["reserved_places"]["places"], 2);
+    assert_eq!(short["reserved_places"]["released"], false);
+    let starts: chrono::DateTime<chrono::Utc> = short["starts_at"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .expect("instant");
+    let release: chrono::DateTime<chrono::Utc> = short["reserved_places"]["release_at"]
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .expect("instant");
+    assert_eq!(starts - release, chrono::Duration::days(2));
+    assert_eq!(
+        short["booking_closes_at"],
+        format!("{}T00:00:00+00:00", date - chrono::Duration::days(1))
+    );
+    let course_after = app
+        .get(&format!("/api/v1/courses/{course}"), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        course_after["reserved_places"]["release_days_before_start"],
+        14
+    );
+
+    // Out of range, or on a course without a ring-fence: refused, naming the field.
+    body["reserved_release_days"] = json!(400);
+    let bad = app
+        .post("/api/v1/sessions", &app.admin, body.clone())
+        .await
+        .expect(422)
+        .body;
+    assert_eq!(bad["errors"][0]["field"], "reserved_release_days");
+    let programme = app.programme("mecc").await;
+    let open = id_of(
+        &app.post(
+            "/api/v1/courses",
+            &app.admin,
+            json!({ "programme_id": programme, "code": "mecc-skills", "title": "MECC skills",
+                "kind": "practitioner", "duration_minutes": 180, "cpd_hours": 3, "default_capacity": 20 }),
+        )
+        .await
+        .expect(201)
+        .body,
+    );
+    let mut plain = session_body(open, sittings);
+    plain["reserved_release_days"] = json!(2);
+    let bad = app
+        .post("/api/v1/sessions", &app.admin, plain)
+        .await
+        .expect(422)
+        .body;
+    assert_eq!(bad["errors"][0]["field"], "reserved_release_days");
+}

@@ -185,6 +185,10 @@ pub struct NewSession {
     pub booking_closes_at: Option<DateTime<Utc>>,
     /// Days before the first sitting within which a cancellation is late, 0–60 (default 3).
     pub late_cancellation_days: Option<i32>,
+    /// For a course with reserved places: days before the first sitting when unused reserved
+    /// places become general, 0–365 (default: the course's). Set it to schedule one session at
+    /// short notice without changing the course.
+    pub reserved_release_days: Option<i32>,
 }
 
 /// Sittings parsed into instants.
@@ -501,6 +505,18 @@ pub async fn create(
             "must be between 1 and 1000",
         );
     }
+    if let Some(days) = input.reserved_release_days {
+        errors.check(
+            (0..=365).contains(&days),
+            "reserved_release_days",
+            "must be between 0 and 365",
+        );
+        errors.check(
+            course.as_ref().is_none_or(|c| c.reserved_sector.is_some()),
+            "reserved_release_days",
+            "the course holds no reserved places",
+        );
+    }
     let starts_at = parsed.starts_at();
     let closes = input
         .booking_closes_at
@@ -522,6 +538,9 @@ pub async fn create(
 
     let id = Uuid::now_v7();
     let venue = input.venue.as_ref();
+    let release_days = input
+        .reserved_release_days
+        .unwrap_or(course.reserved_release_days);
     sessions::ActiveModel {
         id: Set(id),
         course_id: Set(course.id),
@@ -529,12 +548,8 @@ pub async fn create(
         capacity: Set(input.capacity.unwrap_or(course.default_capacity)),
         reserved_sector: Set(course.reserved_sector),
         reserved_share_bp: Set(course.reserved_share_bp),
-        reserved_release_days: Set(course.reserved_release_days),
-        reserved_release_at: Set(release_at(
-            course.reserved_sector,
-            starts_at,
-            course.reserved_release_days,
-        )),
+        reserved_release_days: Set(release_days),
+        reserved_release_at: Set(release_at(course.reserved_sector, starts_at, release_days)),
         release_settled: Set(course.reserved_sector.is_none()),
         venue_name: Set(venue.map(|v| clean_text(&v.name))),
         venue_address: Set(venue.and_then(|v| v.address.as_ref().map(|a| a.trim().to_owned()))),
