@@ -407,6 +407,15 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             Some(json!({ "person_id": them })),
             [401, 0, 0, 404, 404, 404],
         ),
+        // Every role that may book gets its per-person outcomes (another partner's person is a
+        // 404 inside the answer); the keyless request is refused whole.
+        row(
+            "POST",
+            "/sessions/{id}/bookings/batch",
+            format!("/sessions/{session}/bookings/batch"),
+            Some(json!({ "person_ids": [them] })),
+            [401, 200, 200, 200, 200, 200],
+        ),
         row(
             "GET",
             "/sessions/{id}/attendance",
@@ -515,6 +524,15 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             format!("/trainers/{me}/steps"),
             Some(json!({ "programme_id": missing, "step": "nominated", "evidence": "e" })),
             [401, 422, 422, 403, 422, 403],
+        ),
+        row(
+            "POST",
+            "/trainers/steps",
+            "/trainers/steps".into(),
+            Some(
+                json!({ "person_ids": [me], "step": { "programme_id": missing, "step": "nominated", "evidence": "e" } }),
+            ),
+            [401, 200, 200, 403, 200, 403],
         ),
         row(
             "GET",

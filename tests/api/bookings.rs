@@ -793,3 +793,95 @@ async fn at_the_instant_of_release_the_waitlist_gets_the_place_before_a_newcomer
         (Some("confirmed"), Some("general"))
     );
 }
+
+/// A list of people booked onto a session in one request: each under the single booking's
+/// rules, reported apart; a retry with the same Idempotency-Key gets the same answer.
+#[tokio::test]
+async fn several_people_are_booked_in_one_request_each_reported_apart() {
+    let app = TestApp::spawn().await;
+    let f = crate::progression::ftt(&app).await;
+    let org = app.organisation("Council", "council").await;
+    let other = app.organisation("Police", "police").await;
+    let ann = app.person("Ann", "ann@example.org", org, "A").await;
+    let bo = app.person("Bo", "bo@example.org", org, "B").await;
+    let cy = app.person("Cy", "cy@example.org", org, "C").await;
+    let dee = app.person("Dee", "dee@example.org", other, "D").await;
+    let session = id_of(&app.session(f.champion, 5, 2).await);
+    let partner = app.key(KeyRole::Partner, Some(org), None).await;
+    let body = json!({ "person_ids": [ann, bo, cy, dee] });
+    let key = "batch-1";
+    let first = app
+        .request_with(
+            "POST",
+            &format!("/api/v1/sessions/{session}/bookings/batch"),
+            Some(&partner),
+            &[("Idempotency-Key", key)],
+            Some(body.clone()),
+        )
+        .await
+        .expect(200)
+        .body;
+    // By hand: two places — Ann and Bo confirmed, Cy waitlisted; Dee is another partner's, so
+    // this partner's key cannot see her (404), as with a single booking.
+    let outcome: Vec<(i64, Option<&str>)> = first["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["status"].as_i64().unwrap_or(0),
+                r["booking"]["status"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            (201, Some("confirmed")),
+            (201, Some("confirmed")),
+            (201, Some("waitlisted")),
+            (404, None)
+        ]
+    );
+    assert_eq!(
+        (
+            first["confirmed"].as_i64(),
+            first["waitlisted"].as_i64(),
+            first["refused"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let again = app
+        .request_with(
+            "POST",
+            &format!("/api/v1/sessions/{session}/bookings/batch"),
+            Some(&partner),
+            &[("Idempotency-Key", key)],
+            Some(body),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(again, first);
+    // Without the key, the same people again: each refused as a single booking would be.
+    let twice = app
+        .post(
+            &format!("/api/v1/sessions/{session}/bookings/batch"),
+            &app.admin,
+            json!({ "person_ids": [ann, cy] }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(twice["refused"], 2);
+    assert_eq!(
+        twice["results"][0]["problem"]["type"],
+        "https://cascade.invalid/problems/already-booked"
+    );
+    let held = app
+        .get(&format!("/api/v1/sessions/{session}/bookings"), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(held["items"].as_array().map(Vec::len), Some(3));
+}

@@ -1208,3 +1208,91 @@ async fn concurrent_accreditations_never_exceed_the_trainer_target() {
         .body;
     assert_eq!(list["accredited"], 2);
 }
+
+/// One request records the same step for several people, each under the single step's rules;
+/// the pipeline lists filter by step reached, and champions by their cohort session.
+#[tokio::test]
+async fn a_step_for_several_people_and_lists_by_step_and_cohort() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Council", "council").await;
+    let mut people = Vec::new();
+    for name in ["Ann", "Bo", "Cy"] {
+        people.push(
+            app.person(name, &format!("{name}@example.org"), org, name)
+                .await,
+        );
+    }
+    let cohort = run_session(&app, f.champion, &people[..2]).await;
+    run_session(&app, f.champion, &people[2..]).await;
+    let outsider = app.person("Di", "di@example.org", org, "D").await;
+
+    let batch = app
+        .post(
+            "/api/v1/trainers/steps",
+            &app.admin,
+            json!({ "person_ids": [people[0], people[1], outsider], "step": {
+                "programme_id": f.programme, "step": "nominated", "evidence": "Nominated by the board" } }),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (batch["recorded"].as_i64(), batch["refused"].as_i64()),
+        (Some(2), Some(1))
+    );
+    let statuses: Vec<i64> = batch["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["status"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(statuses, [201, 201, 409]);
+    // Di is no champion yet: the single step's own refusal, for Di alone.
+    assert_eq!(kind(&batch["results"][2]["problem"]), "step-out-of-order");
+    assert_eq!(batch["results"][0]["step"]["step"], "nominated");
+
+    let listed = |query: String| {
+        let app = &app;
+        async move {
+            let mut names: Vec<String> =
+                app.get(&query, &app.admin).await.expect(200).body["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t["name"].as_str().unwrap_or("").to_owned())
+                    .collect();
+            names.sort();
+            names
+        }
+    };
+    let trainers = format!("/api/v1/trainers?programme_id={}", f.programme);
+    assert_eq!(
+        listed(format!("{trainers}&step=nominated")).await,
+        ["Ann", "Bo"]
+    );
+    assert_eq!(listed(format!("{trainers}&step=champion")).await, ["Cy"]);
+    assert_eq!(
+        listed(format!("{trainers}&step=nominated&state=in_progress")).await,
+        ["Ann", "Bo"]
+    );
+    assert_eq!(
+        listed(format!("/api/v1/champions?cohort_session_id={cohort}")).await,
+        ["Ann", "Bo"]
+    );
+
+    // Duplicates, and empty lists, are refused whole; nothing is written.
+    for ids in [json!([people[0], people[0]]), json!([])] {
+        let bad = app
+            .post(
+                "/api/v1/trainers/steps",
+                &app.admin,
+                json!({ "person_ids": ids, "step": {
+                    "programme_id": f.programme, "step": "trainer_course_completed", "evidence": "e" } }),
+            )
+            .await
+            .expect(422)
+            .body;
+        assert_eq!(bad["errors"][0]["field"], "person_ids");
+    }
+}

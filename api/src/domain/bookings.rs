@@ -22,7 +22,7 @@ pub(crate) mod cancel;
 mod create;
 
 pub use cancel::{BookingCancellation, cancel};
-pub use create::{NewBooking, create};
+pub use create::{BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many};
 
 /// Where a booking stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -88,6 +88,8 @@ pub struct ChampionFilter {
     pub locality_id: Option<Uuid>,
     pub staff_group_id: Option<Uuid>,
     pub status: Option<ChampionStatus>,
+    /// Only champions who trained in this session (their cohort).
+    pub cohort_session_id: Option<Uuid>,
 }
 
 pub fn status_on(refresh_due_on: Option<NaiveDate>, today: NaiveDate) -> ChampionStatus {
@@ -230,6 +232,11 @@ pub async fn list(
                     organisation_id: employers.get(&c.person_id).copied(),
                 },
             )
+        })
+        .filter(|(_, c)| {
+            filter
+                .cohort_session_id
+                .is_none_or(|s| c.cohort_session_id == Some(s))
         })
         .collect();
     all.sort_by_key(|(id, _)| *id);

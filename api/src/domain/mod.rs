@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod attendance;
 pub mod audit_log;
+pub mod batch;
 pub mod bookings;
 pub mod calendars;
 pub mod cascades;

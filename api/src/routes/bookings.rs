@@ -8,7 +8,10 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    domain::bookings::{self, Booking, BookingCancellation, BookingStatusCode, NewBooking},
+    domain::bookings::{
+        self, BatchBooking, Booking, BookingCancellation, BookingStatusCode, NewBooking,
+        NewBookings,
+    },
     error::ApiResult,
     pagination::PageRequest,
     state::AppState,
@@ -56,6 +59,42 @@ impl BookingsApi {
         let booking = result?;
         let location = format!("/api/v1/bookings/{}", booking.id);
         Ok(Created::Created(Json(booking), location))
+    }
+
+    /// Book several people onto a session
+    ///
+    /// Each person in turn, in the order sent, under exactly the rules (and refusals) of a single
+    /// booking, each in a transaction of its own: one refusal never undoes the others, and the
+    /// answer reports every person's outcome — `201` with the booking (confirmed or waitlisted),
+    /// or the refusal's status with its problem. 1–100 people, each once (`422 validation`
+    /// otherwise). Send an `Idempotency-Key` to retry safely: the whole answer is stored.
+    #[oai(
+        path = "/sessions/:id/bookings/batch",
+        method = "post",
+        operation_id = "create_bookings"
+    )]
+    async fn create_many(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The session.
+        id: Path<Uuid>,
+        /// Any unique string (e.g. a UUID): a retry with the same key and body returns the first
+        /// answer instead of booking twice.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<NewBookings>,
+    ) -> ApiResult<Json<BatchBooking>> {
+        auth.0.require(Action::Book)?;
+        let batch = bookings::create_many(&state.db, &state.clock, &auth.0, id.0, body.0).await?;
+        for outcome in &batch.results {
+            state.metrics.booking(match &outcome.booking {
+                Some(b) if b.status == BookingStatusCode::Confirmed => "confirmed",
+                Some(_) => "waitlisted",
+                None => "refused",
+            });
+        }
+        Ok(Json(batch))
     }
 
     /// List a session's bookings

@@ -40,6 +40,8 @@ impl ChampionsApi {
         staff_group_id: Query<Option<Uuid>>,
         /// Only champions with this status (the counts still cover every status).
         status: Query<Option<ChampionStatus>>,
+        /// Only champions who trained in this session: a cohort.
+        cohort_session_id: Query<Option<Uuid>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -54,6 +56,7 @@ impl ChampionsApi {
             locality_id: locality_id.0,
             staff_group_id: staff_group_id.0,
             status: status.0,
+            cohort_session_id: cohort_session_id.0,
         };
         Ok(Json(
             champions::list(&state.db, &state.clock, &auth.0, filter, page).await?,

@@ -12,7 +12,7 @@ use crate::{
         reach::{self, Lineage},
         trainers::{
             TrainerState,
-            steps::{self, NewStep},
+            steps::{self, BatchSteps, NewStep, NewSteps},
             views::{self, TrainerPage, TrainerProgress, TrainerStep},
         },
     },
@@ -39,6 +39,9 @@ impl TrainersApi {
         /// Only trainers in this state (the counts still cover every state).
         #[oai(name = "state")]
         trainer_state: Query<Option<TrainerState>>,
+        /// Only people whose furthest step reached is this one (a step code of the programme's
+        /// pipeline, e.g. `observed`).
+        step: Query<Option<String>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -53,6 +56,7 @@ impl TrainersApi {
                 &auth.0,
                 programme_id.0,
                 trainer_state.0,
+                step.0.as_deref(),
                 page,
             )
             .await?,
@@ -109,6 +113,30 @@ impl TrainersApi {
         .await?;
         let location = format!("/api/v1/trainers/{}", person_id.0);
         Ok(Created::Created(Json(step), location))
+    }
+
+    /// Record the same step for several people
+    ///
+    /// For example everyone observed at one session. Each person in turn, in the order sent,
+    /// under exactly the rules (and refusals) of recording one step, each in a transaction of its
+    /// own: the answer reports every person's outcome — `201` with the step, or the refusal's
+    /// status with its problem (`step-out-of-order`, `trainer-target-reached`, …). 1–100 people,
+    /// each once (`422 validation` otherwise).
+    #[oai(
+        path = "/steps",
+        method = "post",
+        operation_id = "record_trainer_steps"
+    )]
+    async fn record_many(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        body: Json<NewSteps>,
+    ) -> ApiResult<Json<BatchSteps>> {
+        auth.0.require(Action::RecordSteps)?;
+        Ok(Json(
+            steps::record_many(&state.db, &state.config, &state.clock, &auth.0, body.0).await?,
+        ))
     }
 
     /// Trace a trainer's lineage

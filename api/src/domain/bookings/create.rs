@@ -336,3 +336,87 @@ async fn check_not_booked(
     }
     Ok(())
 }
+
+/// Several people to book onto one session.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct NewBookings {
+    /// The people to book, 1–100, each once, booked in this order (so the last may be
+    /// waitlisted when places run out).
+    pub person_ids: Vec<Uuid>,
+}
+
+/// One person's outcome in a batch booking.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BookingOutcome {
+    pub person_id: Uuid,
+    /// 201 when booked (confirmed or waitlisted); otherwise the refusal's status.
+    pub status: u16,
+    /// The booking made.
+    pub booking: Option<Booking>,
+    /// Why this person was not booked: the problem a single booking would have answered.
+    pub problem: Option<crate::error::Problem>,
+}
+
+/// What a batch booking did, person by person.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BatchBooking {
+    /// One outcome per person, in the order sent.
+    pub results: Vec<BookingOutcome>,
+    /// How many got a place.
+    pub confirmed: i64,
+    /// How many are on the waitlist.
+    pub waitlisted: i64,
+    /// How many were refused.
+    pub refused: i64,
+}
+
+/// Books each person in turn, each in its own transaction, under exactly the rules of [`create`].
+pub async fn create_many(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    input: NewBookings,
+) -> ApiResult<BatchBooking> {
+    crate::domain::batch::check_people("person_ids", &input.person_ids)?;
+    let done = crate::domain::batch::each(&input.person_ids, |person_id| {
+        create(db, clock, who, session_id, NewBooking { person_id })
+    })
+    .await?;
+    let mut batch = BatchBooking {
+        results: Vec::with_capacity(done.len()),
+        confirmed: 0,
+        waitlisted: 0,
+        refused: 0,
+    };
+    for (person_id, result) in done {
+        batch.results.push(match result {
+            Ok(booking) => {
+                if booking.status == super::BookingStatusCode::Confirmed {
+                    batch.confirmed += 1;
+                } else {
+                    batch.waitlisted += 1;
+                }
+                BookingOutcome {
+                    person_id,
+                    status: 201,
+                    booking: Some(booking),
+                    problem: None,
+                }
+            }
+            Err(problem) => {
+                batch.refused += 1;
+                BookingOutcome {
+                    person_id,
+                    status: problem.status,
+                    booking: None,
+                    problem: Some(problem),
+                }
+            }
+        });
+    }
+    Ok(batch)
+}

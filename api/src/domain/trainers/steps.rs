@@ -423,3 +423,77 @@ pub async fn record(
     txn.commit().await?;
     Ok(model.into())
 }
+
+/// The same step for several people (e.g. everyone observed at one session).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct NewSteps {
+    /// The people, 1–100, each once, recorded in this order (the trainer target counts them
+    /// one by one).
+    pub person_ids: Vec<Uuid>,
+    /// The step recorded for each of them.
+    pub step: NewStep,
+}
+
+/// One person's outcome in a batch of steps.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct StepOutcome {
+    pub person_id: Uuid,
+    /// 201 when recorded; otherwise the refusal's status.
+    pub status: u16,
+    /// The step recorded.
+    pub step: Option<TrainerStep>,
+    /// Why it was not recorded for this person: the problem a single request would have answered.
+    pub problem: Option<crate::error::Problem>,
+}
+
+/// What a batch of steps did, person by person.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct BatchSteps {
+    /// One outcome per person, in the order sent.
+    pub results: Vec<StepOutcome>,
+    /// How many were recorded.
+    pub recorded: i64,
+    /// How many were refused.
+    pub refused: i64,
+}
+
+/// Records the step for each person in turn, each in its own transaction, under exactly the
+/// rules of [`record`].
+pub async fn record_many(
+    db: &DatabaseConnection,
+    config: &Config,
+    clock: &Clock,
+    who: &Principal,
+    input: NewSteps,
+) -> ApiResult<BatchSteps> {
+    crate::domain::batch::check_people("person_ids", &input.person_ids)?;
+    let done = crate::domain::batch::each(&input.person_ids, |person_id| {
+        record(db, config, clock, who, person_id, input.step.clone())
+    })
+    .await?;
+    let recorded = done.iter().filter(|(_, r)| r.is_ok()).count() as i64;
+    Ok(BatchSteps {
+        refused: done.len() as i64 - recorded,
+        recorded,
+        results: done
+            .into_iter()
+            .map(|(person_id, result)| match result {
+                Ok(step) => StepOutcome {
+                    person_id,
+                    status: 201,
+                    step: Some(step),
+                    problem: None,
+                },
+                Err(problem) => StepOutcome {
+                    person_id,
+                    status: problem.status,
+                    step: None,
+                    problem: Some(problem),
+                },
+            })
+            .collect(),
+    })
+}

@@ -155,6 +155,7 @@ pub async fn list(
     who: &Principal,
     programme_id: Uuid,
     state: Option<TrainerState>,
+    step: Option<&str>,
     page: PageRequest,
 ) -> ApiResult<TrainerPage> {
     crate::domain::programmes::find(db, programme_id).await?;
@@ -178,6 +179,7 @@ pub async fn list(
         .into_iter()
         .map(|(t, _)| t)
         .filter(|t| state.is_none_or(|s| t.state == s))
+        .filter(|t| step.is_none_or(|s| t.step.as_deref() == Some(s)))
         .filter(|t| page.after.is_none_or(|after| t.person_id > after))
         .take(page.limit as usize + 1)
         .collect();
