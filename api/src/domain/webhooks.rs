@@ -253,13 +253,12 @@ async fn find_visible(
 }
 
 /// The last position of the feed now: a new subscription receives what happens after it.
+/// Everything committed before the registration's snapshot counts as history — without the
+/// feed readers' rule that holds back events newer than the oldest running transaction (on
+/// PostgreSQL that is cluster-wide: a long transaction in any database held the start back, and
+/// history committed before the registration was then sent as new).
 async fn feed_end(db: &impl ConnectionTrait) -> ApiResult<(i64, i64)> {
-    // The newest event already visible: `visible_after` orders oldest first, so its order is
-    // replaced, not extended (extended, it picked the oldest, and a new subscription was sent
-    // the whole history).
-    let mut newest = visible_after(db.get_database_backend(), None, None, &[]);
-    sea_orm::QueryTrait::query(&mut newest).clear_order_by();
-    let last = newest
+    let last = events::Entity::find()
         .order_by_desc(events::Column::TxId)
         .order_by_desc(events::Column::Id)
         .one(db)
