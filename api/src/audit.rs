@@ -31,6 +31,7 @@ struct Context {
     clock: Option<Clock>,
     records: u32,
     replayed: bool,
+    after_the_fact: bool,
 }
 
 tokio::task_local! {
@@ -74,6 +75,12 @@ pub fn mark_replayed() {
 /// which records nothing.
 pub fn mark_read_only() {
     mark_replayed();
+}
+
+/// Marks the current request as recording what already happened (a past session): each of its
+/// audit records says so.
+pub fn mark_after_the_fact() {
+    let _ = CONTEXT.try_with(|c| c.borrow_mut().after_the_fact = true);
 }
 
 /// Whether the current request wrote and recorded nothing although it should have: how many
@@ -137,7 +144,7 @@ pub fn changed(input: &impl ToJSON) -> String {
 
 /// Records `change` through `db`, which should be the write's own transaction.
 pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> {
-    let (key_id, role, at) = CONTEXT
+    let (key_id, role, at, after_the_fact) = CONTEXT
         .try_with(|c| {
             let mut c = c.borrow_mut();
             c.records += 1;
@@ -145,9 +152,15 @@ pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> 
                 c.key_id,
                 c.role.unwrap_or("system"),
                 c.clock.as_ref().map(Clock::now),
+                c.after_the_fact,
             )
         })
-        .unwrap_or((None, "system", None));
+        .unwrap_or((None, "system", None, false));
+    let summary = if after_the_fact {
+        format!("recorded after the fact: {}", change.summary)
+    } else {
+        change.summary
+    };
     let at: DateTime<Utc> = at.unwrap_or_else(Utc::now);
     audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -157,7 +170,7 @@ pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> 
         resource: Set(change.resource.to_owned()),
         resource_id: Set(change.id),
         action: Set(change.action.to_owned()),
-        summary: Set(change.summary),
+        summary: Set(summary),
         person_id: Set(change.person_id),
     }
     .insert(db)

@@ -50,7 +50,7 @@ use crate::{
         programmes::ProgrammesApi,
         reference::{LocalitiesApi, StaffGroupsApi},
         reports::ReportsApi,
-        sessions::SessionsApi,
+        sessions::{PastSessionsApi, SessionsApi},
         trainers::TrainersApi,
         webhooks::WebhooksApi,
     },
@@ -74,6 +74,7 @@ pub fn api_service() -> OpenApiService<impl poem_openapi::OpenApi, ()> {
             ),
             (
                 SessionsApi,
+                PastSessionsApi,
                 BookingsApi,
                 AttendanceApi,
                 CompletionsApi,

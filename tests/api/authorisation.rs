@@ -407,6 +407,15 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             Some(json!({ "person_id": them })),
             [401, 0, 0, 404, 404, 404],
         ),
+        row(
+            "POST",
+            "/past-sessions",
+            "/past-sessions".into(),
+            Some(json!({ "course_id": course, "venue": { "name": "Hall" },
+                "sittings": [{ "date": "2020-01-06", "start": "09:30", "end": "12:00" }],
+                "attendees": [{ "person_id": missing }] })),
+            manage(422),
+        ),
         // Every role that may book gets its per-person outcomes (another partner's person is a
         // 404 inside the answer); the keyless request is refused whole.
         row(

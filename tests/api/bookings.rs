@@ -1,5 +1,5 @@
 use cascade::domain::api_keys::KeyRole;
-use cascade_tests::{TestApp, id_of};
+use cascade_tests::{TestApp, id_of, kind};
 use chrono::Duration;
 use entities::{bookings, completions, enums::CompletionSource};
 use sea_orm::{ActiveModelTrait, Set};
@@ -50,13 +50,6 @@ async fn people(app: &TestApp, org: Uuid, prefix: &str, n: usize) -> Vec<Uuid> {
         );
     }
     out
-}
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .and_then(|t| t.rsplit('/').next())
-        .unwrap_or("")
 }
 
 async fn session_state(app: &TestApp, id: Uuid) -> Value {

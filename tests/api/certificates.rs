@@ -1,19 +1,12 @@
 //! Certificates: issued once, printed with real text, verifiable by anyone with the code.
 
 use cascade::{domain::api_keys::KeyRole, render::text::SAMPLE_NAMES};
-use cascade_tests::{TestApp, id_of, pdf_pages, pdf_text};
+use cascade_tests::{TestApp, id_of, kind, pdf_pages, pdf_text};
 use chrono::{Duration, Months, NaiveDate};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::progression::{ftt, run_session, today};
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .and_then(|t| t.rsplit('/').next())
-        .unwrap_or("")
-}
 
 async fn certificates_of(app: &TestApp, person: Uuid) -> Vec<Value> {
     app.get(

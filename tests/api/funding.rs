@@ -75,28 +75,10 @@ async fn the_partner_report_reconciles_contributions_use_charges_and_costs_exact
         .await
         .expect(200);
     }
-    let people = |org: Uuid, prefix: &'static str, n: usize| {
-        let app = &app;
-        async move {
-            let mut out = Vec::new();
-            for i in 0..n {
-                out.push(
-                    app.person(
-                        &format!("{prefix}{i}"),
-                        &format!("{prefix}{i}@example.org"),
-                        org,
-                        &format!("{prefix}{i}"),
-                    )
-                    .await,
-                );
-            }
-            out
-        }
-    };
-    let c = people(council, "c", 4).await;
-    let h = people(health, "h", 4).await;
-    let p = people(police, "p", 1).await;
-    let v = people(charity, "v", 2).await;
+    let c = app.people(council, "c", 4).await;
+    let h = app.people(health, "h", 4).await;
+    let p = app.people(police, "p", 1).await;
+    let v = app.people(charity, "v", 2).await;
     let s1 = session(&app, f.champion, 20, 10).await;
     let s2 = session(&app, f.champion, 22, 10).await;
     for cost in [
@@ -825,18 +807,7 @@ async fn a_colleague_promoted_from_the_waitlist_waives_one_late_cancellation() {
     .await
     .expect(200);
     let council = app.organisation("Wiltshire Council", "council").await;
-    let mut c = Vec::new();
-    for i in 0..3 {
-        c.push(
-            app.person(
-                &format!("c{i}"),
-                &format!("c{i}@example.org"),
-                council,
-                &format!("C{i}"),
-            )
-            .await,
-        );
-    }
+    let c = app.people(council, "c", 3).await;
     let s = session(&app, f.champion, 10, 2).await;
     let mut booked = Vec::new();
     for person in &c {

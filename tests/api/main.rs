@@ -10,6 +10,7 @@ mod courses;
 mod errors;
 mod events;
 mod funding;
+mod history;
 mod integration;
 mod openapi;
 mod organisations;

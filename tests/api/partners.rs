@@ -3,18 +3,11 @@
 //! partner reads the records produced for its own organisation.
 
 use cascade::domain::api_keys::KeyRole;
-use cascade_tests::{Reply, TestApp, id_of};
+use cascade_tests::{Reply, TestApp, id_of, kind};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::progression::{ftt, run_session, run_session_booked_by};
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .and_then(|t| t.rsplit('/').next())
-        .unwrap_or("")
-}
 
 fn items(reply: &Reply) -> Vec<Value> {
     reply.body["items"].as_array().cloned().unwrap_or_default()

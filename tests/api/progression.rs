@@ -1,7 +1,7 @@
 //! Attendance, completion, champions, trainer progression, cascade sessions and reach.
 
 use cascade::domain::{api_keys::KeyRole, sessions::london_today};
-use cascade_tests::{Reply, TestApp, id_of};
+use cascade_tests::{Reply, TestApp, id_of, kind};
 use chrono::{Duration, NaiveDate};
 use entities::{attendance, completions};
 use serde_json::{Value, json};
@@ -88,13 +88,6 @@ pub async fn run_session_booked_by(
     .await
     .expect(200);
     session
-}
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .and_then(|t| t.rsplit('/').next())
-        .unwrap_or("")
 }
 
 #[tokio::test]

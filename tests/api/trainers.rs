@@ -1,20 +1,13 @@
 //! Trainer progression, cascade sessions and reach.
 
 use cascade::domain::api_keys::KeyRole;
-use cascade_tests::{Reply, TestApp, id_of};
+use cascade_tests::{Reply, TestApp, id_of, kind};
 use chrono::{Duration, Months};
 use entities::{cascade_sessions, completions};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::progression::{Ftt, ftt, run_session, today};
-
-fn kind(problem: &Value) -> &str {
-    problem["type"]
-        .as_str()
-        .and_then(|t| t.rsplit('/').next())
-        .unwrap_or("")
-}
 
 async fn step(
     app: &TestApp,

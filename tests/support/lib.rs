@@ -383,6 +383,25 @@ impl TestApp {
         )
     }
 
+    /// `n` people of one organisation, named `{prefix}0`, `{prefix}1`, … (emails and external
+    /// ids follow the names).
+    pub async fn people(&self, organisation_id: Uuid, prefix: &str, n: usize) -> Vec<Uuid> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let name = format!("{prefix}{i}");
+            out.push(
+                self.person(
+                    &name,
+                    &format!("{name}@example.org"),
+                    organisation_id,
+                    &name.to_uppercase(),
+                )
+                .await,
+            );
+        }
+        out
+    }
+
     pub async fn programme(&self, code: &str) -> Uuid {
         let body = json!({ "code": code, "name": format!("Programme {code}") });
         id_of(
@@ -665,4 +684,12 @@ pub fn feed_path(feed: &Value) -> String {
         .unwrap_or("")
         .trim_start_matches("http://cascade.test")
         .to_owned()
+}
+
+/// The kind of a problem answer: the last segment of its `type` (`already-booked`).
+pub fn kind(problem: &Value) -> &str {
+    problem["type"]
+        .as_str()
+        .and_then(|t| t.rsplit('/').next())
+        .unwrap_or("")
 }

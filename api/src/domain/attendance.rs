@@ -180,6 +180,20 @@ pub async fn record(
     session_id: Uuid,
     input: AttendanceInput,
 ) -> ApiResult<Register> {
+    let txn = begin_write(db).await?;
+    let register = record_in(&txn, clock, who, session_id, input).await?;
+    txn.commit().await?;
+    Ok(register)
+}
+
+/// [`record`] inside the caller's write transaction.
+pub(crate) async fn record_in(
+    txn: &crate::db::WriteTxn,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    input: AttendanceInput,
+) -> ApiResult<Register> {
     let now = clock.now();
     let mut errors = FieldErrors::default();
     errors.check(
@@ -188,9 +202,8 @@ pub async fn record(
         "must list 1 to 5000 marks",
     );
     errors.finish()?;
-    let txn = begin_write(db).await?;
-    let session = lock(&txn, session_id).await?;
-    require_register_keeper(&txn, who, session_id).await?;
+    let session = lock(txn, session_id).await?;
+    require_register_keeper(txn, who, session_id).await?;
     if session.status != SessionStatus::Scheduled {
         return Err(refused(
             "session-not-scheduled",
@@ -199,7 +212,7 @@ pub async fn record(
     }
     let sittings: HashMap<i32, sittings::Model> = sittings::Entity::find()
         .filter(sittings::Column::SessionId.eq(session_id))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|s| (s.position, s))
@@ -207,7 +220,7 @@ pub async fn record(
     let confirmed: HashSet<Uuid> = bookings::Entity::find()
         .filter(bookings::Column::SessionId.eq(session_id))
         .filter(bookings::Column::Status.eq(BookingStatus::Confirmed))
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .map(|b| b.id)
@@ -256,16 +269,15 @@ pub async fn record(
                 ])
                 .to_owned(),
         )
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    let register = register(&txn, who, session_id).await?;
+    let register = register(txn, who, session_id).await?;
     audit::record(
-        &txn,
+        txn,
         Change::new("session", session_id, "register")
             .summary(format!("{} attendance mark(s) recorded", input.marks.len())),
     )
     .await?;
-    txn.commit().await?;
     Ok(register)
 }
 
@@ -279,10 +291,25 @@ pub async fn complete(
     who: &Principal,
     session_id: Uuid,
 ) -> ApiResult<Session> {
-    let now = clock.now();
     let txn = begin_write(db).await?;
-    let session = lock(&txn, session_id).await?;
-    require_register_keeper(&txn, who, session_id).await?;
+    let view = complete_in(&txn, config, clock, who, session_id, true).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// [`complete`] inside the caller's write transaction; `certify` says whether completions get
+/// their certificates (a session recorded after the fact may leave them out).
+pub(crate) async fn complete_in(
+    txn: &crate::db::WriteTxn,
+    config: &Config,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    certify: bool,
+) -> ApiResult<Session> {
+    let now = clock.now();
+    let session = lock(txn, session_id).await?;
+    require_register_keeper(txn, who, session_id).await?;
     if session.status != SessionStatus::Scheduled {
         return Err(refused(
             "session-not-scheduled",
@@ -296,25 +323,25 @@ pub async fn complete(
         ));
     }
     let course = courses::Entity::find_by_id(session.course_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
-    super::programmes::lock(&txn, course.programme_id).await?;
+    super::programmes::lock(txn, course.programme_id).await?;
     let sitting_count = sittings::Entity::find()
         .filter(sittings::Column::SessionId.eq(session_id))
-        .all(&txn)
+        .all(txn)
         .await?
         .len() as i64;
     let confirmed = bookings::Entity::find()
         .filter(bookings::Column::SessionId.eq(session_id))
         .filter(bookings::Column::Status.eq(BookingStatus::Confirmed))
-        .all(&txn)
+        .all(txn)
         .await?;
     let mut present: HashMap<Uuid, i64> = HashMap::new();
     for mark in attendance::Entity::find()
         .filter(attendance::Column::BookingId.is_in(confirmed.iter().map(|b| b.id)))
         .filter(attendance::Column::Present.eq(true))
-        .all(&txn)
+        .all(txn)
         .await?
     {
         *present.entry(mark.booking_id).or_default() += 1;
@@ -335,19 +362,20 @@ pub async fn complete(
         let mut model: bookings::ActiveModel = booking.into();
         model.status = Set(status);
         model.updated_at = Set(now);
-        model.update(&txn).await?;
+        model.update(txn).await?;
         if status == BookingStatus::Attended {
             let origin = Origin {
                 source: CompletionSource::Session,
                 source_id: Some(session_id),
                 key_id: Some(who.key_id),
                 organisation_id: Some(organisation_id),
+                certify,
             };
-            completions::record(&txn, config, person, &course, completed_on, origin, now).await?;
+            completions::record(txn, config, person, &course, completed_on, origin, now).await?;
         }
     }
     cancel_all(
-        &txn,
+        txn,
         session_id,
         &[BookingStatus::Waitlisted],
         "session_completed",
@@ -361,14 +389,13 @@ pub async fn complete(
         updated_at: Set(now),
         ..Default::default()
     }
-    .update(&txn)
+    .update(txn)
     .await?;
-    let view = session_rules::get(&txn, clock, session_id).await?;
+    let view = session_rules::get(txn, clock, session_id).await?;
     audit::record(
-        &txn,
+        txn,
         Change::new("session", session_id, "complete").summary("session completed"),
     )
     .await?;
-    txn.commit().await?;
     Ok(view)
 }

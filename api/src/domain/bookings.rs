@@ -22,6 +22,7 @@ pub(crate) mod cancel;
 mod create;
 
 pub use cancel::{BookingCancellation, cancel};
+pub(crate) use create::create_in;
 pub use create::{BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many};
 
 /// Where a booking stands.

@@ -367,6 +367,7 @@ async fn write_attendance(
             source_id: Some(id),
             key_id: Some(who.key_id),
             organisation_id: super::events::employer(db, *person).await?,
+            certify: true,
         };
         record(db, config, *person, course, input.delivered_on, origin, now).await?;
     }

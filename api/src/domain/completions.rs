@@ -95,6 +95,8 @@ pub struct Origin {
     pub key_id: Option<Uuid>,
     /// The organisation the completion is produced for (see `completions.organisation_id`).
     pub organisation_id: Option<Uuid>,
+    /// Whether a certificate is issued for it (never for imported completions).
+    pub certify: bool,
 }
 
 /// Records a completion inside the caller's transaction: creates it, or moves its date forward
@@ -148,7 +150,10 @@ pub async fn record(
         let org = super::events::employer(db, person_id).await?;
         super::events::emit(db, "completion.recorded", org, model.id, data, now).await?;
     }
-    if origin.source != CompletionSource::Imported && model.source_id == origin.source_id {
+    if origin.certify
+        && origin.source != CompletionSource::Imported
+        && model.source_id == origin.source_id
+    {
         super::certificates::issue_for_completion(db, config, &model, course, now).await?;
     }
     trainers::on_completion(db, person_id, course, &model, now).await?;
@@ -200,6 +205,7 @@ pub async fn import(
         source_id: None,
         key_id: Some(who.key_id),
         organisation_id,
+        certify: false,
     };
     let model = record(
         &txn,

@@ -33,6 +33,7 @@ use crate::{
 
 pub mod availability;
 pub mod changes;
+pub mod past;
 pub mod waitlist;
 
 pub use availability::Availability;
@@ -467,12 +468,23 @@ pub async fn create(
     clock: &Clock,
     input: NewSession,
 ) -> ApiResult<Session> {
+    let txn = begin_write(db).await?;
+    let session = create_in(&txn, clock, input).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// [`create`] inside the caller's write transaction.
+pub(crate) async fn create_in(
+    txn: &crate::db::WriteTxn,
+    clock: &Clock,
+    input: NewSession,
+) -> ApiResult<Session> {
     let now = clock.now();
     let mut errors = FieldErrors::of(&input);
     let parsed = parse_sittings(&mut errors, &input.sittings, now);
-    let txn = begin_write(db).await?;
     let course = courses::Entity::find_by_id(input.course_id)
-        .one(&txn)
+        .one(txn)
         .await?;
     match &course {
         None => errors.add("course_id", "no such course"),
@@ -485,14 +497,14 @@ pub async fn create(
         "a session needs a venue, an online link, or both",
     );
     check_venue(
-        &txn,
+        txn,
         &mut errors,
         input.venue.as_ref(),
         input.online_url.as_deref(),
     )
     .await?;
     check_people_and_groups(
-        &txn,
+        txn,
         &mut errors,
         Some(&input.facilitator_ids),
         Some(&input.audience_staff_group_ids),
@@ -571,19 +583,19 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    replace_sittings(&txn, id, &parsed).await?;
+    replace_sittings(txn, id, &parsed).await?;
     replace_links(
-        &txn,
+        txn,
         id,
         Some(&input.facilitator_ids),
         Some(&input.audience_staff_group_ids),
     )
     .await?;
-    let session = get(&txn, clock, id).await?;
+    let session = get(txn, clock, id).await?;
     audit::record(
-        &txn,
+        txn,
         Change::new("session", id, "create").summary(format!(
             "course {}, {} sitting(s)",
             input.course_id,
@@ -591,7 +603,6 @@ pub async fn create(
         )),
     )
     .await?;
-    txn.commit().await?;
     Ok(session)
 }
 

@@ -12,6 +12,7 @@ use crate::{
     domain::sessions::{
         self, NewSession, Session, SessionFilter, SessionStatusCode,
         changes::{SessionCancellation, SessionChanges},
+        past::PastSession,
     },
     error::ApiResult,
     pagination::PageRequest,
@@ -143,5 +144,43 @@ impl SessionsApi {
         Ok(Json(
             sessions::cancel(&state.db, &state.clock, id.0, body.0).await?,
         ))
+    }
+}
+
+pub struct PastSessionsApi;
+
+#[OpenApi(tag = "ApiTags::Sessions")]
+impl PastSessionsApi {
+    /// Record a session that already took place (coordinators and admins)
+    ///
+    /// For a partnership that adopts Cascade part-way through a year: the session, everyone who
+    /// held a place and the sittings each attended, in one request and one transaction (all of
+    /// it or none). The live rules run as they would have then — the booking rules a minute
+    /// before the first sitting, the register and the completion when the last sitting ended
+    /// — so champions, trainer steps, funding and charges follow as for a live session; only
+    /// the checks that the session is still to come are left out. Sittings must all have ended.
+    /// A refused booking names the attendee (`attendees[2] (…): …`) with the booking's own
+    /// problem `type`; more attendees than places is `422` on `capacity`. Certificates are issued
+    /// only with `issue_certificates: true`. Audit entries say "recorded after the fact".
+    #[oai(
+        path = "/past-sessions",
+        method = "post",
+        operation_id = "record_past_session"
+    )]
+    async fn record(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// Any unique string (e.g. a UUID): a retry with the same key and body returns the first
+        /// answer instead of recording twice.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<PastSession>,
+    ) -> ApiResult<Created<Session>> {
+        auth.0.require(Action::ManageSessions)?;
+        let session =
+            sessions::past::record(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
+        let location = format!("/api/v1/sessions/{}", session.id);
+        Ok(Created::Created(Json(session), location))
     }
 }

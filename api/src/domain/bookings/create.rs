@@ -91,16 +91,30 @@ pub async fn create(
     session_id: Uuid,
     input: NewBooking,
 ) -> ApiResult<Booking> {
-    let now = clock.now();
     let txn = begin_write(db).await?;
-    find_visible(&txn, who, input.person_id).await?;
+    let view = create_in(&txn, clock, who, session_id, input).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// [`create`] inside the caller's write transaction (a session recorded after the fact books
+/// its attendees this way, at the time before it started).
+pub(crate) async fn create_in(
+    txn: &crate::db::WriteTxn,
+    clock: &Clock,
+    who: &Principal,
+    session_id: Uuid,
+    input: NewBooking,
+) -> ApiResult<Booking> {
+    let now = clock.now();
+    find_visible(txn, who, input.person_id).await?;
     // Person first, then session: every booking locks in this order, so two never deadlock.
     let person = people::Entity::find_by_id(input.person_id)
         .lock_exclusive()
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))?;
-    let mut session = lock(&txn, session_id).await?;
+    let mut session = lock(txn, session_id).await?;
 
     match session.status {
         SessionStatus::Cancelled => {
@@ -146,11 +160,11 @@ pub async fn create(
             format!("{} is inactive and cannot be booked.", person.name),
         ));
     }
-    let organisation = booking_organisation(&txn, who, &person).await?;
-    check_prerequisites(&txn, &person, session.course_id).await?;
-    check_not_booked(&txn, &person, &session, now).await?;
-    let times = sittings_of(&txn, session.id).await?;
-    if !clashing_people(&txn, session.id, &times, &[person.id])
+    let organisation = booking_organisation(txn, who, &person).await?;
+    check_prerequisites(txn, &person, session.course_id).await?;
+    check_not_booked(txn, &person, &session, now).await?;
+    let times = sittings_of(txn, session.id).await?;
+    if !clashing_people(txn, session.id, &times, &[person.id])
         .await?
         .is_empty()
     {
@@ -163,11 +177,11 @@ pub async fn create(
         ));
     }
     let course = courses::Entity::find_by_id(session.course_id)
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
     if let Some(cap) = course.max_places_per_organisation {
-        let held = confirmed_by_organisation(&txn, session.id)
+        let held = confirmed_by_organisation(txn, session.id)
             .await?
             .get(&organisation.id)
             .copied()
@@ -185,7 +199,7 @@ pub async fn create(
 
     // Places that came free with time (a ring-fence released) go to the people already waiting,
     // under this same lock, before a newcomer is placed.
-    promote(&txn, &mut session, now).await?;
+    promote(txn, &mut session, now).await?;
     let place = place_for(
         &session,
         &Availability::of(&session, now),
@@ -217,7 +231,7 @@ pub async fn create(
         charge_waived_by_key_id: Set(None),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     match place {
         Some(place) => {
@@ -231,22 +245,21 @@ pub async fn create(
             session.waitlist_next_seq += 1;
         }
     }
-    save_counts(&txn, &session, now).await?;
+    save_counts(txn, &session, now).await?;
     let kind = if status == BookingStatus::Confirmed {
         "booking.confirmed"
     } else {
         "booking.waitlisted"
     };
-    crate::domain::events::booking(&txn, kind, &booking, now).await?;
-    let view = views(&txn, vec![booking]).await?.remove(0);
+    crate::domain::events::booking(txn, kind, &booking, now).await?;
+    let view = views(txn, vec![booking]).await?.remove(0);
     audit::record(
-        &txn,
+        txn,
         Change::new("booking", view.id, "create")
             .summary(format!("session {session_id}: {:?}", status).to_lowercase())
             .person(input.person_id),
     )
     .await?;
-    txn.commit().await?;
     Ok(view)
 }
 
@@ -350,6 +363,7 @@ pub struct NewBookings {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct BookingOutcome {
+    /// The person, as sent.
     pub person_id: Uuid,
     /// 201 when booked (confirmed or waitlisted); otherwise the refusal's status.
     pub status: u16,

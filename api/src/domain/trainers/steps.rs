@@ -439,6 +439,7 @@ pub struct NewSteps {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct StepOutcome {
+    /// The person, as sent.
     pub person_id: Uuid,
     /// 201 when recorded; otherwise the refusal's status.
     pub status: u16,
