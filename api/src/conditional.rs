@@ -9,6 +9,7 @@
 //! Every `PATCH` and `PUT` takes that lock, conditional or not, so no update through the API's
 //! update operations can slip between a check and the update it guards.
 
+use crate::problem::ProblemKind;
 use std::sync::LazyLock;
 
 use poem::{
@@ -57,9 +58,9 @@ fn precondition_failed(scim: bool, detail: &str, current: Option<&str>) -> Respo
         ))
     } else {
         problem_response(&Problem {
-            kind: "https://cascade.invalid/problems/precondition-failed".to_owned(),
-            title: "Precondition Failed".to_owned(),
-            status: StatusCode::PRECONDITION_FAILED.as_u16(),
+            kind: ProblemKind::PreconditionFailed.url(),
+            title: ProblemKind::PreconditionFailed.title(),
+            status: ProblemKind::PreconditionFailed.status().as_u16(),
             detail: detail.to_owned(),
             errors: Some(vec![FieldError::new("If-Match", detail)]),
         })
@@ -121,9 +122,9 @@ fn unreadable_precondition(req: &Request) -> Option<Response> {
         ))
     } else {
         problem_response(&Problem {
-            kind: "https://cascade.invalid/problems/bad-request".to_owned(),
-            title: "Bad Request".to_owned(),
-            status: StatusCode::BAD_REQUEST.as_u16(),
+            kind: ProblemKind::BadRequest.url(),
+            title: ProblemKind::BadRequest.title(),
+            status: ProblemKind::BadRequest.status().as_u16(),
             detail: detail.clone(),
             errors: Some(vec![FieldError::new(field, detail)]),
         })

@@ -14,7 +14,7 @@ use poem_openapi::{
 use sea_orm::{DbErr, SqlErr};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-const TYPE_BASE: &str = "https://cascade.invalid/problems/";
+use crate::problem::ProblemKind;
 /// How a refused write's problem ends; a refused read's drops it (see [`problem_catcher`]).
 const WROTE_NOTHING: &str = "; nothing was written.";
 
@@ -74,13 +74,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("invalid input")]
     Validation(Vec<FieldError>),
-    /// A request whose shape is right but whose values break a rule; `kind` names the rule.
+    /// A request whose shape is right but whose values break a rule; `kind` names the rule
+    /// (and gives the status).
     #[error("{detail}")]
-    Rule {
-        kind: &'static str,
-        status: StatusCode,
-        detail: String,
-    },
+    Rule { kind: ProblemKind, detail: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -111,7 +108,7 @@ impl ApiError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Rule { status, .. } => *status,
+            Self::Rule { kind, .. } => kind.status(),
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -124,9 +121,9 @@ impl ApiError {
     pub fn to_problem(&self) -> Problem {
         let status = self.status();
         let (kind, detail, errors) = match self {
-            Self::NotFound(d) => ("not-found", d.clone(), None),
+            Self::NotFound(d) => (ProblemKind::NotFound, d.clone(), None),
             Self::Validation(errors) => (
-                "validation",
+                ProblemKind::Validation,
                 format!(
                     "The request has {} invalid field{}{WROTE_NOTHING}",
                     errors.len(),
@@ -134,33 +131,41 @@ impl ApiError {
                 ),
                 Some(errors.clone()),
             ),
-            Self::Rule { kind, detail, .. } => (*kind, detail.clone(), None),
-            Self::Conflict(d) => ("conflict", d.clone(), None),
-            Self::Forbidden(d) => ("forbidden", d.clone(), None),
-            Self::Unauthorized(d) => ("unauthorized", d.clone(), None),
+            Self::Rule { kind, detail } => (*kind, detail.clone(), None),
+            Self::Conflict(d) => (ProblemKind::Conflict, d.clone(), None),
+            Self::Forbidden(d) => (ProblemKind::Forbidden, d.clone(), None),
+            Self::Unauthorized(d) => (ProblemKind::Unauthorized, d.clone(), None),
             Self::TooManyRequests(seconds) => (
-                "too-many-requests",
+                ProblemKind::TooManyRequests,
                 format!("Too many requests from this address; try again in {seconds} seconds."),
                 None,
             ),
             Self::Database(err) if unique_violation(err) => (
-                "conflict",
+                ProblemKind::Conflict,
                 "A record with the same unique value already exists.".to_owned(),
                 None,
             ),
             Self::Database(_) | Self::Internal(_) => (
-                "internal",
+                ProblemKind::Internal,
                 "An unexpected error occurred; it has been logged.".to_owned(),
                 None,
             ),
         };
         Problem {
-            kind: format!("{TYPE_BASE}{kind}"),
+            kind: kind.url(),
             title: title_for(status),
             status: status.as_u16(),
             detail,
             errors,
         }
+    }
+}
+
+/// A refusal of a rule: the one way domain code says "no" with a named kind.
+pub fn refused(kind: ProblemKind, detail: impl Into<String>) -> ApiError {
+    ApiError::Rule {
+        kind,
+        detail: detail.into(),
     }
 }
 
@@ -219,8 +224,7 @@ impl ApiResponse for ApiError {
 impl From<crate::render::text::Unprintable> for ApiError {
     fn from(err: crate::render::text::Unprintable) -> Self {
         Self::Rule {
-            kind: "unprintable-text",
-            status: StatusCode::UNPROCESSABLE_ENTITY,
+            kind: ProblemKind::UnprintableText,
             detail: format!(
                 "{err}. The record stands (a certificate can still be verified); correct the \
                  text, or ask for the script to be added, then ask again."
@@ -274,32 +278,35 @@ fn flatten_validation(
 /// Kind and title of problems raised by the framework itself, keyed by status.
 fn framework_problem(status: StatusCode, message: String) -> Problem {
     let (kind, detail) = match status {
-        StatusCode::NOT_FOUND => ("not-found", "No such resource or route.".to_owned()),
+        StatusCode::NOT_FOUND => (
+            ProblemKind::NotFound,
+            "No such resource or route.".to_owned(),
+        ),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
+            ProblemKind::MethodNotAllowed,
             "This route does not accept that HTTP method.".to_owned(),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload-too-large",
+            ProblemKind::PayloadTooLarge,
             "The request body is larger than this route's limit.".to_owned(),
         ),
         StatusCode::UNAUTHORIZED => (
-            "unauthorized",
+            ProblemKind::Unauthorized,
             "A valid API key is required: send `Authorization: Bearer <key>`.".to_owned(),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
+            ProblemKind::UnsupportedMediaType,
             "Send the body as `application/json`.".to_owned(),
         ),
         s if s.is_server_error() => (
-            "internal",
+            ProblemKind::Internal,
             "An unexpected error occurred; it has been logged.".to_owned(),
         ),
-        _ => ("bad-request", message),
+        _ => (ProblemKind::BadRequest, message),
     };
     let errors = (status == StatusCode::BAD_REQUEST).then(|| parse_error_fields(&detail));
     Problem {
-        kind: format!("{TYPE_BASE}{kind}"),
+        kind: kind.url(),
         title: title_for(status),
         status: status.as_u16(),
         detail,

@@ -6,6 +6,7 @@
 //! paths carry tokens and filters can carry email addresses. Client addresses are personal data
 //! and are logged only at debug level.
 
+use crate::problem::ProblemKind;
 use std::time::{Duration, Instant};
 
 use poem::{
@@ -74,9 +75,9 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
             tracing::error!(%request_id_for_check, "a write succeeded without an audit record");
             if cfg!(debug_assertions) {
                 return Ok(problem_response(&Problem {
-                    kind: "https://cascade.invalid/problems/internal".to_owned(),
-                    title: "Internal Server Error".to_owned(),
-                    status: 500,
+                    kind: ProblemKind::Internal.url(),
+                    title: ProblemKind::Internal.title(),
+                    status: ProblemKind::Internal.status().as_u16(),
                     detail: "The write succeeded but recorded no audit entry (debug builds \
                              refuse this so that no write path goes unaudited)."
                         .to_owned(),
@@ -158,9 +159,9 @@ pub async fn timeout<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         Ok(result) => Ok(result?.into_response()),
         Err(_) => {
             let mut resp = problem_response(&Problem {
-                kind: "https://cascade.invalid/problems/timeout".to_owned(),
-                title: "Service Unavailable".to_owned(),
-                status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+                kind: ProblemKind::Timeout.url(),
+                title: ProblemKind::Timeout.title(),
+                status: ProblemKind::Timeout.status().as_u16(),
                 detail: format!(
                     "The request took longer than {} seconds and was abandoned; nothing it \
                      started was kept. Try again later.",
@@ -242,9 +243,9 @@ fn reserve(state: &AppState, bytes: usize) -> Option<tokio::sync::OwnedSemaphore
 
 fn too_large(limit: usize) -> Response {
     problem_response(&Problem {
-        kind: "https://cascade.invalid/problems/payload-too-large".to_owned(),
-        title: "Payload Too Large".to_owned(),
-        status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+        kind: ProblemKind::PayloadTooLarge.url(),
+        title: ProblemKind::PayloadTooLarge.title(),
+        status: ProblemKind::PayloadTooLarge.status().as_u16(),
         detail: format!("The request body is larger than this route's {limit}-byte limit."),
         errors: Some(vec![FieldError::new("body", "is too large")]),
     })
@@ -252,9 +253,9 @@ fn too_large(limit: usize) -> Response {
 
 fn busy() -> Response {
     let mut resp = problem_response(&Problem {
-        kind: "https://cascade.invalid/problems/busy".to_owned(),
-        title: "Service Unavailable".to_owned(),
-        status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+        kind: ProblemKind::Busy.url(),
+        title: ProblemKind::Busy.title(),
+        status: ProblemKind::Busy.status().as_u16(),
         detail: "The server holds as many request bodies as it may at once; the rest of this \
                  one was not read. Retry shortly."
             .to_owned(),

@@ -6,6 +6,7 @@
 //! and kept for at least 48 hours. Answers a retry should not meet again (5xx, 401, 403, 408,
 //! 429) are not stored, so the request can be retried.
 
+use crate::problem::ProblemKind;
 use chrono::Duration;
 use entities::idempotency_keys;
 use poem::{
@@ -40,11 +41,11 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
         .collect()
 }
 
-fn problem(status: StatusCode, kind: &str, detail: &str, field: bool) -> Response {
+fn problem(kind: ProblemKind, detail: &str, field: bool) -> Response {
     problem_response(&Problem {
-        kind: format!("https://cascade.invalid/problems/{kind}"),
-        title: status.canonical_reason().unwrap_or("Error").to_owned(),
-        status: status.as_u16(),
+        kind: kind.url(),
+        title: kind.title(),
+        status: kind.status().as_u16(),
         detail: detail.to_owned(),
         errors: field.then(|| vec![FieldError::new(HEADER, detail)]),
     })
@@ -70,8 +71,7 @@ fn storable(status: StatusCode) -> bool {
 
 fn in_progress() -> Response {
     let mut resp = problem(
-        StatusCode::CONFLICT,
-        "idempotency-key-in-progress",
+        ProblemKind::IdempotencyKeyInProgress,
         "A request with this Idempotency-Key is still being processed; retry shortly.",
         false,
     );
@@ -95,8 +95,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         }
         _ => {
             return Ok(problem(
-                StatusCode::BAD_REQUEST,
-                "bad-request",
+                ProblemKind::BadRequest,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
                 true,
             ));
@@ -187,8 +186,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
             }
             return Ok(match stored {
                 Some(stored) if stored.request_hash != request_hash => problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency-key-reused",
+                    ProblemKind::IdempotencyKeyReused,
                     "This Idempotency-Key was used for a different request; use a new key.",
                     true,
                 ),

@@ -17,6 +17,7 @@ pub mod json_types;
 pub mod listener;
 pub mod metrics;
 pub mod pagination;
+pub mod problem;
 pub mod ratelimit;
 pub mod render;
 pub mod routes;

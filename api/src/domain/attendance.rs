@@ -1,6 +1,8 @@
 //! Attendance per sitting, and closing a session: each confirmed booking becomes attended,
 //! partial or no-show, and attended ones become completion records.
 
+use crate::error::refused;
+use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use entities::{
@@ -8,7 +10,6 @@ use entities::{
     enums::{BookingStatus, CompletionSource, Role, SessionStatus},
     session_facilitators, sessions, sittings,
 };
-use poem::http::StatusCode;
 use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -76,14 +77,6 @@ pub struct Register {
     pub completion_threshold_percent: i32,
     /// One row per booking that holds (or held) a place.
     pub rows: Vec<RegisterRow>,
-}
-
-fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Rule {
-        kind,
-        status: StatusCode::CONFLICT,
-        detail: detail.into(),
-    }
 }
 
 /// Coordinators, and trainer keys of the session's facilitators, may keep its register.
@@ -206,7 +199,7 @@ pub(crate) async fn record_in(
     require_register_keeper(txn, who, session_id).await?;
     if session.status != SessionStatus::Scheduled {
         return Err(refused(
-            "session-not-scheduled",
+            ProblemKind::SessionNotScheduled,
             "The session is no longer open for attendance.",
         ));
     }
@@ -312,13 +305,13 @@ pub(crate) async fn complete_in(
     require_register_keeper(txn, who, session_id).await?;
     if session.status != SessionStatus::Scheduled {
         return Err(refused(
-            "session-not-scheduled",
+            ProblemKind::SessionNotScheduled,
             "The session is already completed or cancelled.",
         ));
     }
     if now < session.ends_at {
         return Err(refused(
-            "session-not-finished",
+            ProblemKind::SessionNotFinished,
             "The session's last sitting has not ended yet.",
         ));
     }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entities::{bookings, enums::BookingStatus, session_facilitators};
-use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -87,15 +86,6 @@ pub struct Booking {
     pub late_cancellation: bool,
     /// When the booking last changed.
     pub updated_at: DateTime<Utc>,
-}
-
-/// A refusal by a booking rule: 409 with its own problem type.
-pub(crate) fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Rule {
-        kind,
-        status: StatusCode::CONFLICT,
-        detail: detail.into(),
-    }
 }
 
 /// Builds booking views, computing waitlist positions with one query.

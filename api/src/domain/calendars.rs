@@ -1,6 +1,7 @@
 //! Calendars: a session's sittings, a person's invitation (iTIP REQUEST, then CANCEL when the place
 //! or session goes), and subscription feeds reached by a secret, revocable token.
 
+use crate::problem::ProblemKind;
 use std::collections::HashMap;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -10,7 +11,6 @@ use entities::{
     enums::{BookingStatus, Role, SessionStatus},
     people, programmes, session_facilitators, sessions, sittings,
 };
-use poem::http::StatusCode;
 use poem_openapi::Object;
 use rand::RngCore;
 use sea_orm::{
@@ -203,8 +203,7 @@ pub async fn invite(
     let booking = find_booking(db, who, booking_id).await?;
     if booking.status == BookingStatus::Waitlisted {
         return Err(ApiError::Rule {
-            kind: "booking-waitlisted",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::BookingWaitlisted,
             detail: "The booking is on the waitlist: an invitation comes with a place.".into(),
         });
     }
@@ -426,8 +425,7 @@ pub async fn rotate_feed(
     let feed = find_feed(&txn, who, id).await?;
     if feed.revoked_at.is_some() {
         return Err(ApiError::Rule {
-            kind: "feed-revoked",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::FeedRevoked,
             detail: "The feed has been revoked.".into(),
         });
     }

@@ -2,6 +2,8 @@
 //! attendance (people in the system, who get completion records) and/or headcounts by
 //! organisation and staff group.
 
+use crate::error::refused;
+use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -10,7 +12,6 @@ use entities::{
     enums::{CompletionSource, CourseKind, Role},
     localities, organisations, people, staff_groups,
 };
-use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -124,14 +125,6 @@ pub struct CascadeSessionInput {
     /// Headcounts by organisation and staff group (at most 100 rows).
     #[oai(default)]
     pub headcounts: Vec<Headcount>,
-}
-
-fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Rule {
-        kind,
-        status: StatusCode::CONFLICT,
-        detail: detail.into(),
-    }
 }
 
 /// Checks the input's fields and references, collecting every error.
@@ -302,7 +295,7 @@ async fn check_eligible(
         Ok(())
     } else {
         Err(refused(
-            "trainer-not-eligible",
+            ProblemKind::TrainerNotEligible,
             format!(
                 "On {} no accredited, active trainer of the programme delivered this session (a trainer in progression may co-deliver with one).",
                 input.delivered_on
@@ -498,7 +491,7 @@ async fn find_correctable(
     require_delivered_by(who, current.lead_trainer_id, current.co_trainer_id)?;
     if now > current.created_at + Duration::days(CORRECTION_DAYS) {
         return Err(refused(
-            "correction-window-closed",
+            ProblemKind::CorrectionWindowClosed,
             format!(
                 "Cascade sessions can be corrected for {CORRECTION_DAYS} days after they are recorded."
             ),

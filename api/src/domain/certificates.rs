@@ -2,11 +2,11 @@
 //! or a licence starts (accreditation, renewal); numbered `CAS-YYYY-NNNNNN`; verifiable by anyone
 //! holding the code; revocable; reissued (never edited) when details change.
 
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use entities::{
     certificate_sequences, certificates, completions, courses, people, programmes, trainer_steps,
 };
-use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use rand::Rng;
 use sea_orm::{
@@ -533,8 +533,7 @@ pub async fn session_pdf(
         .await?;
     if rows.is_empty() {
         return Err(ApiError::Rule {
-            kind: "no-certificates",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::NoCertificates,
             detail: "The session has no certificates yet: they are issued when it is completed."
                 .into(),
         });
@@ -557,8 +556,7 @@ fn not_current(c: &certificates::Model) -> Option<ApiError> {
         return None;
     };
     Some(ApiError::Rule {
-        kind: "certificate-not-current",
-        status: StatusCode::CONFLICT,
+        kind: ProblemKind::CertificateNotCurrent,
         detail: format!("Certificate {} is already {state}.", c.number),
     })
 }

@@ -5,6 +5,7 @@
 //! quota, and the units left over go one each to the largest remainders (ties to the earlier
 //! part), so the parts always add up to the whole.
 
+use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -13,7 +14,6 @@ use entities::{
     enums::{BookingStatus, SessionStatus},
     organisations, programme_years, sessions,
 };
-use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -652,8 +652,7 @@ pub async fn waive(
         || (booking.status == BookingStatus::Cancelled && booking.late_cancellation);
     if !chargeable {
         return Err(ApiError::Rule {
-            kind: "nothing-to-waive",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::NothingToWaive,
             detail: "Only a late cancellation or a no-show is charged.".into(),
         });
     }

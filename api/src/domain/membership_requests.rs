@@ -6,9 +6,9 @@
 //! confirms it. Confirming creates the membership (not primary); declining, or the requester
 //! withdrawing, closes the request. The requester learns the person's id only once confirmed.
 
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{membership_requests, memberships, organisations, people};
-use poem::http::StatusCode;
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -277,8 +277,7 @@ pub async fn decide(
         let requester = own == row.organisation_id;
         if !(employer || (requester && decision == Decision::Decline)) {
             return Err(ApiError::Rule {
-                kind: "not-employer",
-                status: StatusCode::FORBIDDEN,
+                kind: ProblemKind::NotEmployer,
                 detail: "Only the person's employing organisation or a coordinator may confirm \
                          this request; the requesting partner may only withdraw it."
                     .into(),
@@ -287,8 +286,7 @@ pub async fn decide(
     }
     if row.status != RequestStatus::Pending.code() {
         return Err(ApiError::Rule {
-            kind: "request-decided",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::RequestDecided,
             detail: format!("This request was already {}.", row.status),
         });
     }
@@ -301,8 +299,7 @@ pub async fn decide(
             organisation.is_some_and(|o| o.active) && person.is_some_and(|p| p.erased_at.is_none());
         if !live {
             return Err(ApiError::Rule {
-                kind: "request-stale",
-                status: StatusCode::CONFLICT,
+                kind: ProblemKind::RequestStale,
                 detail: "The requesting organisation is inactive or the person was erased; \
                          decline the request instead."
                     .into(),

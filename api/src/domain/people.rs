@@ -1,6 +1,7 @@
 //! People (staff of the partner organisations) and their memberships. A person may work for
 //! several partners; each membership carries that organisation's own `external_id`.
 
+use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -237,8 +238,7 @@ pub(crate) async fn require_employer(
         return Ok(());
     }
     Err(ApiError::Rule {
-        kind: "not-employer",
-        status: poem::http::StatusCode::FORBIDDEN,
+        kind: ProblemKind::NotEmployer,
         detail: "Only the person's employing organisation (their primary, active membership) or \
                  a coordinator may change their details; change your own membership with PUT \
                  /api/v1/people/{id}/memberships/{organisation_id}."
@@ -742,8 +742,7 @@ pub async fn put_membership(
             .is_some_and(|employer| employer != organisation_id)
     {
         return Err(ApiError::Rule {
-            kind: "not-employer",
-            status: poem::http::StatusCode::FORBIDDEN,
+            kind: ProblemKind::NotEmployer,
             detail: "Another organisation employs this person (their primary, active \
                      membership); it must end that membership, or a coordinator make the change."
                 .to_owned(),

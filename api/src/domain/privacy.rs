@@ -1,13 +1,13 @@
 //! UK GDPR duties towards one person: access (an export of everything held about them) and
 //! erasure (identifying details replaced, records kept so programme figures do not change).
 
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{
     api_keys, attendance, bookings, calendar_feeds, cascade_attendees, cascade_sessions,
     certificates, completions, idempotency_keys, memberships, people, session_facilitators,
     trainer_steps,
 };
-use poem::http::StatusCode;
 use poem_openapi::Object;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
@@ -202,8 +202,7 @@ pub async fn erase(
         .ok_or_else(|| ApiError::not_found("Person"))?;
     if person.erased_at.is_some() {
         return Err(ApiError::Rule {
-            kind: "already-erased",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::AlreadyErased,
             detail: "This person has already been erased.".into(),
         });
     }

@@ -3,6 +3,7 @@
 //! One transaction, holding the organisation's row, so two syncs of one organisation never
 //! interleave; a dry run does the same work and rolls it back.
 
+use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
@@ -169,8 +170,7 @@ pub async fn sync(
         .ok_or_else(|| ApiError::not_found("Organisation"))?;
     if !org.active {
         return Err(ApiError::Rule {
-            kind: "organisation-inactive",
-            status: poem::http::StatusCode::CONFLICT,
+            kind: ProblemKind::OrganisationInactive,
             detail: "The organisation is inactive.".into(),
         });
     }

@@ -1,3 +1,4 @@
+use crate::problem::ProblemKind;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -92,8 +93,7 @@ impl ApiKeysApi {
         auth.0.require(Action::ManageKeys)?;
         if id.0 == auth.0.key_id {
             return Err(crate::error::ApiError::Rule {
-                kind: "own-key",
-                status: poem::http::StatusCode::CONFLICT,
+                kind: ProblemKind::OwnKey,
                 detail: "A key cannot revoke itself: revoke it with another admin key or \
                          `cascade keys revoke`."
                     .into(),

@@ -1,7 +1,8 @@
 //! Liveness and readiness probes for load balancers and orchestrators, and Prometheus metrics
 //! (outside the versioned API).
 
-use poem::{IntoResponse, handler, http::StatusCode, web::Data};
+use crate::problem::ProblemKind;
+use poem::{IntoResponse, handler, web::Data};
 use serde_json::json;
 
 use crate::state::AppState;
@@ -20,9 +21,9 @@ pub async fn readyz(Data(state): Data<&AppState>) -> poem::Response {
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
             let problem = crate::error::Problem {
-                kind: "https://cascade.invalid/problems/not-ready".to_owned(),
-                title: "Service Unavailable".to_owned(),
-                status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+                kind: ProblemKind::NotReady.url(),
+                title: ProblemKind::NotReady.title(),
+                status: ProblemKind::NotReady.status().as_u16(),
                 detail: "The database is not reachable.".to_owned(),
                 errors: None,
             };

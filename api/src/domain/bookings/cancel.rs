@@ -1,5 +1,7 @@
 //! Cancelling a booking, and offering the freed place to the waitlist in the same transaction.
 
+use crate::error::refused;
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Duration, Utc};
 use entities::{
     bookings,
@@ -13,7 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Booking, find_reachable, refused, views};
+use super::{Booking, find_reachable, views};
 use crate::{
     audit::{self, Change},
     auth::Principal,
@@ -68,13 +70,13 @@ pub async fn cancel(
         BookingStatus::Confirmed | BookingStatus::Waitlisted
     ) {
         return Err(refused(
-            "booking-not-active",
+            ProblemKind::BookingNotActive,
             "The booking is not confirmed or waitlisted.",
         ));
     }
     if now >= session.starts_at {
         return Err(refused(
-            "session-started",
+            ProblemKind::SessionStarted,
             "The session has already started; record attendance instead.",
         ));
     }

@@ -2,6 +2,8 @@
 //! the session's rows, so concurrent requests (and several replicas) cannot overbook or give a
 //! reserved place to the wrong sector.
 
+use crate::error::refused;
+use crate::problem::ProblemKind;
 use chrono::Utc;
 use entities::{
     bookings, completions, course_prerequisites, courses,
@@ -16,7 +18,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Booking, refused, views};
+use super::{Booking, views};
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
@@ -64,7 +66,7 @@ async fn booking_organisation(
         .await?
         .ok_or_else(|| {
             refused(
-                "no-organisation",
+                ProblemKind::NoOrganisation,
                 format!(
                     "{} has no current membership of an organisation to book for.",
                     person.name
@@ -77,7 +79,7 @@ async fn booking_organisation(
         .ok_or_else(|| ApiError::not_found("Organisation"))?;
     if !org.active {
         return Err(refused(
-            "organisation-inactive",
+            ProblemKind::OrganisationInactive,
             format!("{} is inactive and cannot book places.", org.name),
         ));
     }
@@ -119,13 +121,13 @@ pub(crate) async fn create_in(
     match session.status {
         SessionStatus::Cancelled => {
             return Err(refused(
-                "session-cancelled",
+                ProblemKind::SessionCancelled,
                 "The session has been cancelled.",
             ));
         }
         SessionStatus::Completed => {
             return Err(refused(
-                "session-completed",
+                ProblemKind::SessionCompleted,
                 "The session has already taken place.",
             ));
         }
@@ -133,7 +135,7 @@ pub(crate) async fn create_in(
     }
     if now >= session.starts_at {
         return Err(refused(
-            "session-started",
+            ProblemKind::SessionStarted,
             "The session has already started.",
         ));
     }
@@ -141,13 +143,13 @@ pub(crate) async fn create_in(
         && now < opens
     {
         return Err(refused(
-            "booking-not-open",
+            ProblemKind::BookingNotOpen,
             format!("Booking opens at {}.", opens.to_rfc3339()),
         ));
     }
     if now > session.booking_closes_at {
         return Err(refused(
-            "booking-closed",
+            ProblemKind::BookingClosed,
             format!(
                 "Booking closed at {}.",
                 session.booking_closes_at.to_rfc3339()
@@ -156,7 +158,7 @@ pub(crate) async fn create_in(
     }
     if !person.active {
         return Err(refused(
-            "person-inactive",
+            ProblemKind::PersonInactive,
             format!("{} is inactive and cannot be booked.", person.name),
         ));
     }
@@ -169,7 +171,7 @@ pub(crate) async fn create_in(
         .is_empty()
     {
         return Err(refused(
-            "schedule-clash",
+            ProblemKind::ScheduleClash,
             format!(
                 "{} already holds a place on a session at an overlapping time.",
                 person.name
@@ -188,7 +190,7 @@ pub(crate) async fn create_in(
             .unwrap_or(0);
         if held >= i64::from(cap) {
             return Err(refused(
-                "organisation-cap-reached",
+                ProblemKind::OrganisationCapReached,
                 format!(
                     "{} already holds the most places one organisation may hold on this session ({cap}).",
                     organisation.name
@@ -299,7 +301,7 @@ async fn check_prerequisites(
         .collect();
     titles.sort();
     Err(refused(
-        "prerequisites-missing",
+        ProblemKind::PrerequisitesMissing,
         format!("{} has not completed: {}.", person.name, titles.join(", ")),
     ))
 }
@@ -331,7 +333,7 @@ async fn check_not_booked(
         .await?;
     if active.iter().any(|b| b.session_id == session.id) {
         return Err(refused(
-            "already-booked",
+            ProblemKind::AlreadyBooked,
             format!(
                 "{} is already booked or waiting on this session.",
                 person.name
@@ -340,7 +342,7 @@ async fn check_not_booked(
     }
     if !active.is_empty() {
         return Err(refused(
-            "already-booked-on-course",
+            ProblemKind::AlreadyBookedOnCourse,
             format!(
                 "{} is already booked or waiting on another upcoming session of this course.",
                 person.name

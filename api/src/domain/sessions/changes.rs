@@ -1,11 +1,11 @@
 //! Changing and cancelling a scheduled session.
 
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{
     enums::{BookingStatus, SessionStatus},
     session_facilitators, sessions,
 };
-use poem::http::StatusCode;
 use poem_openapi::{Object, types::MaybeUndefined};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
@@ -63,8 +63,7 @@ pub struct SessionCancellation {
 
 fn not_scheduled(session: &sessions::Model) -> ApiError {
     ApiError::Rule {
-        kind: "session-not-scheduled",
-        status: StatusCode::CONFLICT,
+        kind: ProblemKind::SessionNotScheduled,
         detail: format!(
             "The session is {:?} and can no longer be changed.",
             session.status
@@ -151,8 +150,7 @@ pub async fn update(
         && capacity < current.confirmed_count
     {
         return Err(ApiError::Rule {
-            kind: "capacity-below-confirmed",
-            status: StatusCode::CONFLICT,
+            kind: ProblemKind::CapacityBelowConfirmed,
             detail: format!(
                 "The session has {} confirmed places; capacity cannot go below that.",
                 current.confirmed_count

@@ -71,13 +71,8 @@ pub struct PastAttendee {
 /// A refusal of one attendee's booking, naming the attendee.
 fn for_attendee(i: usize, person: Uuid, err: ApiError) -> ApiError {
     match err {
-        ApiError::Rule {
+        ApiError::Rule { kind, detail } => ApiError::Rule {
             kind,
-            status,
-            detail,
-        } => ApiError::Rule {
-            kind,
-            status,
             detail: format!("attendees[{i}] ({person}): {detail}"),
         },
         ApiError::NotFound(_) => ApiError::invalid(

@@ -1,8 +1,9 @@
 //! Recording steps: automatically from Cascade's data, or by hand with evidence, in order.
 
+use crate::error::refused;
+use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use entities::{enums::Role, programme_years, trainer_steps};
-use poem::http::StatusCode;
 use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -45,14 +46,6 @@ pub struct NewStep {
     /// To accredit beyond the programme year's trainer target, or renew without the required
     /// deliveries: the coordinator's reason (up to 500 characters).
     pub override_reason: Option<String>,
-}
-
-fn refused(kind: &'static str, detail: impl Into<String>) -> ApiError {
-    ApiError::Rule {
-        kind,
-        status: StatusCode::CONFLICT,
-        detail: detail.into(),
-    }
 }
 
 /// The event of a step reached (automatic or recorded by hand).
@@ -275,13 +268,13 @@ pub async fn record(
                 accreditation.filter(|a| current.step.as_deref() == Some(a.code.as_str()))
             else {
                 return Err(refused(
-                    "step-out-of-order",
+                    ProblemKind::StepOutOfOrder,
                     "Only an accredited (or lapsed) trainer can be renewed.",
                 ));
             };
             if current.deliveries_last_year < MIN_DELIVERIES_PER_YEAR && override_reason.is_none() {
                 return Err(refused(
-                    "renewal-needs-deliveries",
+                    ProblemKind::RenewalNeedsDeliveries,
                     format!(
                         "The trainer delivered {} cascade sessions in the last 12 months; renewal needs {MIN_DELIVERIES_PER_YEAR} or an override reason.",
                         current.deliveries_last_year
@@ -302,7 +295,7 @@ pub async fn record(
             );
             if automatic && !(is_coordinator && override_reason.is_some()) {
                 return Err(refused(
-                    "step-automatic",
+                    ProblemKind::StepAutomatic,
                     format!(
                         "`{}` is recorded automatically from completions and cascade sessions; a coordinator may record it by hand with an override reason.",
                         step.code
@@ -316,7 +309,7 @@ pub async fn record(
             }
             if facts.steps.iter().any(|s| s.code == step.code) {
                 return Err(refused(
-                    "step-already-recorded",
+                    ProblemKind::StepAlreadyRecorded,
                     format!("`{}` is already recorded.", step.code),
                 ));
             }
@@ -335,7 +328,7 @@ pub async fn record(
                     .get(reached)
                     .map_or_else(String::new, |p| p.code.clone());
                 return Err(refused(
-                    "step-out-of-order",
+                    ProblemKind::StepOutOfOrder,
                     format!("`{}` needs `{missing}` first.", step.code),
                 ));
             }
@@ -357,7 +350,7 @@ pub async fn record(
                         != TrainerState::Accredited
                     {
                         return Err(refused(
-                            "sign-off-not-accredited",
+                            ProblemKind::SignOffNotAccredited,
                             "A sign-off must come from a coordinator or an accredited trainer of the programme.",
                         ));
                     }
@@ -377,7 +370,7 @@ pub async fn record(
                     && override_reason.is_none()
                 {
                     return Err(refused(
-                        "trainer-target-reached",
+                        ProblemKind::TrainerTargetReached,
                         format!(
                             "The programme already has {} active trainers against a target of {target}; record an override reason to accredit more.",
                             active.len()
