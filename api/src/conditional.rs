@@ -17,7 +17,6 @@ use poem::{
     http::{HeaderValue, Method, StatusCode, header},
 };
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use sha2::{Digest, Sha256};
 
 use crate::{
     error::{FieldError, Problem, problem_response},
@@ -35,9 +34,7 @@ static PG_LOCK_HOLDERS: LazyLock<tokio::sync::Semaphore> =
 
 /// The strong entity tag of a representation.
 pub fn etag_of(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    crate::digest::etag(body)
 }
 
 /// Whether a list of entity tags (`If-Match` / `If-None-Match`) holds `etag`. Weak tags never

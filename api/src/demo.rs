@@ -345,6 +345,7 @@ const PEOPLE: &[(&str, &str, usize, &str, &str, &str)] = &[
 /// Loads the demo partnership. Returns the demo coordinator key's secret when this call created
 /// it (the first load), and `None` when the key already existed.
 pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
+    let clock = crate::clock::Clock::system();
     let mut org_ids = Vec::new();
     for (name, sector, funding) in ORGANISATIONS {
         let existing = organisations::Entity::find()
@@ -359,7 +360,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                     sector: *sector,
                     funding_partner: *funding,
                 };
-                org_rules::create(db, input).await?.id
+                org_rules::create(db, input, clock.now()).await?.id
             }
         };
         org_ids.push(id);
@@ -375,6 +376,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 NewReferenceItem {
                     name: (*name).into(),
                 },
+                clock.now(),
             )
             .await?;
         }
@@ -390,6 +392,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 NewReferenceItem {
                     name: (*name).into(),
                 },
+                clock.now(),
             )
             .await?;
         }
@@ -405,12 +408,11 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 name: (*name).into(),
                 description: (*description).into(),
             };
-            programme_rules::create(db, input).await?;
+            programme_rules::create(db, input, clock.now()).await?;
         }
     }
     // Year-one targets from the seeds (12 champion courses, 600 champions, 25 trainers, 10%
     // voluntary-sector places), set for the current programme year if it has none.
-    let clock = crate::clock::Clock::system();
     let year = trainers::steps::financial_year(crate::domain::sessions::london_today(clock.now()));
     if let Some(ftt) = programmes::Entity::find()
         .filter(programmes::Column::Code.eq("five-to-thrive"))
@@ -507,7 +509,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             max_places_per_organisation: None,
             completion_threshold_percent: None,
         };
-        course_rules::create(db, input).await?;
+        course_rules::create(db, input, clock.now()).await?;
     }
     let everyone = Principal {
         key_id: Uuid::nil(),
@@ -539,7 +541,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 primary: true,
             }],
         };
-        people_rules::create(db, &everyone, input, chrono::Utc::now()).await?;
+        people_rules::create(db, &everyone, input, clock.now()).await?;
     }
 
     let key_exists = api_keys::Entity::find()
@@ -558,6 +560,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             organisation_id: None,
             person_id: None,
         },
+        clock.now(),
     )
     .await?;
     tracing::info!("demo data loaded");

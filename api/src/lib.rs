@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod digest;
 pub mod domain;
 pub mod error;
 pub mod guard;

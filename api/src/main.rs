@@ -463,7 +463,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
                 person_id: person,
             };
             let txn = db::begin_write(db).await?;
-            let created = api_keys::create(&txn, input).await.map_err(fail)?;
+            let created = api_keys::create(&txn, input, cascade::clock::Clock::system().now())
+                .await
+                .map_err(fail)?;
             txn.commit().await?;
             println!(
                 "Created {} key {} ({}…). The secret follows; it is not shown again:",
@@ -507,7 +509,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
         }
         KeysCommand::Revoke { id } => {
             let txn = db::begin_write(db).await?;
-            let key = api_keys::revoke(&txn, id).await.map_err(fail)?;
+            let key = api_keys::revoke(&txn, id, cascade::clock::Clock::system().now())
+                .await
+                .map_err(fail)?;
             txn.commit().await?;
             println!("Revoked key {} ({})", key.id, key.name);
         }

@@ -187,6 +187,7 @@ impl TestApp {
                     organisation_id: None,
                     person_id: None,
                 },
+                clock.now(),
             ),
         )
         .await
@@ -241,6 +242,7 @@ impl TestApp {
                     organisation_id,
                     person_id,
                 },
+                self.clock.now(),
             ),
         )
         .await

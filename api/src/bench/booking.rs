@@ -150,8 +150,9 @@ async fn seed(server: &Server, sessions: usize, people: usize) -> anyhow::Result
         "reserved_places": { "sector": "voluntary", "share_bp": 1000 },
     })).await?)?;
     let session = |day: usize, capacity: usize| {
-        let date =
-            (chrono::Utc::now() + chrono::Duration::days(30 + (day % 300) as i64)).date_naive();
+        let date = (crate::clock::Clock::system().now()
+            + chrono::Duration::days(30 + (day % 300) as i64))
+        .date_naive();
         json!({ "course_id": course, "sittings": [{ "date": date, "start": "09:30", "end": "16:00" }],
                 "venue": { "name": "Corn Exchange, Devizes" }, "capacity": capacity })
     };

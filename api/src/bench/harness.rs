@@ -128,6 +128,7 @@ impl Server {
                 organisation_id: None,
                 person_id: None,
             },
+            crate::clock::Clock::system().now(),
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating a key: {e:?}"))?

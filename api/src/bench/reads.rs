@@ -10,7 +10,7 @@
 
 use std::{fmt::Write as _, time::Instant};
 
-use chrono::{Datelike, Duration as Days, NaiveDate, Utc};
+use chrono::{Datelike, Duration as Days, NaiveDate};
 use entities::{cascade_attendees, cascade_headcounts, cascade_sessions, enums::DeliveryMode};
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use serde_json::{Value, json};
@@ -57,7 +57,8 @@ const TRAINERS: usize = 50;
 async fn backend(url: String, label: &'static str, options: &Options) -> anyhow::Result<String> {
     let server = Server::start(&url).await?;
     let seeded = seed(&server).await?;
-    let year = london_today(Utc::now()).year() - i32::from(london_today(Utc::now()).month() < 4);
+    let year = london_today(crate::clock::Clock::system().now()).year()
+        - i32::from(london_today(crate::clock::Clock::system().now()).month() < 4);
     let mut out = format!(
         "\n{}: read paths at concurrency 32 over HTTP/1.1 on 127.0.0.1 \
          ({STAFF} staff, 200 sessions, {} bookings)\n{:<44}{}   c1 ms\n",
@@ -195,7 +196,8 @@ async fn seed(server: &Server) -> anyhow::Result<Seeded> {
     })).await?)?;
     let mut sessions = Vec::new();
     for i in 0..200 {
-        let date = (Utc::now() + Days::days(14 + (i % 90) as i64)).date_naive();
+        let date =
+            (crate::clock::Clock::system().now() + Days::days(14 + (i % 90) as i64)).date_naive();
         sessions.push(id(&server.post("/sessions", &json!({
             "course_id": course, "sittings": [{ "date": date, "start": "09:30", "end": "16:00" }],
             "venue": { "name": "Corn Exchange", "locality_id": localities[i % localities.len()] },
@@ -257,11 +259,11 @@ async fn top_up(
     delivered: &mut usize,
     target: usize,
 ) -> anyhow::Result<()> {
-    let today = london_today(Utc::now());
+    let today = london_today(crate::clock::Clock::system().now());
     let year_start =
         NaiveDate::from_ymd_opt(today.year() - i32::from(today.month() < 4), 4, 1).unwrap_or(today);
     let span = (today - year_start).num_days().max(1);
-    let now = Utc::now();
+    let now = crate::clock::Clock::system().now();
     while *rows < target {
         let batch = ((target - *rows) / PER_SESSION).clamp(1, 1000);
         let mut sessions = Vec::with_capacity(batch);

@@ -6,7 +6,6 @@ use entities::{api_keys, enums::Role, organisations, people};
 use poem_openapi::{Enum, Object};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use validator::Validate;
@@ -98,8 +97,7 @@ impl From<api_keys::Model> for ApiKeyView {
 }
 
 fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(secret.as_bytes())
 }
 
 /// Finds the live key for a presented secret. Secrets carry 256 random bits, so a fast hash
@@ -154,7 +152,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, secret: &str) -> ApiResult<
 }
 
 /// Creates a key after checking that its binding suits its role.
-pub async fn create(db: &impl ConnectionTrait, input: NewApiKey) -> ApiResult<CreatedApiKey> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    input: NewApiKey,
+    now: DateTime<Utc>,
+) -> ApiResult<CreatedApiKey> {
     let name = clean_text(&input.name);
     let mut errors = FieldErrors::of(&input);
     check_text(&mut errors, "name", &name, 100);
@@ -223,7 +225,7 @@ pub async fn create(db: &impl ConnectionTrait, input: NewApiKey) -> ApiResult<Cr
         person_id: Set(input.person_id),
         token_hash: Set(hash(&secret)),
         prefix: Set(secret[..12].to_owned()),
-        created_at: Set(Utc::now()),
+        created_at: Set(now),
         revoked_at: Set(None),
     }
     .insert(db)
@@ -284,7 +286,11 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView> {
 }
 
 /// Revokes a key; revoking a revoked key keeps its first revocation time.
-pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView> {
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<ApiKeyView> {
     let key = api_keys::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -300,7 +306,7 @@ pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView
     api_keys::Entity::update_many()
         .col_expr(
             api_keys::Column::RevokedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
+            sea_orm::sea_query::Expr::value(now),
         )
         .filter(api_keys::Column::Id.eq(id))
         .filter(api_keys::Column::RevokedAt.is_null())

@@ -375,7 +375,11 @@ async fn replace_links(
     Ok(())
 }
 
-pub async fn create(db: &DatabaseConnection, input: NewCourse) -> ApiResult<Course> {
+pub async fn create(
+    db: &DatabaseConnection,
+    input: NewCourse,
+    now: DateTime<Utc>,
+) -> ApiResult<Course> {
     let title = clean_text(&input.title);
     let mut errors = FieldErrors::of(&input);
     check_code(&mut errors, "code", &input.code);
@@ -407,7 +411,6 @@ pub async fn create(db: &DatabaseConnection, input: NewCourse) -> ApiResult<Cour
     .await?;
     errors.finish()?;
     ensure_code_free(&txn, &input.code, None).await?;
-    let now = Utc::now();
     let policy = input.reserved_places.as_ref();
     courses::ActiveModel {
         id: Set(id),
@@ -454,6 +457,7 @@ pub async fn update(
     db: &DatabaseConnection,
     id: Uuid,
     changes: CourseChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Course> {
     let summary = audit::changed(&changes);
     let txn = begin_write(db).await?;
@@ -539,7 +543,7 @@ pub async fn update(
     if let Some(active) = changes.active {
         model.active = Set(active);
     }
-    model.updated_at = Set(Utc::now());
+    model.updated_at = Set(now);
     model.update(&txn).await?;
     replace_links(
         &txn,

@@ -97,13 +97,16 @@ async fn ensure_name_free(
     .await
 }
 
-pub async fn create(db: &impl ConnectionTrait, input: NewOrganisation) -> ApiResult<Organisation> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    input: NewOrganisation,
+    now: DateTime<Utc>,
+) -> ApiResult<Organisation> {
     let name = clean_text(&input.name);
     let mut errors = FieldErrors::of(&input);
     check_text(&mut errors, "name", &name, 200);
     errors.finish()?;
     ensure_name_free(db, &name, None).await?;
-    let now = Utc::now();
     let model = organisations::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
@@ -139,6 +142,7 @@ pub async fn update(
     db: &impl ConnectionTrait,
     id: Uuid,
     changes: OrganisationChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Organisation> {
     let current = find(db, id).await?;
     let summary = audit::changed(&changes);
@@ -164,7 +168,7 @@ pub async fn update(
     if let Some(active) = changes.active {
         model.active = Set(active);
     }
-    model.updated_at = Set(Utc::now());
+    model.updated_at = Set(now);
     let saved = model.update(db).await?;
     audit::record(
         db,

@@ -92,14 +92,17 @@ async fn ensure_code_free(
     .await
 }
 
-pub async fn create(db: &impl ConnectionTrait, input: NewProgramme) -> ApiResult<Programme> {
+pub async fn create(
+    db: &impl ConnectionTrait,
+    input: NewProgramme,
+    now: DateTime<Utc>,
+) -> ApiResult<Programme> {
     let name = clean_text(&input.name);
     let mut errors = FieldErrors::of(&input);
     check_code(&mut errors, "code", &input.code);
     check_text(&mut errors, "name", &name, 200);
     errors.finish()?;
     ensure_code_free(db, &input.code, None).await?;
-    let now = Utc::now();
     let model = programmes::ActiveModel {
         id: Set(Uuid::now_v7()),
         code: Set(input.code),
@@ -141,6 +144,7 @@ pub async fn update(
     db: &impl ConnectionTrait,
     id: Uuid,
     changes: ProgrammeChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Programme> {
     let current = find(db, id).await?;
     let summary = audit::changed(&changes);
@@ -169,7 +173,7 @@ pub async fn update(
     if let Some(active) = changes.active {
         model.active = Set(active);
     }
-    model.updated_at = Set(Utc::now());
+    model.updated_at = Set(now);
     let saved = model.update(db).await?;
     audit::record(db, Change::new("programme", id, "update").summary(summary)).await?;
     Ok(saved.into())

@@ -126,6 +126,7 @@ where
 pub async fn create<E: ReferenceList>(
     db: &impl ConnectionTrait,
     input: NewReferenceItem,
+    now: DateTime<Utc>,
 ) -> ApiResult<ReferenceItem>
 where
     E::Model: Into<ReferenceItem> + IntoActiveModel<E::ActiveModel>,
@@ -133,7 +134,6 @@ where
 {
     let name = cleaned_name(Some(&input.name), &input)?.unwrap_or_default();
     ensure_name_free::<E>(db, &name, None).await?;
-    let now = Utc::now();
     let mut model = E::ActiveModel::default();
     model.set(col::<E>("id"), Value::from(Uuid::now_v7()));
     model.set(col::<E>("name"), Value::from(name));
@@ -166,6 +166,7 @@ pub async fn update<E: ReferenceList>(
     db: &impl ConnectionTrait,
     id: Uuid,
     changes: ReferenceItemChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<ReferenceItem>
 where
     E::Model: Into<ReferenceItem> + IntoActiveModel<E::ActiveModel>,
@@ -187,7 +188,7 @@ where
     if let Some(active) = changes.active {
         model.set(col::<E>("active"), Value::from(active));
     }
-    model.set(col::<E>("updated_at"), Value::from(Utc::now()));
+    model.set(col::<E>("updated_at"), Value::from(now));
     let item: ReferenceItem = model.update(db).await?.into();
     audit::record(
         db,

@@ -613,12 +613,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = crate::digest::hex(&mac.finalize().into_bytes());
     format!("t={timestamp},v1={hex}")
 }
 

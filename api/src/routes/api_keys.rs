@@ -59,7 +59,7 @@ impl ApiKeysApi {
     ) -> ApiResult<Created<CreatedApiKey>> {
         auth.0.require(Action::ManageKeys)?;
         let txn = begin_write(&state.db).await?;
-        let key = api_keys::create(&txn, body.0).await?;
+        let key = api_keys::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/api-keys/{}", key.key.id);
         Ok(Created::Created(Json(key), location))
@@ -100,7 +100,7 @@ impl ApiKeysApi {
             });
         }
         let txn = begin_write(&state.db).await?;
-        let key = api_keys::revoke(&txn, id.0).await?;
+        let key = api_keys::revoke(&txn, id.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(key))
     }

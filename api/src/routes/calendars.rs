@@ -3,7 +3,6 @@ use poem_openapi::{
     param::{Header, Path, Query},
     payload::{Json, PlainText},
 };
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{ApiTags, Created, Page};
@@ -32,12 +31,7 @@ pub enum IcsResponse {
 
 impl IcsResponse {
     fn of(body: String, if_none_match: Option<&str>, cache: &str) -> Self {
-        let digest: String = Sha256::digest(body.as_bytes())
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let etag = format!("\"{digest}\"");
+        let etag = crate::digest::etag(body.as_bytes());
         if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
         {
             return Self::NotModified(etag);

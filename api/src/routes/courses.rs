@@ -63,7 +63,7 @@ impl CoursesApi {
         body: Json<NewCourse>,
     ) -> ApiResult<Created<Course>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let course = courses::create(&state.db, body.0).await?;
+        let course = courses::create(&state.db, body.0, state.clock.now()).await?;
         let location = format!("/api/v1/courses/{}", course.id);
         Ok(Created::Created(Json(course), location))
     }
@@ -97,6 +97,8 @@ impl CoursesApi {
         body: Json<CourseChanges>,
     ) -> ApiResult<Json<Course>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(courses::update(&state.db, id.0, body.0).await?))
+        Ok(Json(
+            courses::update(&state.db, id.0, body.0, state.clock.now()).await?,
+        ))
     }
 }

@@ -64,7 +64,7 @@ impl OrganisationsApi {
     ) -> ApiResult<Created<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = begin_write(&state.db).await?;
-        let org = organisations::create(&txn, body.0).await?;
+        let org = organisations::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/organisations/{}", org.id);
         Ok(Created::Created(Json(org), location))
@@ -99,7 +99,7 @@ impl OrganisationsApi {
     ) -> ApiResult<Json<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = begin_write(&state.db).await?;
-        let org = organisations::update(&txn, id.0, body.0).await?;
+        let org = organisations::update(&txn, id.0, body.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(org))
     }

@@ -59,7 +59,7 @@ impl ProgrammesApi {
     ) -> ApiResult<Created<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = begin_write(&state.db).await?;
-        let programme = programmes::create(&txn, body.0).await?;
+        let programme = programmes::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/programmes/{}", programme.id);
         Ok(Created::Created(Json(programme), location))
@@ -92,7 +92,7 @@ impl ProgrammesApi {
     ) -> ApiResult<Json<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = begin_write(&state.db).await?;
-        let programme = programmes::update(&txn, id.0, body.0).await?;
+        let programme = programmes::update(&txn, id.0, body.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(programme))
     }

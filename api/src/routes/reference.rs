@@ -59,7 +59,7 @@ macro_rules! reference_api {
             ) -> ApiResult<Created<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
                 let txn = begin_write(&state.db).await?;
-                let item = reference::create::<$entity>(&txn, body.0).await?;
+                let item = reference::create::<$entity>(&txn, body.0, state.clock.now()).await?;
                 txn.commit().await?;
                 let location = format!("/api/v1{}/{}", $path, item.id);
                 Ok(Created::Created(Json(item), location))
@@ -88,7 +88,8 @@ macro_rules! reference_api {
             ) -> ApiResult<Json<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
                 let txn = begin_write(&state.db).await?;
-                let item = reference::update::<$entity>(&txn, id.0, body.0).await?;
+                let item =
+                    reference::update::<$entity>(&txn, id.0, body.0, state.clock.now()).await?;
                 txn.commit().await?;
                 Ok(Json(item))
             }
