@@ -268,3 +268,21 @@ pub async fn list(
         lapsed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    #[test]
+    fn a_champion_is_due_for_refresh_before_the_validity_ends_then_lapses() {
+        let due = NaiveDate::from_ymd_opt(2027, 6, 12).unwrap_or_default();
+        let on = |d: i64| status_on(Some(due), due + Duration::days(d));
+        assert_eq!(on(-REFRESH_NOTICE_DAYS - 1), ChampionStatus::Active);
+        assert_eq!(on(-REFRESH_NOTICE_DAYS), ChampionStatus::RefreshDue);
+        assert_eq!(on(0), ChampionStatus::RefreshDue);
+        assert_eq!(on(1), ChampionStatus::Lapsed);
+        assert_eq!(status_on(None, due), ChampionStatus::Active);
+    }
+}

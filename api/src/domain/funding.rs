@@ -715,3 +715,18 @@ pub(crate) fn session_ids(condition: Condition) -> SelectStatement {
         .cond_where(condition)
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apportion;
+
+    #[test]
+    fn largest_remainder_sums_to_the_whole_and_breaks_ties_by_position() {
+        // 43,001 by 2/3/3/1: exact 9,555.78, 14,333.67, 14,333.67, 4,777.89.
+        assert_eq!(apportion(43_001, &[2, 3, 3, 1]), [9556, 14334, 14333, 4778]);
+        assert_eq!(apportion(10_000, &[1, 1, 1]), [3334, 3333, 3333]);
+        assert_eq!(apportion(5, &[0, 0]), [0, 0]);
+        assert_eq!(apportion(0, &[3, 4]), [0, 0]);
+        assert_eq!(apportion(7, &[5, -2, 5]), [4, 0, 3]);
+    }
+}

@@ -1452,3 +1452,72 @@ pub fn project(user: &mut Value, attributes: &[String], excluded: &[String]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_with_and_binding_tighter_than_or() {
+        let f = parse_filter(r#"userName eq "a" or externalId eq "b" and active eq true"#)
+            .unwrap_or_else(|e| panic!("{}", e.detail));
+        assert_eq!(
+            f,
+            Filter::Or(
+                Box::new(Filter::Eq(FilterAttr::UserName, "a".into())),
+                Box::new(Filter::And(
+                    Box::new(Filter::Eq(FilterAttr::ExternalId, "b".into())),
+                    Box::new(Filter::Eq(FilterAttr::Active, "true".into())),
+                )),
+            )
+        );
+        let quoted = parse_filter(&format!(
+            r#"({ENTERPRISE_SCHEMA}:employeeNumber eq "x \"y\"")"#
+        ))
+        .unwrap_or_else(|e| panic!("{}", e.detail));
+        assert_eq!(
+            quoted,
+            Filter::Eq(FilterAttr::EmployeeNumber, "x \"y\"".into())
+        );
+        for bad in [
+            r#"userName sw "a""#,
+            "userName eq",
+            r#"(userName eq "a""#,
+            r#"title eq "x""#,
+        ] {
+            let err = parse_filter(bad).err().map(|e| e.scim_type);
+            assert_eq!(err, Some(Some("invalidFilter")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patch_paths_change_only_what_they_name() {
+        let user = json!({
+            "userName": "jo", "displayName": "Jo",
+            "name": { "givenName": "Jo", "familyName": "Bloggs", "formatted": "Jo Bloggs" },
+            "emails": [{ "value": "jo@x.org", "type": "work", "primary": true },
+                       { "value": "jo@home.org", "type": "home" }],
+        });
+        let patched = apply_patch(
+            &user,
+            &json!({ "Operations": [
+            { "op": "Replace", "path": "name.familyName", "value": "Smith" },
+            { "op": "replace", "path": "emails[type eq \"home\"].value", "value": "jo@new.org" },
+            { "op": "remove", "path": "displayName" },
+        ] }),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.detail));
+        assert_eq!(
+            patched["name"],
+            json!({ "givenName": "Jo", "familyName": "Smith", "formatted": "Jo Smith" })
+        );
+        assert_eq!(patched["emails"][0]["value"], "jo@x.org");
+        assert_eq!(
+            patched["emails"][1],
+            json!({ "value": "jo@new.org", "type": "home" })
+        );
+        assert!(patched.get("displayName").is_none());
+        let err = apply_patch(&user, &json!({ "Operations": [{ "op": "remove" }] })).err();
+        assert_eq!(err.map(|e| e.scim_type), Some(Some("noTarget")));
+    }
+}

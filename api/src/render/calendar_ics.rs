@@ -217,3 +217,30 @@ pub fn render(calendar: &Calendar) -> String {
     lines.push("END:VCALENDAR".into());
     lines.iter().map(|l| fold(l)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_as_rfc_5545_says() {
+        assert_eq!(
+            escape_text("a\\b;c,d\r\ne\nf\u{7}"),
+            "a\\\\b\\;c\\,d\\ne\\nf"
+        );
+        assert_eq!(quote_param("Zoë \"Z\" Ashworth"), "\"Zoë 'Z' Ashworth\"");
+    }
+
+    #[test]
+    fn lines_fold_at_75_octets_never_inside_a_character() {
+        let short = fold("SUMMARY:Five to Thrive");
+        assert_eq!(short, "SUMMARY:Five to Thrive\r\n");
+        let long = format!("SUMMARY:{}", "ŵ".repeat(60));
+        let folded = fold(&long);
+        for line in folded.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(line.len() <= 75, "{} octets: {line}", line.len());
+        }
+        let unfolded = folded.replace("\r\n ", "");
+        assert_eq!(unfolded, format!("{long}\r\n"));
+    }
+}
