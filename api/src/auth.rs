@@ -96,7 +96,7 @@ pub async fn authenticate_first<E: poem::Endpoint>(
     };
     let refuse = |req: &Request, err: ApiError| -> poem::Response {
         if req.uri().path().starts_with("/scim/") {
-            crate::routes::scim::error_response(&crate::domain::scim::ScimError::from(err))
+            crate::scim_error::error_response(&crate::scim_error::ScimError::from(err))
         } else {
             poem::Error::from(err).into_response()
         }

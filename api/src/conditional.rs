@@ -48,7 +48,7 @@ fn matches(list: &str, etag: &str) -> bool {
 /// The 412 answer: problem+json, or SCIM's error format under `/scim/`.
 fn precondition_failed(scim: bool, detail: &str, current: Option<&str>) -> Response {
     let mut resp = if scim {
-        crate::routes::scim::error_response(&crate::domain::scim::ScimError::new(
+        crate::scim_error::error_response(&crate::scim_error::ScimError::new(
             StatusCode::PRECONDITION_FAILED,
             None,
             detail,
@@ -112,7 +112,7 @@ fn unreadable_precondition(req: &Request) -> Option<Response> {
          header gave them."
     );
     Some(if req.uri().path().starts_with("/scim/") {
-        crate::routes::scim::error_response(&crate::domain::scim::ScimError::new(
+        crate::scim_error::error_response(&crate::scim_error::ScimError::new(
             StatusCode::BAD_REQUEST,
             Some("invalidValue"),
             detail,

@@ -362,7 +362,7 @@ pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result
             // SCIM answers errors in its own format (RFC 7644 §3.12).
             if (resp.status().is_client_error() || resp.status().is_server_error())
                 && resp.content_type() != Some(PROBLEM_CONTENT_TYPE)
-                && resp.content_type() != Some(crate::routes::scim::CONTENT_TYPE)
+                && resp.content_type() != Some(crate::scim_error::CONTENT_TYPE)
             {
                 let status = resp.status();
                 let text = resp.into_body().into_string().await.unwrap_or_default();

@@ -328,8 +328,8 @@ pub async fn sane_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     errors.dedup();
     let err = crate::error::ApiError::Validation(errors);
     if path.starts_with("/scim/") {
-        return Ok(crate::routes::scim::error_response(
-            &crate::domain::scim::ScimError::from(err),
+        return Ok(crate::scim_error::error_response(
+            &crate::scim_error::ScimError::from(err),
         ));
     }
     Err(err.into())

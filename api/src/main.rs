@@ -407,7 +407,7 @@ async fn webhook_worker(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(err) = state.deliver_webhooks().await {
+        if let Err(err) = cascade::domain::webhooks::run_worker(&state).await {
             tracing::warn!(error = ?err, "delivering webhooks failed");
         }
     }

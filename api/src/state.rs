@@ -52,15 +52,3 @@ impl AppState {
         self
     }
 }
-
-impl AppState {
-    /// One run of the webhook worker, counted in the metrics.
-    pub async fn deliver_webhooks(&self) -> crate::error::ApiResult<crate::domain::webhooks::Run> {
-        let targets = crate::domain::webhook_targets::Targets::from_config(&self.config);
-        let run =
-            crate::domain::webhooks::deliver_due(&self.db, &targets, self.clock.now()).await?;
-        self.metrics.webhook_delivery("delivered", run.delivered);
-        self.metrics.webhook_delivery("failed", run.failed_attempts);
-        Ok(run)
-    }
-}

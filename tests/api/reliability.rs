@@ -554,7 +554,9 @@ async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
     // On PostgreSQL the feed holds an event back while other transactions of the cluster (other
     // tests) are running, so run the worker until the attempt is made.
     for _ in 0..100 {
-        let run = app.state.deliver_webhooks().await.expect("webhook run");
+        let run = cascade::domain::webhooks::run_worker(&app.state)
+            .await
+            .expect("webhook run");
         if run.failed_attempts > 0 {
             break;
         }

@@ -27,7 +27,6 @@ use crate::{
     audit::{self, Change},
     auth::Principal,
     db::begin_write,
-    error::ApiError,
 };
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -37,68 +36,7 @@ pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// The most Users one list answers.
 pub const MAX_COUNT: u64 = 200;
 
-/// A SCIM refusal: its status, `scimType` and detail.
-#[derive(Debug)]
-pub struct ScimError {
-    pub status: StatusCode,
-    pub scim_type: Option<&'static str>,
-    pub detail: String,
-    /// For 429: the seconds to wait, sent as `Retry-After`.
-    pub retry_after: Option<u64>,
-}
-
-impl ScimError {
-    pub fn new(
-        status: StatusCode,
-        scim_type: Option<&'static str>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            scim_type,
-            detail: detail.into(),
-            retry_after: None,
-        }
-    }
-
-    fn invalid(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, Some("invalidValue"), detail)
-    }
-}
-
-impl From<ApiError> for ScimError {
-    fn from(err: ApiError) -> Self {
-        let status = err.status();
-        let problem = err.to_problem();
-        if let ApiError::TooManyRequests(seconds) = err {
-            return Self {
-                retry_after: Some(seconds),
-                ..Self::new(status, None, problem.detail)
-            };
-        }
-        match err {
-            ApiError::Validation(list) => Self::invalid(
-                list.iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
-            ApiError::Conflict(_) => Self::new(status, Some("uniqueness"), problem.detail),
-            _ if status == StatusCode::CONFLICT => {
-                Self::new(status, Some("uniqueness"), problem.detail)
-            }
-            _ => Self::new(status, None, problem.detail),
-        }
-    }
-}
-
-impl From<sea_orm::DbErr> for ScimError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        ApiError::from(err).into()
-    }
-}
-
-pub type ScimResult<T> = Result<T, ScimError>;
+pub use crate::scim_error::{ScimError, ScimResult};
 
 /// A User as sent by an identity provider, read leniently (attribute names in any case,
 /// booleans as strings).

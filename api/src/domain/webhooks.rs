@@ -716,3 +716,14 @@ async fn record(
     model.update(db).await?;
     Ok(go_on)
 }
+
+/// One run of the webhook worker for a running service, counted in its metrics.
+pub async fn run_worker(state: &crate::state::AppState) -> ApiResult<Run> {
+    let targets = super::webhook_targets::Targets::from_config(&state.config);
+    let run = deliver_due(&state.db, &targets, state.clock.now()).await?;
+    state.metrics.webhook_delivery("delivered", run.delivered);
+    state
+        .metrics
+        .webhook_delivery("failed", run.failed_attempts);
+    Ok(run)
+}

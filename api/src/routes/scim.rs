@@ -19,8 +19,7 @@ use crate::{
     state::AppState,
 };
 
-pub const CONTENT_TYPE: &str = "application/scim+json";
-const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub use crate::scim_error::{CONTENT_TYPE, error_response, json_response};
 
 /// The SCIM routes, each error answered in SCIM's format.
 pub fn routes() -> impl Endpoint<Output = Response> {
@@ -51,36 +50,6 @@ pub fn routes() -> impl Endpoint<Output = Response> {
             error_response(&ScimError::new(status, None, detail))
         })
         .map_to_response()
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type(CONTENT_TYPE)
-        .body(body.to_string())
-}
-
-pub fn error_response(err: &ScimError) -> Response {
-    let mut body = json!({
-        "schemas": [ERROR_SCHEMA],
-        "status": err.status.as_u16().to_string(),
-        "detail": err.detail,
-    });
-    if let Some(kind) = err.scim_type {
-        body["scimType"] = json!(kind);
-    }
-    let mut resp = json_response(err.status, &body);
-    if let Some(seconds) = err.retry_after {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-    }
-    if err.status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"cascade-scim\""),
-        );
-    }
-    resp
 }
 
 fn reply(status: StatusCode, result: ScimResult<Value>) -> Response {
