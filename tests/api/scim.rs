@@ -859,6 +859,19 @@ async fn okta_shaped_provisioning_creates_renames_and_deactivates() {
     assert_eq!(again["name"]["formatted"], "Wynford Dafis");
     assert_eq!(again["name"]["givenName"], "Wynford");
 
+    // What is kept is bounded: an overlong userName or name part is refused, nothing written.
+    for (field, value) in [
+        ("userName", json!("x".repeat(300))),
+        ("name", json!({ "givenName": "y".repeat(201) })),
+    ] {
+        let mut long = json!({ "schemas": [USER], "userName": "long", "externalId": "L1",
+            "displayName": "Long", "emails": [{ "value": "long@police.example" }] });
+        long[field] = value;
+        let refused = scim_error(p.send("POST", "/Users", Some(long)).await, 400);
+        assert_eq!(refused["scimType"], "invalidValue", "{field}");
+    }
+    assert_eq!(p.total(r#"externalId eq "L1""#).await, 0);
+
     // Another User may not take the same userName, in any case.
     let clash = scim_error(
         p.send(

@@ -638,6 +638,36 @@ async fn check(db: &impl ConnectionTrait, input: &UserInput) -> ScimResult<Optio
     let mut errors = FieldErrors::default();
     check_text(&mut errors, "displayName", &clean_text(&input.name), 200);
     check_external_id(&mut errors, "externalId", &input.external_id);
+    // Everything kept is bounded before it reaches the database (and its indexes).
+    check_text(&mut errors, "userName", &input.user_name, 254);
+    for (field, value) in [
+        ("employeeNumber", &input.employee_number),
+        ("department", &input.department),
+    ] {
+        if let Some(value) = value {
+            check_text(&mut errors, field, value, 200);
+        }
+    }
+    for (part, value) in input.stored.name.iter().flatten() {
+        check_text(
+            &mut errors,
+            &format!("name.{part}"),
+            value.as_str().unwrap_or_default(),
+            200,
+        );
+    }
+    errors.check(
+        input.stored.emails.len() <= 10,
+        "emails",
+        "must list at most 10 emails",
+    );
+    for (i, email) in input.stored.emails.iter().enumerate() {
+        for key in ["value", "type"] {
+            if let Some(v) = email.get(key).and_then(Value::as_str) {
+                check_text(&mut errors, &format!("emails[{i}].{key}"), v, 254);
+            }
+        }
+    }
     let valid_email =
         validator::ValidateEmail::validate_email(&input.email) && input.email.len() <= 254;
     errors.check(valid_email, "emails", "must hold a valid email address");
