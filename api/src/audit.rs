@@ -1,10 +1,10 @@
 //! The audit log: every write records who made it, what it changed and when, in the write's own
 //! transaction, so the log and the data can never disagree.
 //!
-//! Who comes from the request: [`guard::observe`](crate::guard::observe) opens a [`scope`] for
-//! each request, and [`crate::auth::authenticate`] names the caller in it. Writes made outside a
-//! request (scheduled work) are recorded as `system`, those of the command line as `cli`. What
-//! and when are given by the code that writes, through [`record`]. Summaries never hold names,
+//! Who comes from the write transaction, which carries the author its context gave it
+//! ([`crate::ctx::Ctx::begin`]): a request's key, `system` for scheduled work, `cli` for the
+//! command line. What is given by the code that writes, through [`record`]; when is the
+//! context's clock. Summaries never hold names,
 //! email addresses or free text: the log outlives an erasure.
 //!
 //! In debug builds (tests, and the schemathesis run in CI) a successful write request that
@@ -15,54 +15,25 @@ use std::{cell::RefCell, future::Future};
 use chrono::{DateTime, Utc};
 use entities::audit_log;
 use poem_openapi::types::ToJSON;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use uuid::Uuid;
 
-use crate::{
-    auth::{Principal, role_name},
-    clock::Clock,
-    error::ApiResult,
-};
+use crate::{db::WriteTxn, error::ApiResult};
 
 #[derive(Clone, Default)]
 struct Context {
-    key_id: Option<Uuid>,
-    role: Option<&'static str>,
-    clock: Option<Clock>,
     records: u32,
     replayed: bool,
-    after_the_fact: bool,
 }
 
 tokio::task_local! {
     static CONTEXT: RefCell<Context>;
 }
 
-/// Runs `fut` (one request) with its own audit context, whose clock dates its records.
-pub async fn scope<F: Future>(clock: Clock, fut: F) -> F::Output {
-    let context = Context {
-        clock: Some(clock),
-        ..Context::default()
-    };
-    CONTEXT.scope(RefCell::new(context), fut).await
-}
-
-/// Runs `fut` as the command line: its writes are recorded with the role `cli`.
-pub async fn cli_scope<F: Future>(fut: F) -> F::Output {
-    let context = Context {
-        role: Some("cli"),
-        ..Context::default()
-    };
-    CONTEXT.scope(RefCell::new(context), fut).await
-}
-
-/// Names the caller of the current request.
-pub fn set_actor(principal: &Principal) {
-    let _ = CONTEXT.try_with(|c| {
-        let mut c = c.borrow_mut();
-        c.key_id = Some(principal.key_id);
-        c.role = Some(role_name(principal.role));
-    });
+/// Runs `fut` (one request) counting the audit records it makes, so a write that recorded
+/// nothing can be caught (see [`unrecorded`]).
+pub async fn scope<F: Future>(fut: F) -> F::Output {
+    CONTEXT.scope(RefCell::new(Context::default()), fut).await
 }
 
 /// Marks the current request as answered from a stored response (an idempotent replay), which
@@ -75,12 +46,6 @@ pub fn mark_replayed() {
 /// which records nothing.
 pub fn mark_read_only() {
     mark_replayed();
-}
-
-/// Marks the current request as recording what already happened (a past session): each of its
-/// audit records says so.
-pub fn mark_after_the_fact() {
-    let _ = CONTEXT.try_with(|c| c.borrow_mut().after_the_fact = true);
 }
 
 /// Whether the current request wrote and recorded nothing although it should have: how many
@@ -142,26 +107,17 @@ pub fn changed(input: &impl ToJSON) -> String {
     }
 }
 
-/// Records `change` through `db`, which should be the write's own transaction.
-pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> {
-    let (key_id, role, at, after_the_fact) = CONTEXT
-        .try_with(|c| {
-            let mut c = c.borrow_mut();
-            c.records += 1;
-            (
-                c.key_id,
-                c.role.unwrap_or("system"),
-                c.clock.as_ref().map(Clock::now),
-                c.after_the_fact,
-            )
-        })
-        .unwrap_or((None, "system", None, false));
-    let summary = if after_the_fact {
+/// Records `change` in the write's own transaction, naming the transaction's author.
+pub async fn record(txn: &WriteTxn, change: Change) -> ApiResult<()> {
+    let _ = CONTEXT.try_with(|c| c.borrow_mut().records += 1);
+    let author = txn.author();
+    let summary = if author.after_the_fact {
         format!("recorded after the fact: {}", change.summary)
     } else {
         change.summary
     };
-    let at: DateTime<Utc> = at.unwrap_or_else(Utc::now);
+    let at: DateTime<Utc> = author.clock.now();
+    let (key_id, role) = (author.key_id, author.role);
     audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         at: Set(at),
@@ -173,7 +129,7 @@ pub async fn record(db: &impl ConnectionTrait, change: Change) -> ApiResult<()> 
         summary: Set(summary),
         person_id: Set(change.person_id),
     }
-    .insert(db)
+    .insert(txn)
     .await?;
     Ok(())
 }

@@ -27,11 +27,17 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 use uuid::Uuid;
 
+use entities::{api_keys, organisations, people};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use subtle::ConstantTimeEq;
+
 use crate::{
-    domain::api_keys,
     error::{ApiError, ApiResult},
     state::AppState,
 };
+
+/// How every key's secret begins (`cas_`), so a leaked key is recognisable to secret scanners.
+pub const SECRET_PREFIX: &str = "cas_";
 
 /// The authenticated caller: the key that was presented and what it is bound to.
 #[derive(Debug, Clone)]
@@ -134,7 +140,7 @@ pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiR
     {
         return Ok(done.principal.clone());
     }
-    let principal = match api_keys::authenticate(&state.db, secret).await {
+    let principal = match find_key(&state.db, secret).await {
         Ok(principal) => principal,
         Err(ApiError::Unauthorized(detail)) => {
             let client = crate::ratelimit::client_address(req);
@@ -149,7 +155,6 @@ pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiR
         .key_limiter
         .check(&principal.key_id.to_string())
         .map_err(ApiError::TooManyRequests)?;
-    crate::audit::set_actor(&principal);
     Ok(principal)
 }
 
@@ -311,6 +316,73 @@ impl Principal {
     }
 }
 
+/// Which sessions a caller reaches among those people deliver (registers, cascade sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryScope {
+    /// Every session: admins and coordinators run the programme.
+    All,
+    /// Only sessions this person delivers (facilitates, leads or co-delivers): trainer keys.
+    DeliveredBy(Uuid),
+    /// None: partner and learner keys deliver nothing.
+    Nothing,
+}
+
+impl Principal {
+    /// Whether the caller runs the programme (admin and coordinator keys): it may sign off any
+    /// step, override a rule with a reason and manage every calendar feed.
+    pub fn coordinates(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Coordinator)
+    }
+
+    /// The sessions this caller delivers. A trainer key without its person reaches none.
+    pub fn delivery_scope(&self) -> DeliveryScope {
+        match self.role {
+            Role::Admin | Role::Coordinator => DeliveryScope::All,
+            Role::Trainer => DeliveryScope::DeliveredBy(self.person_id.unwrap_or(Uuid::nil())),
+            Role::Partner | Role::Learner => DeliveryScope::Nothing,
+        }
+    }
+
+    /// Refuses unless the caller may keep the register of a session facilitated by
+    /// `facilitates` (whether the caller's person is one of its facilitators): coordinators,
+    /// and trainer keys of its facilitators.
+    pub fn require_register_keeper(&self, facilitates: bool) -> ApiResult<()> {
+        match self.delivery_scope() {
+            DeliveryScope::All => Ok(()),
+            DeliveryScope::DeliveredBy(_) if facilitates => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "Only the session's facilitators and coordinators keep its register.".into(),
+            )),
+        }
+    }
+
+    /// Whether the caller reaches a cascade session led by `lead` (with `co`): trainer keys
+    /// only those they delivered; every other key that may read cascades, all.
+    pub fn reaches_cascade(&self, lead: Uuid, co: Option<Uuid>) -> bool {
+        match self.delivery_scope() {
+            DeliveryScope::DeliveredBy(me) => me == lead || co == Some(me),
+            DeliveryScope::All | DeliveryScope::Nothing => true,
+        }
+    }
+
+    /// Refuses unless the caller may record or correct a cascade session led by `lead`.
+    pub fn require_cascade_deliverer(&self, lead: Uuid, co: Option<Uuid>) -> ApiResult<()> {
+        if self.reaches_cascade(lead, co) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "A trainer may record only the cascade sessions they delivered.".into(),
+            ))
+        }
+    }
+
+    /// Whether the caller signs off trainer steps as an observing trainer (anyone they
+    /// observed) rather than within its people scope.
+    pub fn signs_off_as_trainer(&self) -> bool {
+        self.role == Role::Trainer
+    }
+}
+
 pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Admin => "admin",
@@ -319,4 +391,60 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Trainer => "trainer",
         Role::Learner => "learner",
     }
+}
+
+/// The stored form of a key's secret.
+pub fn hash_secret(secret: &str) -> String {
+    crate::digest::sha256_hex(secret.as_bytes())
+}
+
+/// Finds the live key for a presented secret. Secrets carry 256 random bits, so a fast hash
+/// looked up by index is safe: there is nothing to guess byte by byte.
+async fn find_key(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principal> {
+    let refused = || ApiError::Unauthorized("The API key is not valid or has been revoked.".into());
+    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 100 {
+        return Err(refused());
+    }
+    let presented = hash_secret(secret);
+    let key = api_keys::Entity::find()
+        .filter(api_keys::Column::TokenHash.eq(presented.as_str()))
+        .filter(api_keys::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or_else(refused)?;
+    // The index finds the row; the comparison that grants access takes the same time whatever
+    // the bytes, so response timing says nothing about how close a guess was.
+    if !bool::from(key.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
+        return Err(refused());
+    }
+    // A key acts for its organisation or person only while they are active: a partner that has
+    // left the partnership, or a member of staff who has left, loses access with them.
+    if let Some(org) = key.organisation_id {
+        let active = organisations::Entity::find_by_id(org)
+            .one(db)
+            .await?
+            .is_some_and(|o| o.active);
+        if !active {
+            return Err(ApiError::Unauthorized(
+                "The organisation of this API key is inactive.".into(),
+            ));
+        }
+    }
+    if let Some(person) = key.person_id {
+        let active = people::Entity::find_by_id(person)
+            .one(db)
+            .await?
+            .is_some_and(|p| p.active);
+        if !active {
+            return Err(ApiError::Unauthorized(
+                "The person of this API key is inactive.".into(),
+            ));
+        }
+    }
+    Ok(Principal {
+        key_id: key.id,
+        role: key.role,
+        organisation_id: key.organisation_id,
+        person_id: key.person_id,
+    })
 }

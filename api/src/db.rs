@@ -15,6 +15,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
+
+use crate::clock::Clock;
 
 /// Opens a pool for the URL. SQLite gets WAL, a busy timeout and foreign keys; an in-memory
 /// SQLite database is one connection, since each connection would otherwise see its own database.
@@ -54,9 +57,28 @@ pub struct WriteTxn {
     // Declared first so it ends (commits or rolls back) before the turn is given up.
     txn: DatabaseTransaction,
     _turn: Option<OwnedMutexGuard<()>>,
+    author: Author,
+}
+
+/// Whom the audit records written in a transaction name, and the clock that dates them: given
+/// when the transaction begins (by [`crate::ctx::Ctx::begin`]), never looked up afterwards.
+#[derive(Clone)]
+pub struct Author {
+    /// The API key of the caller; none for scheduled work and the command line.
+    pub key_id: Option<Uuid>,
+    /// `admin`, `coordinator`, … or `system`, `cli`.
+    pub role: &'static str,
+    pub clock: Clock,
+    /// The write records what already happened (a past session): its records say so.
+    pub after_the_fact: bool,
 }
 
 impl WriteTxn {
+    /// Who this transaction's audit records name.
+    pub fn author(&self) -> &Author {
+        &self.author
+    }
+
     /// Commits — unless the request runs under [`deferring`] (an `Idempotency-Key`), in which
     /// case the transaction is handed to the idempotency middleware, which stores the answer in
     /// it and then commits: the change and its stored answer commit together or not at all.
@@ -159,10 +181,14 @@ async fn sqlite_turn(db: &DatabaseConnection) -> Option<OwnedMutexGuard<()>> {
     Some(turn.lock_owned().await)
 }
 
-/// Begins a write transaction. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so two
+/// Begins a write transaction for `author` — through [`crate::ctx::Ctx::begin`], the one way
+/// a write begins. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE), so two
 /// writers never read the same state and then both write; PostgreSQL ignores the mode and relies
 /// on row locks and constraints inside the transaction.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+pub(crate) async fn begin_write(
+    db: &DatabaseConnection,
+    author: Author,
+) -> Result<WriteTxn, DbErr> {
     // A transaction this request left for its answer commits before the next begins (and gives
     // up SQLite's write turn, which the next one needs).
     if let Ok(Some(parked)) = DEFERRED.try_with(take_deferred) {
@@ -175,7 +201,11 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
             ..Default::default()
         })
         .await?;
-    Ok(WriteTxn { txn, _turn: turn })
+    Ok(WriteTxn {
+        txn,
+        _turn: turn,
+        author,
+    })
 }
 
 /// Writes a consistent copy of a SQLite database to `file` while the service keeps running

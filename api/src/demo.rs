@@ -6,7 +6,6 @@ use entities::{
     api_keys, courses, localities, organisations, people, programme_years, programmes, staff_groups,
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use uuid::Uuid;
 
 use crate::domain::{
     api_keys::{self as keys, KeyRole, NewApiKey},
@@ -18,7 +17,7 @@ use crate::domain::{
     reference::{self, NewReferenceItem},
     trainers,
 };
-use crate::{auth::Principal, error::ApiResult};
+use crate::{ctx::Ctx, error::ApiResult};
 
 pub const DEMO_KEY_NAME: &str = "Demo coordinator";
 
@@ -346,6 +345,7 @@ const PEOPLE: &[(&str, &str, usize, &str, &str, &str)] = &[
 /// it (the first load), and `None` when the key already existed.
 pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     let clock = crate::clock::Clock::system();
+    let ctx = Ctx::system(db, &clock);
     let mut org_ids = Vec::new();
     for (name, sector, funding) in ORGANISATIONS {
         let existing = organisations::Entity::find()
@@ -360,7 +360,10 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                     sector: *sector,
                     funding_partner: *funding,
                 };
-                org_rules::create(db, input, clock.now()).await?.id
+                let txn = ctx.begin().await?;
+                let id = org_rules::create(&txn, input, clock.now()).await?.id;
+                txn.commit().await?;
+                id
             }
         };
         org_ids.push(id);
@@ -371,14 +374,16 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             .one(db)
             .await?;
         if exists.is_none() {
+            let txn = ctx.begin().await?;
             reference::create::<localities::Entity>(
-                db,
+                &txn,
                 NewReferenceItem {
                     name: (*name).into(),
                 },
                 clock.now(),
             )
             .await?;
+            txn.commit().await?;
         }
     }
     for name in STAFF_GROUPS {
@@ -387,14 +392,16 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             .one(db)
             .await?;
         if exists.is_none() {
+            let txn = ctx.begin().await?;
             reference::create::<staff_groups::Entity>(
-                db,
+                &txn,
                 NewReferenceItem {
                     name: (*name).into(),
                 },
                 clock.now(),
             )
             .await?;
+            txn.commit().await?;
         }
     }
     for (code, name, description) in PROGRAMMES {
@@ -408,7 +415,9 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 name: (*name).into(),
                 description: (*description).into(),
             };
-            programme_rules::create(db, input, clock.now()).await?;
+            let txn = ctx.begin().await?;
+            programme_rules::create(&txn, input, clock.now()).await?;
+            txn.commit().await?;
         }
     }
     // Year-one targets from the seeds (12 champion courses, 600 champions, 25 trainers, 10%
@@ -431,7 +440,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             reach_target: None,
             ..Default::default()
         };
-        years::put(db, &clock, ftt.id, year, targets).await?;
+        years::put(&ctx, ftt.id, year, targets).await?;
     }
     let staff_group_id = |name: &str| {
         let name = name.to_owned();
@@ -509,14 +518,8 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             max_places_per_organisation: None,
             completion_threshold_percent: None,
         };
-        course_rules::create(db, input, clock.now()).await?;
+        course_rules::create(&ctx, input).await?;
     }
-    let everyone = Principal {
-        key_id: Uuid::nil(),
-        role: entities::enums::Role::Admin,
-        organisation_id: None,
-        person_id: None,
-    };
     for (name, email, org, group, locality, external) in PEOPLE {
         let exists = people::Entity::find()
             .filter(people::Column::EmailKey.eq(*email))
@@ -541,7 +544,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
                 primary: true,
             }],
         };
-        people_rules::create(db, &everyone, input, clock.now()).await?;
+        people_rules::create(&ctx, input).await?;
     }
 
     let key_exists = api_keys::Entity::find()
@@ -552,8 +555,9 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     if key_exists {
         return Ok(None);
     }
+    let txn = ctx.begin().await?;
     let created = keys::create(
-        db,
+        &txn,
         NewApiKey {
             name: DEMO_KEY_NAME.into(),
             role: KeyRole::Coordinator,
@@ -563,6 +567,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
         clock.now(),
     )
     .await?;
+    txn.commit().await?;
     tracing::info!("demo data loaded");
     Ok(Some(created.secret))
 }

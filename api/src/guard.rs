@@ -64,12 +64,11 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let request_id = uuid::Uuid::now_v7().to_string();
     let request_id_for_check = request_id.clone();
     tracing::debug!(%request_id, client = %client_address(&req), "request");
-    let clock = state.as_ref().map(|s| s.clock.clone()).unwrap_or_default();
     let writes = matches!(
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let mut resp = crate::audit::scope(clock, async move {
+    let mut resp = crate::audit::scope(async move {
         let resp = next.call(req).await?.into_response();
         if writes && resp.status().is_success() && crate::audit::unrecorded() {
             tracing::error!(%request_id_for_check, "a write succeeded without an audit record");

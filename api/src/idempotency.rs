@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     auth,
-    db::begin_write,
+    ctx::Ctx,
     error::{FieldError, Problem, problem_response},
     state::AppState,
 };
@@ -112,12 +112,11 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     let request_hash = sha256_hex(&[req.method().as_str().as_bytes(), target.as_bytes(), &body]);
     req.set_body(body);
     let scope = caller.key_id.to_string();
-    let db = &state.db;
+    let ctx = Ctx::request(&state, &caller);
+    let db = &ctx.db;
     // Claims and answers are writes like any other: on SQLite they queue for the write turn
     // instead of polling the file lock (see `db::begin_write`).
-    let turn = begin_write(db)
-        .await
-        .map_err(crate::error::ApiError::from)?;
+    let turn = ctx.begin().await.map_err(crate::error::ApiError::from)?;
     let claim = idempotency_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
         scope: Set(scope.clone()),
@@ -157,9 +156,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
             if let Some(abandoned) = stored.as_ref().filter(|s| {
                 s.status.is_none() && s.request_hash == request_hash && s.created_at < stale
             }) {
-                let turn = begin_write(db)
-                    .await
-                    .map_err(crate::error::ApiError::from)?;
+                let turn = ctx.begin().await.map_err(crate::error::ApiError::from)?;
                 let taken = idempotency_keys::Entity::update_many()
                     .col_expr(
                         idempotency_keys::Column::CreatedAt,
@@ -177,7 +174,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                 if taken.rows_affected == 1 {
                     let mut claim = abandoned.clone();
                     claim.created_at = now;
-                    return run_and_store(next, req, &state, claim).await;
+                    return run_and_store(next, req, &ctx, claim).await;
                 }
             }
             return Ok(match stored {
@@ -201,14 +198,12 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         }
         Err(err) => return Err(crate::error::ApiError::from(err).into()),
     };
-    run_and_store(next, req, &state, claim).await
+    run_and_store(next, req, &ctx, claim).await
 }
 
 /// Frees a claim whose request left nothing to give again.
-async fn release(db: &sea_orm::DatabaseConnection, claim: Uuid) -> poem::Result<()> {
-    let turn = begin_write(db)
-        .await
-        .map_err(crate::error::ApiError::from)?;
+async fn release(ctx: &Ctx, claim: Uuid) -> poem::Result<()> {
+    let turn = ctx.begin().await.map_err(crate::error::ApiError::from)?;
     idempotency_keys::Entity::delete_by_id(claim)
         .exec(&turn)
         .await
@@ -225,10 +220,9 @@ async fn release(db: &sea_orm::DatabaseConnection, claim: Uuid) -> poem::Result<
 async fn run_and_store<E: Endpoint>(
     next: E,
     req: Request,
-    state: &AppState,
+    ctx: &Ctx,
     claim: idempotency_keys::Model,
 ) -> poem::Result<Response> {
-    let db = &state.db;
     let slot = crate::db::Deferred::default();
     let resp = match crate::db::deferring(slot.clone(), Box::pin(next.call(req))).await {
         Ok(resp) => resp.into_response(),
@@ -252,7 +246,7 @@ async fn run_and_store<E: Endpoint>(
                     .map_err(crate::error::ApiError::from)?;
             }
         }
-        release(db, claim.id).await?;
+        release(ctx, claim.id).await?;
         return Ok(resp);
     }
     let content_type = resp.content_type().map(str::to_owned);
@@ -267,9 +261,7 @@ async fn run_and_store<E: Endpoint>(
     stored.body = Set(Some(body.clone()));
     let turn = match parked {
         Some(parked) => parked,
-        None => begin_write(db)
-            .await
-            .map_err(crate::error::ApiError::from)?,
+        None => ctx.begin().await.map_err(crate::error::ApiError::from)?,
     };
     let saved = async {
         stored.update(&turn).await?;
@@ -278,7 +270,7 @@ async fn run_and_store<E: Endpoint>(
     .await;
     if let Err(err) = saved {
         // Neither the change nor its answer committed: free the key so the retry runs.
-        release(db, claim.id).await?;
+        release(ctx, claim.id).await?;
         return Err(crate::error::ApiError::from(err).into());
     }
     pause_after_commit_for_tests(&claim.key).await;

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod clock;
 pub mod conditional;
 pub mod config;
+pub mod ctx;
 pub mod db;
 pub mod demo;
 pub mod digest;

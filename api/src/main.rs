@@ -1,5 +1,6 @@
 //! The `cascade` binary: parses the command line and hands over to the library.
 
+use cascade::ctx::Ctx;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -300,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command } => {
             let db = open(&cli.database_url).await?;
-            cascade::audit::cli_scope(keys(&db, command)).await?;
+            keys(&db, command).await?;
         }
     }
     Ok(())
@@ -462,8 +463,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
                 organisation_id: organisation,
                 person_id: person,
             };
-            let txn = db::begin_write(db).await?;
-            let created = api_keys::create(&txn, input, cascade::clock::Clock::system().now())
+            let ctx = Ctx::cli(db);
+            let txn = ctx.begin().await?;
+            let created = api_keys::create(&txn, input, ctx.now())
                 .await
                 .map_err(fail)?;
             txn.commit().await?;
@@ -508,10 +510,9 @@ async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<(
             }
         }
         KeysCommand::Revoke { id } => {
-            let txn = db::begin_write(db).await?;
-            let key = api_keys::revoke(&txn, id, cascade::clock::Clock::system().now())
-                .await
-                .map_err(fail)?;
+            let ctx = Ctx::cli(db);
+            let txn = ctx.begin().await?;
+            let key = api_keys::revoke(&txn, id, ctx.now()).await.map_err(fail)?;
             txn.commit().await?;
             println!("Revoked key {} ({})", key.id, key.name);
         }

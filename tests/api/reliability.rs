@@ -479,7 +479,10 @@ async fn bodies_over_a_routes_limit_are_refused_and_requests_time_out() {
     // A write stuck behind another transaction is abandoned at the timeout and leaves nothing.
     let app =
         TestApp::spawn_with(|c| c.request_timeout = std::time::Duration::from_millis(300)).await;
-    let blocker = cascade::db::begin_write(&app.db).await.expect("begin");
+    let blocker = cascade::ctx::Ctx::system(&app.db, &app.clock)
+        .begin()
+        .await
+        .expect("begin");
     if app.db.get_database_backend() == DbBackend::Postgres {
         blocker
             .execute_unprepared("LOCK TABLE organisations IN ACCESS EXCLUSIVE MODE")

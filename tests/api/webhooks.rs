@@ -113,9 +113,12 @@ impl Receiver {
 /// (on PostgreSQL an event is queued once every older transaction in the cluster has ended).
 async fn settle(app: &TestApp, receiver: &Receiver, expected: usize) -> Vec<Received> {
     for _ in 0..200 {
-        cascade::domain::webhooks::deliver_due(&app.db, &targets(app), app.clock.now())
-            .await
-            .expect("delivery run");
+        cascade::domain::webhooks::deliver_due(
+            &cascade::ctx::Ctx::system(&app.db, &app.clock),
+            &targets(app),
+        )
+        .await
+        .expect("delivery run");
         if receiver.got().len() >= expected {
             break;
         }
@@ -194,9 +197,12 @@ async fn deliveries_are_signed_sent_in_order_retried_logged_and_redeliverable() 
     // The first attempt fails; nothing after it is sent until it succeeds.
     let got = settle(&app, &receiver, 1).await;
     assert_eq!(got.len(), 1);
-    cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
-        .await
-        .expect("run");
+    cascade::domain::webhooks::deliver_due(
+        &cascade::ctx::Ctx::system(&app.db, &app.clock),
+        &targets(&app),
+    )
+    .await
+    .expect("run");
     assert_eq!(receiver.got().len(), 1, "the retry waits for its backoff");
 
     app.clock.advance(Duration::seconds(31));
@@ -363,9 +369,12 @@ async fn a_partner_receives_only_its_staff_events_and_a_410_turns_a_subscription
             .as_str()
             .is_some_and(|r| r.contains("410"))
     );
-    cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
-        .await
-        .expect("run");
+    cascade::domain::webhooks::deliver_due(
+        &cascade::ctx::Ctx::system(&app.db, &app.clock),
+        &targets(&app),
+    )
+    .await
+    .expect("run");
     assert_eq!(gone.got().len(), 1);
     let on = app
         .patch(
@@ -435,9 +444,13 @@ async fn two_replicas_running_the_worker_at_once_send_each_event_once() {
     let other = cascade::db::connect(&app.url).await.expect("second pool");
     for _ in 0..200 {
         let rules = targets(&app);
+        let (first, second) = (
+            cascade::ctx::Ctx::system(&app.db, &app.clock),
+            cascade::ctx::Ctx::system(&other, &app.clock),
+        );
         let (one, two) = tokio::join!(
-            cascade::domain::webhooks::deliver_due(&app.db, &rules, app.clock.now()),
-            cascade::domain::webhooks::deliver_due(&other, &rules, app.clock.now()),
+            cascade::domain::webhooks::deliver_due(&first, &rules),
+            cascade::domain::webhooks::deliver_due(&second, &rules),
         );
         one.expect("first replica");
         two.expect("second replica");
@@ -517,9 +530,12 @@ async fn webhooks_never_reach_internal_addresses_at_registration_or_at_sending()
     rules.webhook_allow_http = true;
     let rules = cascade::domain::webhook_targets::Targets::from_config(&rules);
     for _ in 0..40 {
-        cascade::domain::webhooks::deliver_due(&app.db, &rules, app.clock.now())
-            .await
-            .expect("delivery run");
+        cascade::domain::webhooks::deliver_due(
+            &cascade::ctx::Ctx::system(&app.db, &app.clock),
+            &rules,
+        )
+        .await
+        .expect("delivery run");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(receiver.got().is_empty(), "an internal address was reached");
@@ -603,9 +619,12 @@ async fn a_new_subscription_gets_only_what_happens_after_it_is_registered() {
     let got = settle(&app, &receiver, 1).await;
     // A few more runs: nothing older may follow.
     for _ in 0..10 {
-        cascade::domain::webhooks::deliver_due(&app.db, &targets(&app), app.clock.now())
-            .await
-            .expect("delivery run");
+        cascade::domain::webhooks::deliver_due(
+            &cascade::ctx::Ctx::system(&app.db, &app.clock),
+            &targets(&app),
+        )
+        .await
+        .expect("delivery run");
     }
     let got_after = receiver.got();
     assert_eq!(got.len(), 1);

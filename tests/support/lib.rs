@@ -176,23 +176,17 @@ impl TestApp {
         // `CASCADE_TEST_DATE=YYYY-MM-DD` runs the suite on another day (a clock change, the end
         // of a programme year) to reproduce a failure that only shows on that date.
         let clock = Clock::manual(noon(day));
-        // Keys made here, outside any request, are audited on the test clock like everything else.
-        let admin = cascade::audit::scope(
-            clock.clone(),
-            api_keys::create(
-                &db,
-                NewApiKey {
-                    name: "test admin".into(),
-                    role: KeyRole::Admin,
-                    organisation_id: None,
-                    person_id: None,
-                },
-                clock.now(),
-            ),
+        let admin = create_key(
+            &db,
+            &clock,
+            NewApiKey {
+                name: "test admin".into(),
+                role: KeyRole::Admin,
+                organisation_id: None,
+                person_id: None,
+            },
         )
-        .await
-        .expect("create admin key")
-        .secret;
+        .await;
         let mut config = Config::new(url.clone(), "http://cascade.test");
         // The suite's webhook receivers listen on http://127.0.0.1, which a real deployment
         // would refuse; tests of that refusal configure their own.
@@ -232,22 +226,17 @@ impl TestApp {
         organisation_id: Option<Uuid>,
         person_id: Option<Uuid>,
     ) -> String {
-        cascade::audit::scope(
-            self.clock.clone(),
-            api_keys::create(
-                &self.db,
-                NewApiKey {
-                    name: format!("test {role:?}"),
-                    role,
-                    organisation_id,
-                    person_id,
-                },
-                self.clock.now(),
-            ),
+        create_key(
+            &self.db,
+            &self.clock,
+            NewApiKey {
+                name: format!("test {role:?}"),
+                role,
+                organisation_id,
+                person_id,
+            },
         )
         .await
-        .expect("create key")
-        .secret
     }
 
     pub async fn request(
@@ -694,4 +683,16 @@ pub fn kind(problem: &Value) -> &str {
         .as_str()
         .and_then(|t| t.rsplit('/').next())
         .unwrap_or("")
+}
+
+/// Creates a key outside any request, as scheduled work would (audited as `system`, on the test
+/// clock), and returns its secret.
+async fn create_key(db: &DatabaseConnection, clock: &Clock, input: NewApiKey) -> String {
+    let ctx = cascade::ctx::Ctx::system(db, clock);
+    let txn = ctx.begin().await.expect("begin");
+    let created = api_keys::create(&txn, input, ctx.now())
+        .await
+        .expect("create key");
+    txn.commit().await.expect("commit key");
+    created.secret
 }

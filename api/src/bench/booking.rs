@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::harness::{Figures, Server, id, load, on_each_backend};
-use crate::db;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -236,7 +235,9 @@ async fn db_limit(
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (conn, sessions, next) = (conn.clone(), sessions.to_vec(), next.clone());
+        let (sessions, next) = (sessions.to_vec(), next.clone());
+        // The same write turn (on SQLite) as the service's own writes.
+        let ctx = crate::ctx::Ctx::system(conn, &crate::clock::Clock::system());
         let (lock, count, insert) = if backend == DbBackend::Postgres {
             (
                 "SELECT capacity FROM sessions WHERE id = $1 FOR UPDATE".to_owned(),
@@ -257,7 +258,7 @@ async fn db_limit(
                     break;
                 }
                 let session = sessions[i % sessions.len()];
-                let txn = db::begin_write(&conn).await?;
+                let txn = ctx.begin().await?;
                 txn.query_one_raw(Statement::from_sql_and_values(
                     backend,
                     lock.as_str(),

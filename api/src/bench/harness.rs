@@ -120,19 +120,22 @@ impl Server {
     pub async fn start(url: &str) -> anyhow::Result<Self> {
         let conn = db::connect(url).await?;
         db::migrate(&conn).await?;
+        let ctx = crate::ctx::Ctx::cli(&conn);
+        let txn = ctx.begin().await?;
         let key = api_keys::create(
-            &conn,
+            &txn,
             NewApiKey {
                 name: "bench".into(),
                 role: KeyRole::Admin,
                 organisation_id: None,
                 person_id: None,
             },
-            crate::clock::Clock::system().now(),
+            ctx.now(),
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating a key: {e:?}"))?
         .secret;
+        txn.commit().await?;
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let child = Command::new(std::env::current_exe()?)
             .args(["serve", "--bind", &addr.to_string()])

@@ -1,24 +1,21 @@
 //! API keys: random secrets shown once, stored as SHA-256 hashes, each carrying one role.
 
+use crate::db::WriteTxn;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entities::{api_keys, enums::Role, organisations, people};
 use poem_openapi::{Enum, Object};
 use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use validator::Validate;
 
 use super::validation::{FieldErrors, check_text, clean_text};
 use crate::{
     audit::{self, Change},
-    auth::Principal,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
-
-const SECRET_PREFIX: &str = "cas_";
 
 /// The role a key carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -96,64 +93,9 @@ impl From<api_keys::Model> for ApiKeyView {
     }
 }
 
-fn hash(secret: &str) -> String {
-    crate::digest::sha256_hex(secret.as_bytes())
-}
-
-/// Finds the live key for a presented secret. Secrets carry 256 random bits, so a fast hash
-/// looked up by index is safe: there is nothing to guess byte by byte.
-pub async fn authenticate(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principal> {
-    let refused = || ApiError::Unauthorized("The API key is not valid or has been revoked.".into());
-    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 100 {
-        return Err(refused());
-    }
-    let presented = hash(secret);
-    let key = api_keys::Entity::find()
-        .filter(api_keys::Column::TokenHash.eq(presented.as_str()))
-        .filter(api_keys::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-        .ok_or_else(refused)?;
-    // The index finds the row; the comparison that grants access takes the same time whatever
-    // the bytes, so response timing says nothing about how close a guess was.
-    if !bool::from(key.token_hash.as_bytes().ct_eq(presented.as_bytes())) {
-        return Err(refused());
-    }
-    // A key acts for its organisation or person only while they are active: a partner that has
-    // left the partnership, or a member of staff who has left, loses access with them.
-    if let Some(org) = key.organisation_id {
-        let active = organisations::Entity::find_by_id(org)
-            .one(db)
-            .await?
-            .is_some_and(|o| o.active);
-        if !active {
-            return Err(ApiError::Unauthorized(
-                "The organisation of this API key is inactive.".into(),
-            ));
-        }
-    }
-    if let Some(person) = key.person_id {
-        let active = people::Entity::find_by_id(person)
-            .one(db)
-            .await?
-            .is_some_and(|p| p.active);
-        if !active {
-            return Err(ApiError::Unauthorized(
-                "The person of this API key is inactive.".into(),
-            ));
-        }
-    }
-    Ok(Principal {
-        key_id: key.id,
-        role: key.role,
-        organisation_id: key.organisation_id,
-        person_id: key.person_id,
-    })
-}
-
 /// Creates a key after checking that its binding suits its role.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     input: NewApiKey,
     now: DateTime<Utc>,
 ) -> ApiResult<CreatedApiKey> {
@@ -216,14 +158,18 @@ pub async fn create(
 
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!(
+        "{}{}",
+        crate::auth::SECRET_PREFIX,
+        URL_SAFE_NO_PAD.encode(bytes)
+    );
     let model = api_keys::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name),
         role: Set(role),
         organisation_id: Set(input.organisation_id),
         person_id: Set(input.person_id),
-        token_hash: Set(hash(&secret)),
+        token_hash: Set(crate::auth::hash_secret(&secret)),
         prefix: Set(secret[..12].to_owned()),
         created_at: Set(now),
         revoked_at: Set(None),
@@ -286,11 +232,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView> {
 }
 
 /// Revokes a key; revoking a revoked key keeps its first revocation time.
-pub async fn revoke(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> ApiResult<ApiKeyView> {
+pub async fn revoke(db: &WriteTxn, id: Uuid, now: DateTime<Utc>) -> ApiResult<ApiKeyView> {
     let key = api_keys::Entity::find_by_id(id)
         .one(db)
         .await?

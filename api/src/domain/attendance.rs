@@ -1,19 +1,21 @@
 //! Attendance per sitting, and closing a session: each confirmed booking becomes attended,
 //! partial or no-show, and attended ones become completion records.
 
+use crate::auth::DeliveryScope;
+use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
 use entities::{
     attendance, bookings, courses,
-    enums::{BookingStatus, CompletionSource, Role, SessionStatus},
+    enums::{BookingStatus, CompletionSource, SessionStatus},
     session_facilitators, sessions, sittings,
 };
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -27,7 +29,6 @@ use crate::{
     auth::Principal,
     clock::Clock,
     config::Config,
-    db::begin_write,
     error::{ApiError, ApiResult},
 };
 
@@ -79,34 +80,23 @@ pub struct Register {
     pub rows: Vec<RegisterRow>,
 }
 
-/// Coordinators, and trainer keys of the session's facilitators, may keep its register.
+/// Coordinators, and trainer keys of the session's facilitators, may keep its register
+/// (the rule: [`Principal::require_register_keeper`]).
 async fn require_register_keeper(
     db: &impl ConnectionTrait,
     who: &Principal,
     session_id: Uuid,
 ) -> ApiResult<()> {
-    match who.role {
-        Role::Admin | Role::Coordinator => Ok(()),
-        Role::Trainer => {
-            let facilitates = match who.person_id {
-                Some(me) => session_facilitators::Entity::find_by_id((session_id, me))
-                    .one(db)
-                    .await?
-                    .is_some(),
-                None => false,
-            };
-            if facilitates {
-                Ok(())
-            } else {
-                Err(ApiError::Forbidden(
-                    "Only the session's facilitators and coordinators keep its register.".into(),
-                ))
-            }
+    let facilitates = match who.delivery_scope() {
+        DeliveryScope::DeliveredBy(me) => {
+            session_facilitators::Entity::find_by_id((session_id, me))
+                .one(db)
+                .await?
+                .is_some()
         }
-        _ => Err(ApiError::Forbidden(
-            "Only the session's facilitators and coordinators keep its register.".into(),
-        )),
-    }
+        DeliveryScope::All | DeliveryScope::Nothing => false,
+    };
+    who.require_register_keeper(facilitates)
 }
 
 pub async fn register(
@@ -166,14 +156,10 @@ pub async fn register(
 
 /// Records marks (all or nothing). Only for confirmed bookings, sittings that have started, and
 /// a session not yet completed or cancelled.
-pub async fn record(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    session_id: Uuid,
-    input: AttendanceInput,
-) -> ApiResult<Register> {
-    let txn = begin_write(db).await?;
+pub async fn record(ctx: &Ctx, session_id: Uuid, input: AttendanceInput) -> ApiResult<Register> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
     let register = record_in(&txn, clock, who, session_id, input).await?;
     txn.commit().await?;
     Ok(register)
@@ -277,14 +263,10 @@ pub(crate) async fn record_in(
 /// Closes a session once its last sitting has ended: confirmed bookings become `attended`
 /// (present at the course's threshold share of sittings, which records a completion), `partial`
 /// or `no_show` (present at none); anyone still waiting is cancelled.
-pub async fn complete(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    session_id: Uuid,
-) -> ApiResult<Session> {
-    let txn = begin_write(db).await?;
+pub async fn complete(ctx: &Ctx, config: &Config, session_id: Uuid) -> ApiResult<Session> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
     let view = complete_in(&txn, config, clock, who, session_id, true).await?;
     txn.commit().await?;
     Ok(view)

@@ -1,6 +1,7 @@
 //! Calendars: a session's sittings, a person's invitation (iTIP REQUEST, then CANCEL when the place
 //! or session goes), and subscription feeds reached by a secret, revocable token.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use std::collections::HashMap;
 
@@ -8,14 +9,13 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use entities::{
     bookings, calendar_feeds, courses,
-    enums::{BookingStatus, Role, SessionStatus},
+    enums::{BookingStatus, SessionStatus},
     people, programmes, session_facilitators, sessions, sittings,
 };
 use poem_openapi::Object;
 use rand::RngCore;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -29,7 +29,6 @@ use crate::{
     auth::Principal,
     clock::Clock,
     config::Config,
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
     render::calendar_ics::{self, Calendar, Event, Method, Party},
@@ -320,12 +319,13 @@ fn feed_view(m: calendar_feeds::Model, config: &Config, token: Option<&str>) -> 
 }
 
 pub async fn create_feed(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     config: &Config,
-    clock: &Clock,
-    who: &Principal,
     input: NewCalendarFeed,
 ) -> ApiResult<CalendarFeed> {
+    let db = &ctx.db;
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     match (input.person_id, input.programme_id) {
         (Some(person), None) => {
             find_records_visible(db, who, person).await?;
@@ -356,7 +356,7 @@ pub async fn create_feed(
         created_at: Set(now),
         rotated_at: Set(now),
     };
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let model = model.insert(&txn).await?;
     let mut change = Change::new("calendar_feed", model.id, "create");
     change = match model.person_id {
@@ -371,11 +371,12 @@ pub async fn create_feed(
 /// Feeds the caller may manage: coordinators all; others the feeds they created and feeds of
 /// people in their scope.
 fn feeds_of(who: &Principal) -> sea_orm::Condition {
-    match who.role {
-        Role::Admin | Role::Coordinator => sea_orm::Condition::all(),
-        _ => sea_orm::Condition::any()
+    if who.coordinates() {
+        sea_orm::Condition::all()
+    } else {
+        sea_orm::Condition::any()
             .add(calendar_feeds::Column::CreatedByKeyId.eq(who.key_id))
-            .add(records_scope(who, calendar_feeds::Column::PersonId)),
+            .add(records_scope(who, calendar_feeds::Column::PersonId))
     }
 }
 
@@ -410,14 +411,10 @@ async fn find_feed(
 }
 
 /// Gives a feed a new token: the old address stops working at once.
-pub async fn rotate_feed(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<CalendarFeed> {
-    let txn = begin_write(db).await?;
+pub async fn rotate_feed(ctx: &Ctx, config: &Config, id: Uuid) -> ApiResult<CalendarFeed> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
     let feed = find_feed(&txn, who, id).await?;
     if feed.revoked_at.is_some() {
         return Err(ApiError::Rule {
@@ -444,14 +441,10 @@ fn feed_change(feed: &calendar_feeds::Model, action: &'static str) -> Change {
     }
 }
 
-pub async fn revoke_feed(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<CalendarFeed> {
-    let txn = begin_write(db).await?;
+pub async fn revoke_feed(ctx: &Ctx, config: &Config, id: Uuid) -> ApiResult<CalendarFeed> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
     let feed = find_feed(&txn, who, id).await?;
     if feed.revoked_at.is_some() {
         audit::record(

@@ -2,6 +2,8 @@
 //! attendance (people in the system, who get completion records) and/or headcounts by
 //! organisation and staff group.
 
+use crate::auth::DeliveryScope;
+use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
@@ -9,13 +11,13 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use entities::{
     cascade_attendees, cascade_headcounts, cascade_sessions, completions, courses,
-    enums::{CompletionSource, CourseKind, Role},
+    enums::{CompletionSource, CourseKind},
     localities, organisations, people, staff_groups,
 };
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -29,9 +31,7 @@ use super::{
 use crate::{
     audit::{self, Change},
     auth::Principal,
-    clock::Clock,
     config::Config,
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -304,17 +304,6 @@ async fn check_eligible(
     }
 }
 
-/// Trainers may record and correct only the sessions they delivered.
-fn require_delivered_by(who: &Principal, lead: Uuid, co: Option<Uuid>) -> ApiResult<()> {
-    if who.role != Role::Trainer || who.person_id.is_some_and(|me| me == lead || co == Some(me)) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "A trainer may record only the cascade sessions they delivered.".into(),
-        ))
-    }
-}
-
 /// Writes the attendance rows, and completion records for `newly_named` people.
 async fn write_attendance(
     db: &impl ConnectionTrait,
@@ -429,15 +418,15 @@ async fn clear_attendance(
 }
 
 pub async fn create(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     config: &Config,
-    clock: &Clock,
-    who: &Principal,
     input: CascadeSessionInput,
 ) -> ApiResult<CascadeSession> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
-    require_delivered_by(who, input.lead_trainer_id, input.co_trainer_id)?;
-    let txn = begin_write(db).await?;
+    who.require_cascade_deliverer(input.lead_trainer_id, input.co_trainer_id)?;
+    let txn = ctx.begin().await?;
     let course = check(&txn, &input, london_today(now)).await?;
     programmes::lock(&txn, course.programme_id).await?;
     check_eligible(&txn, course.programme_id, &input).await?;
@@ -488,7 +477,7 @@ async fn find_correctable(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Cascade session"))?;
-    require_delivered_by(who, current.lead_trainer_id, current.co_trainer_id)?;
+    who.require_cascade_deliverer(current.lead_trainer_id, current.co_trainer_id)?;
     if now > current.created_at + Duration::days(CORRECTION_DAYS) {
         return Err(refused(
             ProblemKind::CorrectionWindowClosed,
@@ -502,16 +491,16 @@ async fn find_correctable(
 
 /// Replaces a cascade session's content within the correction window.
 pub async fn update(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     config: &Config,
-    clock: &Clock,
-    who: &Principal,
     id: Uuid,
     input: CascadeSessionInput,
 ) -> ApiResult<CascadeSession> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
-    require_delivered_by(who, input.lead_trainer_id, input.co_trainer_id)?;
-    let txn = begin_write(db).await?;
+    who.require_cascade_deliverer(input.lead_trainer_id, input.co_trainer_id)?;
+    let txn = ctx.begin().await?;
     let current = find_correctable(&txn, who, id, now).await?;
     let course = check(&txn, &input, london_today(now)).await?;
     // Both programmes (when a correction moves the session), always in id order.
@@ -577,14 +566,11 @@ pub async fn update(
 }
 
 /// Deletes a cascade session within the correction window, with the completions it gave.
-pub async fn delete(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<()> {
+pub async fn delete(ctx: &Ctx, id: Uuid) -> ApiResult<()> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let current = find_correctable(&txn, who, id, now).await?;
     programmes::lock(&txn, current.programme_id).await?;
     clear_attendance(&txn, id, &HashSet::new(), now).await?;
@@ -685,11 +671,7 @@ pub async fn get(
     id: Uuid,
 ) -> ApiResult<CascadeSession> {
     let view = get_in(db, id).await?;
-    if who.role == Role::Trainer
-        && !who
-            .person_id
-            .is_some_and(|me| me == view.lead_trainer_id || Some(me) == view.co_trainer_id)
-    {
+    if !who.reaches_cascade(view.lead_trainer_id, view.co_trainer_id) {
         return Err(ApiError::not_found("Cascade session"));
     }
     Ok(view)
@@ -712,10 +694,9 @@ pub async fn list(
     page: PageRequest,
 ) -> ApiResult<(Vec<CascadeSession>, Option<String>)> {
     let mut select = cascade_sessions::Entity::find();
-    let trainer = if who.role == Role::Trainer {
-        who.person_id.or(Some(Uuid::nil()))
-    } else {
-        None
+    let trainer = match who.delivery_scope() {
+        DeliveryScope::DeliveredBy(me) => Some(me),
+        DeliveryScope::All | DeliveryScope::Nothing => None,
     };
     for person in [trainer, filter.trainer_id].into_iter().flatten() {
         select = select.filter(

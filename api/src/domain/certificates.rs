@@ -2,6 +2,7 @@
 //! or a licence starts (accreditation, renewal); numbered `CAS-YYYY-NNNNNN`; verifiable by anyone
 //! holding the code; revocable; reissued (never edited) when details change.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use entities::{
@@ -10,8 +11,8 @@ use entities::{
 use poem_openapi::{Enum, Object};
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -21,7 +22,6 @@ use crate::{
     auth::Principal,
     clock::Clock,
     config::Config,
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
     render::certificate_pdf::{self, CertificateText},
@@ -558,19 +558,19 @@ fn not_current(c: &certificates::Model) -> Option<ApiError> {
 }
 
 pub async fn revoke(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     config: &Config,
-    clock: &Clock,
-    who: &Principal,
     id: Uuid,
     input: Revocation,
 ) -> ApiResult<Certificate> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let reason = input.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     find_reachable(&txn, who, id).await?;
     let current = certificates::Entity::find_by_id(id)
         .lock_exclusive()
@@ -599,15 +599,11 @@ pub async fn revoke(
 
 /// Issues a replacement with the current details (name, course title, programme name) and a new
 /// number and code; the old certificate is marked superseded.
-pub async fn reissue(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<Certificate> {
+pub async fn reissue(ctx: &Ctx, config: &Config, id: Uuid) -> ApiResult<Certificate> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     find_reachable(&txn, who, id).await?;
     let old = certificates::Entity::find_by_id(id)
         .lock_exclusive()

@@ -1,12 +1,13 @@
 //! Completion records: one per person and course, from a session, a cascade session or an
 //! import. They satisfy prerequisites, make champions and move trainers along their pipeline.
 
+use crate::ctx::Ctx;
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{completions, courses, enums::CompletionSource};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::Query,
 };
 use uuid::Uuid;
 
@@ -17,9 +18,7 @@ use super::{
 use crate::{
     audit::{self, Change},
     auth::Principal,
-    clock::Clock,
     config::Config,
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -161,16 +160,12 @@ pub async fn record(
 }
 
 /// Imports a completion done elsewhere.
-pub async fn import(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    input: NewCompletion,
-) -> ApiResult<Completion> {
+pub async fn import(ctx: &Ctx, config: &Config, input: NewCompletion) -> ApiResult<Completion> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
     let today = crate::domain::sessions::london_today(now);
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     find_records_visible(&txn, who, input.person_id).await?;
     // One writer per person at a time, so two imports of one course make one record; and the
     // programme row, since a completion may derive trainer steps.

@@ -1,14 +1,15 @@
 //! Courses: what is taught, to whom, for how long, what must come first, how long a certificate
 //! lasts and how places are reserved for a sector.
 
+use crate::ctx::Ctx;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entities::{course_audiences, course_prerequisites, courses, enums::CourseKind, staff_groups};
 use poem_openapi::{Enum, Object, types::MaybeUndefined};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    sea_query::Query,
 };
 use uuid::Uuid;
 use validator::Validate;
@@ -20,7 +21,6 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -375,11 +375,8 @@ async fn replace_links(
     Ok(())
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    input: NewCourse,
-    now: DateTime<Utc>,
-) -> ApiResult<Course> {
+pub async fn create(ctx: &Ctx, input: NewCourse) -> ApiResult<Course> {
+    let now = ctx.now();
     let title = clean_text(&input.title);
     let mut errors = FieldErrors::of(&input);
     check_code(&mut errors, "code", &input.code);
@@ -395,7 +392,7 @@ pub async fn create(
         },
     );
     let id = Uuid::now_v7();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     match programmes::find(&txn, input.programme_id).await {
         Ok(_) => {}
         Err(ApiError::NotFound(_)) => errors.add("programme_id", "no such programme"),
@@ -453,14 +450,10 @@ pub async fn create(
     Ok(course)
 }
 
-pub async fn update(
-    db: &DatabaseConnection,
-    id: Uuid,
-    changes: CourseChanges,
-    now: DateTime<Utc>,
-) -> ApiResult<Course> {
+pub async fn update(ctx: &Ctx, id: Uuid, changes: CourseChanges) -> ApiResult<Course> {
+    let now = ctx.now();
     let summary = audit::changed(&changes);
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let current = courses::Entity::find_by_id(id)
         .one(&txn)
         .await?

@@ -5,6 +5,7 @@
 //! quota, and the units left over go one each to the largest remainders (ties to the earlier
 //! part), so the parts always add up to the whole.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
@@ -16,8 +17,8 @@ use entities::{
 };
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set,
     sea_query::{OnConflict, Query, SelectStatement},
 };
 use uuid::Uuid;
@@ -26,8 +27,6 @@ use super::{bookings::find_reachable as find_booking, programmes, sessions::lond
 use crate::{
     audit::{self, Change},
     auth::Principal,
-    clock::Clock,
-    db::begin_write,
     error::{ApiError, ApiResult},
 };
 
@@ -210,20 +209,20 @@ pub async fn list_contributions(
 
 /// Sets a partner's contribution (an upsert: replicas setting it at once both succeed).
 pub async fn put_contribution(
-    db: &DatabaseConnection,
-    clock: &Clock,
+    ctx: &Ctx,
     programme_id: Uuid,
     year: i32,
     organisation_id: Uuid,
     input: ContributionInput,
 ) -> ApiResult<Vec<Contribution>> {
+    let clock = &ctx.clock;
     if !(0..=10_000_000_000).contains(&input.amount_pence) {
         return Err(ApiError::invalid(
             "amount_pence",
             "must be between 0 and 10000000000",
         ));
     }
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     check_year(&txn, programme_id, year).await?;
     organisations::Entity::find_by_id(organisation_id)
         .one(&txn)
@@ -300,12 +299,12 @@ pub async fn list_costs(
 }
 
 pub async fn create_cost(
-    db: &DatabaseConnection,
-    clock: &Clock,
+    ctx: &Ctx,
     programme_id: Uuid,
     year: i32,
     input: NewCost,
 ) -> ApiResult<Cost> {
+    let clock = &ctx.clock;
     let mut errors = super::validation::FieldErrors::default();
     errors.check(
         (1..=10_000_000_000).contains(&input.amount_pence),
@@ -330,7 +329,7 @@ pub async fn create_cost(
             "a trainer, venue or materials cost belongs to a session",
         ),
     }
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     check_year(&txn, programme_id, year).await?;
     if let Some(session) = input.session_id {
         let (start, end) = year_bounds(year);
@@ -371,13 +370,8 @@ pub async fn create_cost(
     Ok(cost_view(model))
 }
 
-pub async fn delete_cost(
-    db: &DatabaseConnection,
-    programme_id: Uuid,
-    year: i32,
-    id: Uuid,
-) -> ApiResult<()> {
-    let txn = begin_write(db).await?;
+pub async fn delete_cost(ctx: &Ctx, programme_id: Uuid, year: i32, id: Uuid) -> ApiResult<()> {
+    let txn = ctx.begin().await?;
     let deleted = costs::Entity::delete_many()
         .filter(costs::Column::Id.eq(id))
         .filter(costs::Column::ProgrammeId.eq(programme_id))
@@ -635,18 +629,14 @@ fn substituted(charged: &[bookings::Model], attended: &[bookings::Model]) -> Has
 }
 
 /// Records a coordinator's waiver on a booking with a late cancellation or a no-show.
-pub async fn waive(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    booking_id: Uuid,
-    input: Waiver,
-) -> ApiResult<Charge> {
+pub async fn waive(ctx: &Ctx, booking_id: Uuid, input: Waiver) -> ApiResult<Charge> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let reason = input.reason.trim().to_owned();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let booking = find_booking(&txn, who, booking_id).await?;
     let chargeable = booking.status == BookingStatus::NoShow
         || (booking.status == BookingStatus::Cancelled && booking.late_cancellation);

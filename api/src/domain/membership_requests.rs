@@ -6,13 +6,14 @@
 //! confirms it. Confirming creates the membership (not primary); declining, or the requester
 //! withdrawing, closes the request. The requester learns the person's id only once confirmed.
 
+use crate::ctx::Ctx;
+use crate::db::WriteTxn;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{membership_requests, memberships, organisations, people};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -20,7 +21,6 @@ use super::people::{employed_now_by, employer_of};
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -160,7 +160,7 @@ fn visible(who: &Principal, mine: Option<bool>) -> sea_orm::Select<membership_re
 /// Records (or finds) the pending request of `organisation_id` to add `person_id`, inside the
 /// caller's transaction. A second request while one is pending returns the first.
 pub(crate) async fn ask(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     who: &Principal,
     person_id: Uuid,
     organisation_id: Uuid,
@@ -258,14 +258,10 @@ pub enum Decision {
 
 /// Confirms or declines a pending request. The person's employer or a coordinator decides; the
 /// requesting partner may only withdraw (decline) its own request.
-pub async fn decide(
-    db: &DatabaseConnection,
-    who: &Principal,
-    id: Uuid,
-    decision: Decision,
-    now: DateTime<Utc>,
-) -> ApiResult<MembershipRequest> {
-    let txn = begin_write(db).await?;
+pub async fn decide(ctx: &Ctx, id: Uuid, decision: Decision) -> ApiResult<MembershipRequest> {
+    let who = &ctx.who;
+    let now = ctx.now();
+    let txn = ctx.begin().await?;
     let row = visible(who, None)
         .filter(membership_requests::Column::Id.eq(id))
         .lock_exclusive()

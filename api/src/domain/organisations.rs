@@ -1,5 +1,6 @@
 //! Partner organisations of the partnership.
 
+use crate::db::WriteTxn;
 use chrono::{DateTime, Utc};
 use entities::{enums::Sector, organisations};
 use poem_openapi::{Enum, Object};
@@ -98,7 +99,7 @@ async fn ensure_name_free(
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     input: NewOrganisation,
     now: DateTime<Utc>,
 ) -> ApiResult<Organisation> {
@@ -139,7 +140,7 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<organisation
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     id: Uuid,
     changes: OrganisationChanges,
     now: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! People (staff of the partner organisations) and their memberships. A person may work for
 //! several partners; each membership carries that organisation's own `external_id`.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
@@ -8,8 +9,7 @@ use chrono::{DateTime, Utc};
 use entities::{localities, memberships, organisations, people, staff_groups};
 use poem_openapi::{Object, types::MaybeUndefined};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Query,
 };
 use uuid::Uuid;
 use validator::Validate;
@@ -21,7 +21,6 @@ use super::{
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -480,12 +479,9 @@ pub enum CreateOutcome {
     Requested(MembershipRequest),
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    who: &Principal,
-    input: NewPerson,
-    now: DateTime<Utc>,
-) -> ApiResult<CreateOutcome> {
+pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
+    let who = &ctx.who;
+    let now = ctx.now();
     for m in &input.memberships {
         who.require_organisation(m.organisation_id)?;
     }
@@ -517,7 +513,7 @@ pub async fn create(
         "memberships",
         "may mark at most one organisation as primary",
     );
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     check_reference(&txn, &mut errors, input.staff_group_id, input.locality_id).await?;
     let orgs: Vec<Uuid> = input
         .memberships
@@ -619,15 +615,11 @@ pub async fn create(
     Ok(CreateOutcome::Created(person))
 }
 
-pub async fn update(
-    db: &DatabaseConnection,
-    who: &Principal,
-    id: Uuid,
-    changes: PersonChanges,
-    now: DateTime<Utc>,
-) -> ApiResult<Person> {
+pub async fn update(ctx: &Ctx, id: Uuid, changes: PersonChanges) -> ApiResult<Person> {
+    let who = &ctx.who;
+    let now = ctx.now();
     let summary = audit::changed(&changes);
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let current = find_visible(&txn, who, id).await?;
     require_employer(&txn, who, id).await?;
     if changes.active.is_some()
@@ -695,19 +687,19 @@ pub async fn update(
 
 /// Creates or changes one organisation's membership of a person.
 pub async fn put_membership(
-    db: &DatabaseConnection,
-    who: &Principal,
+    ctx: &Ctx,
     person_id: Uuid,
     organisation_id: Uuid,
     changes: MembershipChanges,
-    now: DateTime<Utc>,
 ) -> ApiResult<Person> {
+    let who = &ctx.who;
+    let now = ctx.now();
     who.require_organisation(organisation_id)?;
     let summary = format!(
         "organisation {organisation_id}: {}",
         audit::changed(&changes)
     );
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     find_visible(&txn, who, person_id).await?;
     let mut errors = FieldErrors::of(&changes);
     if let MaybeUndefined::Value(external) = &changes.external_id {

@@ -1,6 +1,7 @@
 //! UK GDPR duties towards one person: access (an export of everything held about them) and
 //! erasure (identifying details replaced, records kept so programme figures do not change).
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{
@@ -24,7 +25,6 @@ use crate::{
     audit::{self, Change},
     auth::Principal,
     clock::Clock,
-    db::begin_write,
     error::{ApiError, ApiResult},
 };
 
@@ -187,14 +187,11 @@ pub async fn export(
 /// revoked (and print the marker), and stored API responses that mention them are dropped.
 /// Bookings, attendance, completions and cascade headcounts stay, so every programme figure is
 /// unchanged. One transaction; recorded in the audit log.
-pub async fn erase(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<Person> {
+pub async fn erase(ctx: &Ctx, id: Uuid) -> ApiResult<Person> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let person = people::Entity::find_by_id(id)
         .lock_exclusive()
         .one(&txn)

@@ -1,19 +1,17 @@
 //! Programme years (UK financial years, April–March) and their targets.
 
+use crate::ctx::Ctx;
 use chrono::{DateTime, Utc};
 use entities::programme_years;
 use poem_openapi::Object;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use super::{programmes, validation::FieldErrors};
 use crate::{
     audit::{self, Change},
-    clock::Clock,
-    db::begin_write,
     error::{ApiError, ApiResult},
 };
 
@@ -141,12 +139,12 @@ pub async fn list(db: &impl ConnectionTrait, programme_id: Uuid) -> ApiResult<Ve
 
 /// Sets a year's targets (creating the year if needed).
 pub async fn put(
-    db: &DatabaseConnection,
-    clock: &Clock,
+    ctx: &Ctx,
     programme_id: Uuid,
     year: i32,
     input: ProgrammeYearInput,
 ) -> ApiResult<ProgrammeYear> {
+    let clock = &ctx.clock;
     check_year(year)?;
     let mut errors = FieldErrors::default();
     for (field, value, max) in [
@@ -194,7 +192,7 @@ pub async fn put(
     }
     errors.finish()?;
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     programmes::find(&txn, programme_id).await?;
     // An upsert, so two coordinators setting the same year at once both succeed (last wins).
     programme_years::Entity::insert(programme_years::ActiveModel {

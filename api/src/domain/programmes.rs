@@ -1,6 +1,7 @@
 //! Programmes: Five to Thrive, Contextual Safeguarding, MECC, Systems Leadership, and any other
 //! the partnership runs.
 
+use crate::db::WriteTxn;
 use chrono::{DateTime, Utc};
 use entities::programmes;
 use poem_openapi::Object;
@@ -93,7 +94,7 @@ async fn ensure_code_free(
 }
 
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     input: NewProgramme,
     now: DateTime<Utc>,
 ) -> ApiResult<Programme> {
@@ -141,7 +142,7 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::
 }
 
 pub async fn update(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     id: Uuid,
     changes: ProgrammeChanges,
     now: DateTime<Utc>,

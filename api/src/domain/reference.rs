@@ -1,6 +1,7 @@
 //! Reference lists each partnership maintains: localities (community areas) and staff groups.
 //! Both tables have the same columns, so one set of generic functions serves them.
 
+use crate::db::WriteTxn;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -124,7 +125,7 @@ where
 }
 
 pub async fn create<E: ReferenceList>(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     input: NewReferenceItem,
     now: DateTime<Utc>,
 ) -> ApiResult<ReferenceItem>
@@ -163,7 +164,7 @@ where
 }
 
 pub async fn update<E: ReferenceList>(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     id: Uuid,
     changes: ReferenceItemChanges,
     now: DateTime<Utc>,

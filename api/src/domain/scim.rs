@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use entities::{memberships, organisations, people, staff_groups};
 use poem::http::StatusCode;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -25,8 +25,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    auth::Principal,
-    db::begin_write,
+    ctx::Ctx,
 };
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -687,8 +686,8 @@ async fn check(db: &impl ConnectionTrait, input: &UserInput) -> ScimResult<Optio
 
 /// Begins a write holding the organisation's row, so SCIM writes and staff syncs of one
 /// organisation never interleave.
-async fn begin_for(db: &DatabaseConnection, org: Uuid) -> ScimResult<crate::db::WriteTxn> {
-    let txn = begin_write(db).await?;
+async fn begin_for(ctx: &Ctx, org: Uuid) -> ScimResult<crate::db::WriteTxn> {
+    let txn = ctx.begin().await?;
     organisations::Entity::find_by_id(org)
         .lock_exclusive()
         .one(&txn)
@@ -738,16 +737,10 @@ fn conflict(detail: impl Into<String>) -> ScimError {
 
 /// Creates a User: a new person. An email that belongs to someone the organisation does not
 /// have makes a membership request (see `membership_requests`) and answers 409.
-pub async fn create(
-    db: &DatabaseConnection,
-    who: &Principal,
-    base_url: &str,
-    org: Uuid,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> ScimResult<Value> {
+pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimResult<Value> {
+    let (who, now) = (&ctx.who, ctx.now());
     let input = parse_user(body)?;
-    let txn = begin_for(db, org).await?;
+    let txn = begin_for(ctx, org).await?;
     let group = check(&txn, &input).await?;
     // A User the identity provider deleted comes back: the membership is revived and made what
     // the request says (RFC 7644: after DELETE the same User may be created again).
@@ -896,15 +889,15 @@ pub async fn create(
 
 /// Replaces a User with `body` (PUT, and PATCH once its operations are applied).
 pub async fn replace(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     base_url: &str,
     org: Uuid,
     id: Uuid,
     body: &Value,
-    now: DateTime<Utc>,
 ) -> ScimResult<Value> {
+    let now = ctx.now();
     let input = parse_user(body)?;
-    let txn = begin_for(db, org).await?;
+    let txn = begin_for(ctx, org).await?;
     write(&txn, org, id, &input, now).await?;
     audit::record(
         &txn,
@@ -921,14 +914,14 @@ pub async fn replace(
 /// PATCH: the operations are applied to the representation read inside the write, so two
 /// patches (or a patch and a sync) of one organisation never lose each other's changes.
 pub async fn patch(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     base_url: &str,
     org: Uuid,
     id: Uuid,
     patch: &Value,
-    now: DateTime<Utc>,
 ) -> ScimResult<Value> {
-    let txn = begin_for(db, org).await?;
+    let now = ctx.now();
+    let txn = begin_for(ctx, org).await?;
     let current = get(&txn, base_url, org, id).await?;
     let input = parse_user(&apply_patch(&current, patch)?)?;
     write(&txn, org, id, &input, now).await?;
@@ -1049,13 +1042,9 @@ async fn write(
 }
 
 /// DELETE: the User leaves the organisation (as a snapshot sync's leaver); the record stays.
-pub async fn deactivate(
-    db: &DatabaseConnection,
-    org: Uuid,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> ScimResult<()> {
-    let txn = begin_for(db, org).await?;
+pub async fn deactivate(ctx: &Ctx, org: Uuid, id: Uuid) -> ScimResult<()> {
+    let now = ctx.now();
+    let txn = begin_for(ctx, org).await?;
     let m = membership(&txn, org, id).await?;
     if m.active {
         super::sync::leave(&txn, org, &[&m], now).await?;

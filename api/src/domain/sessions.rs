@@ -1,6 +1,7 @@
 //! Sessions: scheduled runs of a course, with their sittings in Europe/London, venue or joining
 //! link, capacity, facilitators, audience, booking window and reserved places.
 
+use crate::ctx::Ctx;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -26,7 +27,6 @@ use super::{
 use crate::{
     audit::{self, Change},
     clock::Clock,
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -463,12 +463,9 @@ pub fn reserved_places_for(capacity: i32, share_bp: i32) -> i32 {
     ((i64::from(capacity) * i64::from(share_bp) + 9_999) / 10_000) as i32
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    input: NewSession,
-) -> ApiResult<Session> {
-    let txn = begin_write(db).await?;
+pub async fn create(ctx: &Ctx, input: NewSession) -> ApiResult<Session> {
+    let clock = &ctx.clock;
+    let txn = ctx.begin().await?;
     let session = create_in(&txn, clock, input).await?;
     txn.commit().await?;
     Ok(session)
@@ -609,7 +606,7 @@ pub(crate) async fn create_in(
 /// Reads a session. Settles a reserved-place release that has come due first, so the waitlist is
 /// offered the released places as soon as anyone looks.
 pub async fn get_settled(db: &DatabaseConnection, clock: &Clock, id: Uuid) -> ApiResult<Session> {
-    waitlist::settle_release_if_due(db, clock, id).await?;
+    waitlist::settle_release_if_due(&Ctx::system(db, clock), id).await?;
     get(db, clock, id).await
 }
 

@@ -3,6 +3,7 @@
 //! One transaction, holding the organisation's row, so two syncs of one organisation never
 //! interleave; a dry run does the same work and rolls it back.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
@@ -10,8 +11,7 @@ use chrono::Utc;
 use entities::{bookings, localities, memberships, organisations, people, staff_groups};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -23,9 +23,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    auth::{PeopleScope, Principal},
-    clock::Clock,
-    db::begin_write,
+    auth::PeopleScope,
     error::{ApiError, ApiResult},
 };
 
@@ -145,15 +143,15 @@ fn invalid_rows(errors: FieldErrors) -> Vec<InvalidRow> {
 }
 
 pub async fn sync(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
+    ctx: &Ctx,
     organisation_id: Uuid,
     mode: SyncMode,
     dry_run: bool,
     on_invalid: OnInvalid,
     batch: SyncBatch,
 ) -> ApiResult<SyncResult> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     who.require_organisation(organisation_id)?;
     if batch.people.is_empty() || batch.people.len() > MAX_ROWS {
         return Err(ApiError::invalid(
@@ -162,7 +160,7 @@ pub async fn sync(
         ));
     }
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let org = organisations::Entity::find_by_id(organisation_id)
         .lock_exclusive()
         .one(&txn)

@@ -4,6 +4,8 @@
 //! conditional update, lets one replica at a time send a subscription's events, outside any
 //! transaction; a replica that dies mid-send loses the lease after [`LEASE_SECONDS`].
 
+use crate::ctx::Ctx;
+use crate::db::WriteTxn;
 use crate::domain::webhook_targets::Targets;
 use chrono::{DateTime, Duration, Utc};
 use entities::{events, organisations, webhook_deliveries as deliveries, webhooks};
@@ -24,7 +26,6 @@ use super::{
 use crate::{
     audit::{self, Change},
     auth::{Action, PeopleScope, Principal},
-    db::begin_write,
     error::{ApiError, ApiResult},
     pagination::{PageRequest, fetch_page},
 };
@@ -267,13 +268,10 @@ async fn feed_end(db: &impl ConnectionTrait) -> ApiResult<(i64, i64)> {
 }
 
 /// Registers a subscription. The URL is checked (DNS included) before the write begins.
-pub async fn create(
-    db: &DatabaseConnection,
-    targets: &Targets,
-    who: &Principal,
-    input: NewWebhook,
-    now: DateTime<Utc>,
-) -> ApiResult<WebhookView> {
+pub async fn create(ctx: &Ctx, targets: &Targets, input: NewWebhook) -> ApiResult<WebhookView> {
+    let db = &ctx.db;
+    let who = &ctx.who;
+    let now = ctx.now();
     let own = scope(who)?;
     let mut errors = FieldErrors::of(&input);
     let url = input.url.trim().to_owned();
@@ -298,7 +296,7 @@ pub async fn create(
         errors.add("organisation_id", "no such organisation");
     }
     errors.finish()?;
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let db = &txn;
     let (after_tx_id, after_id) = feed_end(db).await?;
     let model = webhooks::ActiveModel {
@@ -352,13 +350,14 @@ pub async fn get(db: &impl ConnectionTrait, who: &Principal, id: Uuid) -> ApiRes
 
 /// Changes a subscription; a new URL is checked (DNS included) before the write begins.
 pub async fn update(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     targets: &Targets,
-    who: &Principal,
     id: Uuid,
     changes: WebhookChanges,
-    now: DateTime<Utc>,
 ) -> ApiResult<WebhookView> {
+    let db = &ctx.db;
+    let who = &ctx.who;
+    let now = ctx.now();
     find_visible(db, who, id).await?;
     let summary = audit::changed(&changes);
     let mut errors = FieldErrors::of(&changes);
@@ -374,7 +373,7 @@ pub async fn update(
         .as_deref()
         .map(|t| check_types(&mut errors, t));
     errors.finish()?;
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let current = find_visible(&txn, who, id).await?;
     let mut model: webhooks::ActiveModel = current.into();
     if let Some(url) = url {
@@ -425,7 +424,7 @@ pub async fn list_deliveries(
 /// Sends a delivery again: it becomes pending with a fresh 24 hours of retries, and goes out in
 /// feed order on the next run.
 pub async fn redeliver(
-    db: &impl ConnectionTrait,
+    db: &WriteTxn,
     who: &Principal,
     id: Uuid,
     delivery_id: Uuid,
@@ -461,11 +460,8 @@ pub struct Run {
 
 /// Queues and sends what is due for every active subscription. Safe to run on every replica at
 /// once: a subscription is skipped while another replica holds its lease.
-pub async fn deliver_due(
-    db: &DatabaseConnection,
-    targets: &Targets,
-    now: DateTime<Utc>,
-) -> ApiResult<Run> {
+pub async fn deliver_due(ctx: &Ctx, targets: &Targets) -> ApiResult<Run> {
+    let (db, now) = (&ctx.db, ctx.now());
     let client = targets.client();
     let mut run = Run::default();
     let mut after = Uuid::nil();
@@ -486,7 +482,7 @@ pub async fn deliver_due(
             if !claim(db, id, now).await? {
                 continue;
             }
-            let result = serve_one(db, targets, &client, id, now, &mut run).await;
+            let result = serve_one(ctx, targets, &client, id, now, &mut run).await;
             webhooks::Entity::update_many()
                 .col_expr(
                     webhooks::Column::LeaseUntil,
@@ -522,13 +518,14 @@ async fn claim(db: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> ApiRe
 
 /// Queues the subscription's new events, then sends its due deliveries in order until one fails.
 async fn serve_one(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     targets: &Targets,
     client: &reqwest::Client,
     id: Uuid,
     now: DateTime<Utc>,
     run: &mut Run,
 ) -> ApiResult<()> {
+    let db = &ctx.db;
     let Some(hook) = webhooks::Entity::find_by_id(id).one(db).await? else {
         return Ok(());
     };
@@ -544,7 +541,7 @@ async fn serve_one(
     .all(db)
     .await?;
     if let Some(last) = new.last() {
-        let txn = begin_write(db).await?;
+        let txn = ctx.begin().await?;
         let rows = new.iter().map(|e| deliveries::ActiveModel {
             id: Set(Uuid::now_v7()),
             webhook_id: Set(hook.id),
@@ -720,7 +717,7 @@ async fn record(
 /// One run of the webhook worker for a running service, counted in its metrics.
 pub async fn run_worker(state: &crate::state::AppState) -> ApiResult<Run> {
     let targets = super::webhook_targets::Targets::from_config(&state.config);
-    let run = deliver_due(&state.db, &targets, state.clock.now()).await?;
+    let run = deliver_due(&Ctx::system(&state.db, &state.clock), &targets).await?;
     state.metrics.webhook_delivery("delivered", run.delivered);
     state
         .metrics

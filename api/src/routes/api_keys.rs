@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use poem_openapi::{
     OpenApi,
@@ -9,7 +10,6 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    db::begin_write,
     domain::api_keys::{self, ApiKeyView, CreatedApiKey, KeyFilter, KeyRole, NewApiKey},
     error::ApiResult,
     pagination::PageRequest,
@@ -58,7 +58,7 @@ impl ApiKeysApi {
         body: Json<NewApiKey>,
     ) -> ApiResult<Created<CreatedApiKey>> {
         auth.0.require(Action::ManageKeys)?;
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let key = api_keys::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/api-keys/{}", key.key.id);
@@ -99,7 +99,7 @@ impl ApiKeysApi {
                     .into(),
             });
         }
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let key = api_keys::revoke(&txn, id.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(key))

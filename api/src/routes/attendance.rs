@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
@@ -54,7 +55,7 @@ impl AttendanceApi {
     ) -> ApiResult<Json<Register>> {
         auth.0.require(Action::KeepRegister)?;
         Ok(Json(
-            attendance::record(&state.db, &state.clock, &auth.0, id.0, body.0).await?,
+            attendance::record(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 
@@ -77,7 +78,7 @@ impl AttendanceApi {
     ) -> ApiResult<Json<Session>> {
         auth.0.require(Action::KeepRegister)?;
         Ok(Json(
-            attendance::complete(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
+            attendance::complete(&Ctx::request(&state, &auth.0), &state.config, id.0).await?,
         ))
     }
 }

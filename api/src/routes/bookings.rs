@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
@@ -49,7 +50,7 @@ impl BookingsApi {
         body: Json<NewBooking>,
     ) -> ApiResult<Created<Booking>> {
         auth.0.require(Action::Book)?;
-        let result = bookings::create(&state.db, &state.clock, &auth.0, id.0, body.0).await;
+        let result = bookings::create(&Ctx::request(&state, &auth.0), id.0, body.0).await;
         state.metrics.booking(match &result {
             Ok(b) if b.status == BookingStatusCode::Confirmed => "confirmed",
             Ok(_) => "waitlisted",
@@ -86,7 +87,7 @@ impl BookingsApi {
         body: Json<NewBookings>,
     ) -> ApiResult<Json<BatchBooking>> {
         auth.0.require(Action::Book)?;
-        let batch = bookings::create_many(&state.db, &state.clock, &auth.0, id.0, body.0).await?;
+        let batch = bookings::create_many(&Ctx::request(&state, &auth.0), id.0, body.0).await?;
         for outcome in &batch.results {
             state.metrics.booking(match &outcome.booking {
                 Some(b) if b.status == BookingStatusCode::Confirmed => "confirmed",
@@ -166,7 +167,7 @@ impl BookingsApi {
     ) -> ApiResult<Json<Booking>> {
         auth.0.require(Action::Book)?;
         Ok(Json(
-            bookings::cancel(&state.db, &state.clock, &auth.0, id.0, body.0).await?,
+            bookings::cancel(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Header, Path, Query},
@@ -142,7 +143,7 @@ impl CalendarsApi {
     ) -> ApiResult<Created<CalendarFeed>> {
         auth.0.require(Action::ReadCatalogue)?;
         let feed =
-            calendars::create_feed(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
+            calendars::create_feed(&Ctx::request(&state, &auth.0), &state.config, body.0).await?;
         let location = format!("/api/v1/calendar-feeds/{}", feed.id);
         Ok(Created::Created(Json(feed), location))
     }
@@ -163,7 +164,7 @@ impl CalendarsApi {
     ) -> ApiResult<Json<CalendarFeed>> {
         auth.0.require(Action::ReadCatalogue)?;
         Ok(Json(
-            calendars::rotate_feed(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
+            calendars::rotate_feed(&Ctx::request(&state, &auth.0), &state.config, id.0).await?,
         ))
     }
 
@@ -184,7 +185,7 @@ impl CalendarsApi {
     ) -> ApiResult<Json<CalendarFeed>> {
         auth.0.require(Action::ReadCatalogue)?;
         Ok(Json(
-            calendars::revoke_feed(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
+            calendars::revoke_feed(&Ctx::request(&state, &auth.0), &state.config, id.0).await?,
         ))
     }
 

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use chrono::NaiveDate;
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -82,7 +83,7 @@ impl CascadesApi {
     ) -> ApiResult<Created<CascadeSession>> {
         auth.0.require(Action::Cascades)?;
         let session =
-            cascades::create(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
+            cascades::create(&Ctx::request(&state, &auth.0), &state.config, body.0).await?;
         let location = format!("/api/v1/cascade-sessions/{}", session.id);
         Ok(Created::Created(Json(session), location))
     }
@@ -115,15 +116,7 @@ impl CascadesApi {
     ) -> ApiResult<Json<CascadeSession>> {
         auth.0.require(Action::Cascades)?;
         Ok(Json(
-            cascades::update(
-                &state.db,
-                &state.config,
-                &state.clock,
-                &auth.0,
-                id.0,
-                body.0,
-            )
-            .await?,
+            cascades::update(&Ctx::request(&state, &auth.0), &state.config, id.0, body.0).await?,
         ))
     }
 
@@ -142,7 +135,7 @@ impl CascadesApi {
         id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         auth.0.require(Action::Cascades)?;
-        cascades::delete(&state.db, &state.clock, &auth.0, id.0).await?;
+        cascades::delete(&Ctx::request(&state, &auth.0), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }

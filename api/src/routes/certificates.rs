@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -148,15 +149,8 @@ impl CertificatesApi {
     ) -> ApiResult<Json<Certificate>> {
         auth.0.require(Action::ManageCertificates)?;
         Ok(Json(
-            certificates::revoke(
-                &state.db,
-                &state.config,
-                &state.clock,
-                &auth.0,
-                id.0,
-                body.0,
-            )
-            .await?,
+            certificates::revoke(&Ctx::request(&state, &auth.0), &state.config, id.0, body.0)
+                .await?,
         ))
     }
 
@@ -177,7 +171,7 @@ impl CertificatesApi {
     ) -> ApiResult<Json<Certificate>> {
         auth.0.require(Action::ManageCertificates)?;
         Ok(Json(
-            certificates::reissue(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
+            certificates::reissue(&Ctx::request(&state, &auth.0), &state.config, id.0).await?,
         ))
     }
 

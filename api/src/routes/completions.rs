@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Header, Query},
@@ -71,7 +72,7 @@ impl CompletionsApi {
     ) -> ApiResult<Created<Completion>> {
         auth.0.require(Action::ImportCompletions)?;
         let completion =
-            completions::import(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
+            completions::import(&Ctx::request(&state, &auth.0), &state.config, body.0).await?;
         let location = format!("/api/v1/completions?person_id={}", completion.person_id);
         Ok(Created::Created(Json(completion), location))
     }

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -63,7 +64,7 @@ impl CoursesApi {
         body: Json<NewCourse>,
     ) -> ApiResult<Created<Course>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let course = courses::create(&state.db, body.0, state.clock.now()).await?;
+        let course = courses::create(&Ctx::request(&state, &auth.0), body.0).await?;
         let location = format!("/api/v1/courses/{}", course.id);
         Ok(Created::Created(Json(course), location))
     }
@@ -98,7 +99,7 @@ impl CoursesApi {
     ) -> ApiResult<Json<Course>> {
         auth.0.require(Action::ManageCatalogue)?;
         Ok(Json(
-            courses::update(&state.db, id.0, body.0, state.clock.now()).await?,
+            courses::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 }

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
@@ -116,8 +117,7 @@ impl FundingApi {
         auth.0.require(Action::ManageCatalogue)?;
         Ok(Json(
             funding::put_contribution(
-                &state.db,
-                &state.clock,
+                &Ctx::request(&state, &auth.0),
                 id.0,
                 year.0,
                 organisation_id.0,
@@ -169,7 +169,8 @@ impl FundingApi {
         body: Json<NewCost>,
     ) -> ApiResult<Created<Cost>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let cost = funding::create_cost(&state.db, &state.clock, id.0, year.0, body.0).await?;
+        let cost =
+            funding::create_cost(&Ctx::request(&state, &auth.0), id.0, year.0, body.0).await?;
         let location = format!("/api/v1/programmes/{}/years/{}/costs", id.0, year.0);
         Ok(Created::Created(Json(cost), location))
     }
@@ -192,7 +193,7 @@ impl FundingApi {
         cost_id: Path<Uuid>,
     ) -> ApiResult<Deleted> {
         auth.0.require(Action::ManageCatalogue)?;
-        funding::delete_cost(&state.db, id.0, year.0, cost_id.0).await?;
+        funding::delete_cost(&Ctx::request(&state, &auth.0), id.0, year.0, cost_id.0).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -253,7 +254,7 @@ impl FundingApi {
     ) -> ApiResult<Json<Charge>> {
         auth.0.require(Action::ManageCatalogue)?;
         Ok(Json(
-            funding::waive(&state.db, &state.clock, &auth.0, id.0, body.0).await?,
+            funding::waive(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 

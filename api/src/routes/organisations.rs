@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -8,7 +9,6 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    db::begin_write,
     domain::organisations::{
         self, NewOrganisation, Organisation, OrganisationChanges, OrganisationFilter, SectorCode,
     },
@@ -63,7 +63,7 @@ impl OrganisationsApi {
         body: Json<NewOrganisation>,
     ) -> ApiResult<Created<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let org = organisations::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/organisations/{}", org.id);
@@ -98,7 +98,7 @@ impl OrganisationsApi {
         body: Json<OrganisationChanges>,
     ) -> ApiResult<Json<Organisation>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let org = organisations::update(&txn, id.0, body.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(org))

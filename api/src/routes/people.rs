@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -103,7 +104,7 @@ impl PeopleApi {
     ) -> ApiResult<PersonCreated> {
         auth.0.require(Action::WritePeople)?;
         Ok(
-            match people::create(&state.db, &auth.0, body.0, state.clock.now()).await? {
+            match people::create(&Ctx::request(&state, &auth.0), body.0).await? {
                 CreateOutcome::Created(person) => {
                     let location = format!("/api/v1/people/{}", person.id);
                     PersonCreated::Created(Json(person), location)
@@ -144,7 +145,7 @@ impl PeopleApi {
     ) -> ApiResult<Json<Person>> {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
-            people::update(&state.db, &auth.0, id.0, body.0, state.clock.now()).await?,
+            people::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 
@@ -183,7 +184,7 @@ impl PeopleApi {
     ) -> ApiResult<Json<Person>> {
         auth.0.require(Action::ErasePeople)?;
         Ok(Json(
-            privacy::erase(&state.db, &state.clock, &auth.0, id.0).await?,
+            privacy::erase(&Ctx::request(&state, &auth.0), id.0).await?,
         ))
     }
 
@@ -209,12 +210,10 @@ impl PeopleApi {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
             people::put_membership(
-                &state.db,
-                &auth.0,
+                &Ctx::request(&state, &auth.0),
                 id.0,
                 organisation_id.0,
                 body.0,
-                state.clock.now(),
             )
             .await?,
         ))
@@ -259,9 +258,7 @@ impl StaffSyncApi {
     ) -> ApiResult<Json<SyncResult>> {
         auth.0.require(Action::WritePeople)?;
         let result = sync::sync(
-            &state.db,
-            &state.clock,
-            &auth.0,
+            &Ctx::request(&state, &auth.0),
             id.0,
             mode.0.unwrap_or_default(),
             dry_run.0.unwrap_or(false),
@@ -346,14 +343,8 @@ impl MembershipRequestsApi {
     ) -> ApiResult<Json<MembershipRequest>> {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
-            membership_requests::decide(
-                &state.db,
-                &auth.0,
-                id.0,
-                Decision::Confirm,
-                state.clock.now(),
-            )
-            .await?,
+            membership_requests::decide(&Ctx::request(&state, &auth.0), id.0, Decision::Confirm)
+                .await?,
         ))
     }
 
@@ -374,14 +365,8 @@ impl MembershipRequestsApi {
     ) -> ApiResult<Json<MembershipRequest>> {
         auth.0.require(Action::WritePeople)?;
         Ok(Json(
-            membership_requests::decide(
-                &state.db,
-                &auth.0,
-                id.0,
-                Decision::Decline,
-                state.clock.now(),
-            )
-            .await?,
+            membership_requests::decide(&Ctx::request(&state, &auth.0), id.0, Decision::Decline)
+                .await?,
         ))
     }
 }

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -8,7 +9,6 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    db::begin_write,
     domain::{
         programme_years::{self, ProgrammeYear, ProgrammeYearInput},
         programmes::{self, NewProgramme, Programme, ProgrammeChanges},
@@ -58,7 +58,7 @@ impl ProgrammesApi {
         body: Json<NewProgramme>,
     ) -> ApiResult<Created<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let programme = programmes::create(&txn, body.0, state.clock.now()).await?;
         txn.commit().await?;
         let location = format!("/api/v1/programmes/{}", programme.id);
@@ -91,7 +91,7 @@ impl ProgrammesApi {
         body: Json<ProgrammeChanges>,
     ) -> ApiResult<Json<Programme>> {
         auth.0.require(Action::ManageCatalogue)?;
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let programme = programmes::update(&txn, id.0, body.0, state.clock.now()).await?;
         txn.commit().await?;
         Ok(Json(programme))
@@ -155,7 +155,7 @@ impl ProgrammesApi {
     ) -> ApiResult<Json<ProgrammeYear>> {
         auth.0.require(Action::ManageCatalogue)?;
         Ok(Json(
-            programme_years::put(&state.db, &state.clock, id.0, year.0, body.0).await?,
+            programme_years::put(&Ctx::request(&state, &auth.0), id.0, year.0, body.0).await?,
         ))
     }
 
@@ -189,6 +189,8 @@ impl ProgrammesApi {
         body: Json<PipelineInput>,
     ) -> ApiResult<Json<Pipeline>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(pipeline::put(&state.db, id.0, body.0).await?))
+        Ok(Json(
+            pipeline::put(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
+        ))
     }
 }

@@ -1,5 +1,6 @@
 //! `/localities` and `/staff-groups`: the same operations over two lists.
 
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -10,7 +11,6 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
-    db::begin_write,
     domain::reference::{self, NewReferenceItem, ReferenceItem, ReferenceItemChanges},
     error::ApiResult,
     pagination::PageRequest,
@@ -58,7 +58,7 @@ macro_rules! reference_api {
                 body: Json<NewReferenceItem>,
             ) -> ApiResult<Created<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
-                let txn = begin_write(&state.db).await?;
+                let txn = Ctx::request(&state, &auth.0).begin().await?;
                 let item = reference::create::<$entity>(&txn, body.0, state.clock.now()).await?;
                 txn.commit().await?;
                 let location = format!("/api/v1{}/{}", $path, item.id);
@@ -87,7 +87,7 @@ macro_rules! reference_api {
                 body: Json<ReferenceItemChanges>,
             ) -> ApiResult<Json<ReferenceItem>> {
                 auth.0.require(Action::ManageCatalogue)?;
-                let txn = begin_write(&state.db).await?;
+                let txn = Ctx::request(&state, &auth.0).begin().await?;
                 let item =
                     reference::update::<$entity>(&txn, id.0, body.0, state.clock.now()).await?;
                 txn.commit().await?;

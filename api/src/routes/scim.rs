@@ -3,6 +3,7 @@
 //! plain poem handlers rather than part of the OpenAPI document; the rules live in
 //! `domain::scim`.
 
+use crate::ctx::Ctx;
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler,
     http::{StatusCode, header},
@@ -259,12 +260,10 @@ async fn create_user(req: &Request, state: Data<&AppState>, body: Vec<u8>) -> Re
     let result = async {
         let (who, org) = partner_key(req, &state).await?;
         scim::create(
-            &state.db,
-            &who,
+            &Ctx::request(&state, &who),
             &state.config.public_url,
             org,
             &parse_body(&body)?,
-            state.clock.now(),
         )
         .await
     }
@@ -292,17 +291,10 @@ async fn replace_user(
     body: Vec<u8>,
 ) -> Response {
     let result = async {
-        let org = partner(req, &state).await?;
+        let (who, org) = partner_key(req, &state).await?;
+        let ctx = Ctx::request(&state, &who);
         let id = parse_id(&id)?;
-        scim::replace(
-            &state.db,
-            &state.config.public_url,
-            org,
-            id,
-            &parse_body(&body)?,
-            state.clock.now(),
-        )
-        .await
+        scim::replace(&ctx, &state.config.public_url, org, id, &parse_body(&body)?).await
     }
     .await;
     reply(StatusCode::OK, result)
@@ -316,18 +308,11 @@ async fn patch_user(
     body: Vec<u8>,
 ) -> Response {
     let result = async {
-        let org = partner(req, &state).await?;
+        let (who, org) = partner_key(req, &state).await?;
+        let ctx = Ctx::request(&state, &who);
         let id = parse_id(&id)?;
         let patch = parse_body(&body)?;
-        scim::patch(
-            &state.db,
-            &state.config.public_url,
-            org,
-            id,
-            &patch,
-            state.clock.now(),
-        )
-        .await
+        scim::patch(&ctx, &state.config.public_url, org, id, &patch).await
     }
     .await;
     reply(StatusCode::OK, result)
@@ -336,8 +321,9 @@ async fn patch_user(
 #[handler]
 async fn delete_user(req: &Request, state: Data<&AppState>, id: Path<String>) -> Response {
     let result = async {
-        let org = partner(req, &state).await?;
-        scim::deactivate(&state.db, org, parse_id(&id)?, state.clock.now()).await
+        let (who, org) = partner_key(req, &state).await?;
+        let ctx = Ctx::request(&state, &who);
+        scim::deactivate(&ctx, org, parse_id(&id)?).await
     }
     .await;
     match result {

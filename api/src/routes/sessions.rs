@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use chrono::NaiveDate;
 use poem_openapi::{
     OpenApi,
@@ -87,7 +88,7 @@ impl SessionsApi {
         body: Json<NewSession>,
     ) -> ApiResult<Created<Session>> {
         auth.0.require(Action::ManageSessions)?;
-        let session = sessions::create(&state.db, &state.clock, body.0).await?;
+        let session = sessions::create(&Ctx::request(&state, &auth.0), body.0).await?;
         let location = format!("/api/v1/sessions/{}", session.id);
         Ok(Created::Created(Json(session), location))
     }
@@ -125,7 +126,7 @@ impl SessionsApi {
     ) -> ApiResult<Json<Session>> {
         auth.0.require(Action::ManageSessions)?;
         Ok(Json(
-            sessions::update(&state.db, &state.clock, id.0, body.0).await?,
+            sessions::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 
@@ -142,7 +143,7 @@ impl SessionsApi {
     ) -> ApiResult<Json<Session>> {
         auth.0.require(Action::ManageSessions)?;
         Ok(Json(
-            sessions::cancel(&state.db, &state.clock, id.0, body.0).await?,
+            sessions::cancel(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 }
@@ -179,7 +180,7 @@ impl PastSessionsApi {
     ) -> ApiResult<Created<Session>> {
         auth.0.require(Action::ManageSessions)?;
         let session =
-            sessions::past::record(&state.db, &state.config, &state.clock, &auth.0, body.0).await?;
+            sessions::past::record(&Ctx::request(&state, &auth.0), &state.config, body.0).await?;
         let location = format!("/api/v1/sessions/{}", session.id);
         Ok(Created::Created(Json(session), location))
     }

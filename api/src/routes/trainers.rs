@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -103,10 +104,8 @@ impl TrainersApi {
     ) -> ApiResult<Created<TrainerStep>> {
         auth.0.require(Action::RecordSteps)?;
         let step = steps::record(
-            &state.db,
+            &Ctx::request(&state, &auth.0),
             &state.config,
-            &state.clock,
-            &auth.0,
             person_id.0,
             body.0,
         )
@@ -135,7 +134,7 @@ impl TrainersApi {
     ) -> ApiResult<Json<BatchSteps>> {
         auth.0.require(Action::RecordSteps)?;
         Ok(Json(
-            steps::record_many(&state.db, &state.config, &state.clock, &auth.0, body.0).await?,
+            steps::record_many(&Ctx::request(&state, &auth.0), &state.config, body.0).await?,
         ))
     }
 

@@ -1,3 +1,4 @@
+use crate::ctx::Ctx;
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -9,7 +10,6 @@ use super::{ApiTags, Created, Page};
 use crate::domain::webhook_targets::Targets;
 use crate::{
     auth::ApiKey,
-    db::begin_write,
     domain::webhooks::{
         self, DeliveryStatus, DeliveryView, NewWebhook, WebhookChanges, WebhookView,
     },
@@ -58,8 +58,7 @@ impl WebhooksApi {
         body: Json<NewWebhook>,
     ) -> ApiResult<Created<WebhookView>> {
         let targets = Targets::from_config(&state.config);
-        let hook =
-            webhooks::create(&state.db, &targets, &auth.0, body.0, state.clock.now()).await?;
+        let hook = webhooks::create(&Ctx::request(&state, &auth.0), &targets, body.0).await?;
         let location = format!("/api/v1/webhooks/{}", hook.id);
         Ok(Created::Created(Json(hook), location))
     }
@@ -91,15 +90,7 @@ impl WebhooksApi {
         body: Json<WebhookChanges>,
     ) -> ApiResult<Json<WebhookView>> {
         let targets = Targets::from_config(&state.config);
-        let hook = webhooks::update(
-            &state.db,
-            &targets,
-            &auth.0,
-            id.0,
-            body.0,
-            state.clock.now(),
-        )
-        .await?;
+        let hook = webhooks::update(&Ctx::request(&state, &auth.0), &targets, id.0, body.0).await?;
         Ok(Json(hook))
     }
 
@@ -146,7 +137,7 @@ impl WebhooksApi {
         id: Path<Uuid>,
         delivery_id: Path<Uuid>,
     ) -> ApiResult<Json<DeliveryView>> {
-        let txn = begin_write(&state.db).await?;
+        let txn = Ctx::request(&state, &auth.0).begin().await?;
         let delivery =
             webhooks::redeliver(&txn, &auth.0, id.0, delivery_id.0, state.clock.now()).await?;
         txn.commit().await?;

@@ -1,5 +1,6 @@
 //! Cancelling a booking, and offering the freed place to the waitlist in the same transaction.
 
+use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Duration, Utc};
@@ -10,17 +11,13 @@ use entities::{
 };
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Query,
 };
 use uuid::Uuid;
 
 use super::{Booking, find_reachable, views};
 use crate::{
     audit::{self, Change},
-    auth::Principal,
-    clock::Clock,
-    db::begin_write,
     domain::{
         sessions::{
             lock,
@@ -41,13 +38,9 @@ pub struct BookingCancellation {
 
 /// Cancels a confirmed or waitlisted booking before the session starts. Giving up a confirmed
 /// place within the session's late-cancellation period marks it late (it may be charged).
-pub async fn cancel(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    id: Uuid,
-    input: BookingCancellation,
-) -> ApiResult<Booking> {
+pub async fn cancel(ctx: &Ctx, id: Uuid, input: BookingCancellation) -> ApiResult<Booking> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let reason = input
         .reason
         .as_deref()
@@ -60,7 +53,7 @@ pub async fn cancel(
         ));
     }
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let found = find_reachable(&txn, who, id).await?;
     let mut session = lock(&txn, found.session_id).await?;
     // Read again under the session lock: a concurrent request may have changed it.

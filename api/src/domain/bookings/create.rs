@@ -2,6 +2,7 @@
 //! the session's rows, so concurrent requests (and several replicas) cannot overbook or give a
 //! reserved place to the wrong sector.
 
+use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::Utc;
@@ -12,8 +13,7 @@ use entities::{
 };
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -23,7 +23,6 @@ use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
     clock::Clock,
-    db::begin_write,
     domain::{
         people::find_visible,
         sessions::{
@@ -86,14 +85,10 @@ async fn booking_organisation(
     Ok(org)
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
-    session_id: Uuid,
-    input: NewBooking,
-) -> ApiResult<Booking> {
-    let txn = begin_write(db).await?;
+pub async fn create(ctx: &Ctx, session_id: Uuid, input: NewBooking) -> ApiResult<Booking> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
     let view = create_in(&txn, clock, who, session_id, input).await?;
     txn.commit().await?;
     Ok(view)
@@ -391,15 +386,13 @@ pub struct BatchBooking {
 
 /// Books each person in turn, each in its own transaction, under exactly the rules of [`create`].
 pub async fn create_many(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    who: &Principal,
+    ctx: &Ctx,
     session_id: Uuid,
     input: NewBookings,
 ) -> ApiResult<BatchBooking> {
     crate::domain::batch::check_people("person_ids", &input.person_ids)?;
     let done = crate::domain::batch::each(&input.person_ids, |person_id| {
-        create(db, clock, who, session_id, NewBooking { person_id })
+        create(ctx, session_id, NewBooking { person_id })
     })
     .await?;
     let mut batch = BatchBooking {

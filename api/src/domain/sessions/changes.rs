@@ -1,5 +1,6 @@
 //! Changing and cancelling a scheduled session.
 
+use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{
@@ -7,7 +8,7 @@ use entities::{
     session_facilitators, sessions,
 };
 use poem_openapi::{Object, types::MaybeUndefined};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 use validator::Validate;
 
@@ -18,8 +19,6 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    clock::Clock,
-    db::begin_write,
     domain::validation::{FieldErrors, clean_text},
     error::{ApiError, ApiResult},
 };
@@ -72,15 +71,11 @@ fn not_scheduled(session: &sessions::Model) -> ApiError {
     }
 }
 
-pub async fn update(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    id: Uuid,
-    changes: SessionChanges,
-) -> ApiResult<Session> {
+pub async fn update(ctx: &Ctx, id: Uuid, changes: SessionChanges) -> ApiResult<Session> {
+    let clock = &ctx.clock;
     let summary = audit::changed(&changes);
     let now = clock.now();
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let mut current = lock(&txn, id).await?;
     if current.status != SessionStatus::Scheduled {
         return Err(not_scheduled(&current));
@@ -255,18 +250,14 @@ pub async fn update(
 
 /// Cancels a session: every confirmed and waitlisted booking is cancelled with the reason
 /// `session_cancelled`, and the session's revision rises so calendars remove it.
-pub async fn cancel(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    id: Uuid,
-    input: SessionCancellation,
-) -> ApiResult<Session> {
+pub async fn cancel(ctx: &Ctx, id: Uuid, input: SessionCancellation) -> ApiResult<Session> {
+    let clock = &ctx.clock;
     let now = clock.now();
     let reason = clean_text(&input.reason);
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
     }
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let current = lock(&txn, id).await?;
     if current.status != SessionStatus::Scheduled {
         return Err(not_scheduled(&current));

@@ -9,6 +9,7 @@
 //! (they were not issued at the time). Every audit record of the request says "recorded after
 //! the fact"; the records carry the times of the session, the audit log the time of entry.
 
+use crate::ctx::Ctx;
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
@@ -17,10 +18,8 @@ use uuid::Uuid;
 
 use super::{NewSession, Session, SittingInput, Venue, parse_sittings};
 use crate::{
-    auth::Principal,
     clock::Clock,
     config::Config,
-    db::begin_write,
     domain::{
         attendance::{self, AttendanceInput, AttendanceMark},
         bookings::{self, BookingStatusCode, NewBooking},
@@ -84,13 +83,9 @@ fn for_attendee(i: usize, person: Uuid, err: ApiError) -> ApiError {
 }
 
 /// Records a past session, its bookings, register and completion in one transaction.
-pub async fn record(
-    db: &sea_orm::DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    input: PastSession,
-) -> ApiResult<Session> {
+pub async fn record(ctx: &Ctx, config: &Config, input: PastSession) -> ApiResult<Session> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
     let mut errors = FieldErrors::default();
     // The sittings' instants (their own checks run when the session is created, below).
@@ -131,8 +126,7 @@ pub async fn record(
     let before = Clock::manual(starts_at - Duration::minutes(1));
     let after = Clock::manual(ends_at);
 
-    crate::audit::mark_after_the_fact();
-    let txn = begin_write(db).await?;
+    let txn = ctx.after_the_fact().begin().await?;
     let session = super::create_in(
         &txn,
         &before,

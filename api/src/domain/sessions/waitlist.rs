@@ -1,6 +1,7 @@
 //! The waitlist: FIFO, and the first waiting person eligible for a freed place gets it, in the
 //! same transaction that freed it.
 
+use crate::ctx::Ctx;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -20,7 +21,6 @@ use super::{Availability, lock};
 use crate::{
     audit::{self, Change},
     clock::Clock,
-    db::begin_write,
     error::ApiResult,
 };
 
@@ -273,11 +273,9 @@ pub(crate) async fn save_counts(
 /// When a session's reserved places have just been released, offers them to the waitlist.
 /// Idempotent and safe to run from several replicas: the session row is locked and the
 /// `release_settled` flag is checked again under the lock.
-pub async fn settle_release_if_due(
-    db: &DatabaseConnection,
-    clock: &Clock,
-    session_id: Uuid,
-) -> ApiResult<()> {
+pub async fn settle_release_if_due(ctx: &Ctx, session_id: Uuid) -> ApiResult<()> {
+    let db = &ctx.db;
+    let clock = &ctx.clock;
     let now = clock.now();
     let due = sessions::Entity::find_by_id(session_id)
         .one(db)
@@ -286,7 +284,7 @@ pub async fn settle_release_if_due(
     if !due {
         return Ok(());
     }
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     let mut session = lock(&txn, session_id).await?;
     if !session.release_settled && session.reserved_release_at.is_some_and(|at| at <= now) {
         promote(&txn, &mut session, now).await?;
@@ -314,7 +312,7 @@ pub async fn settle_due_releases(db: &DatabaseConnection, clock: &Clock) -> ApiR
         .all(db)
         .await?;
     for session in &due {
-        settle_release_if_due(db, clock, session.id).await?;
+        settle_release_if_due(&Ctx::system(db, clock), session.id).await?;
     }
     Ok(due.len())
 }

@@ -1,17 +1,15 @@
 //! A programme's trainer pipeline: read and changed by coordinators; a programme without its own
 //! uses the default (Five to Thrive's).
 
+use crate::ctx::Ctx;
 use entities::pipeline_steps;
 use poem_openapi::Object;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 use super::{RENEWED, StepKindCode};
 use crate::{
     audit::{self, Change},
-    db::begin_write,
     domain::{programmes, validation::FieldErrors},
     error::ApiResult,
 };
@@ -119,11 +117,7 @@ pub async fn get(db: &impl ConnectionTrait, programme_id: Uuid) -> ApiResult<Pip
 
 /// Replaces a programme's pipeline. Automatic steps keep their meaning; statuses are recomputed
 /// from recorded steps on the next read.
-pub async fn put(
-    db: &DatabaseConnection,
-    programme_id: Uuid,
-    input: PipelineInput,
-) -> ApiResult<Pipeline> {
+pub async fn put(ctx: &Ctx, programme_id: Uuid, input: PipelineInput) -> ApiResult<Pipeline> {
     let mut errors = FieldErrors::default();
     errors.check(
         (1..=12).contains(&input.steps.len()),
@@ -192,7 +186,7 @@ pub async fn put(
         );
     }
     errors.finish()?;
-    let txn = begin_write(db).await?;
+    let txn = ctx.begin().await?;
     programmes::lock(&txn, programme_id).await?;
     pipeline_steps::Entity::delete_many()
         .filter(pipeline_steps::Column::ProgrammeId.eq(programme_id))

@@ -1,13 +1,13 @@
 //! Recording steps: automatically from Cascade's data, or by hand with evidence, in order.
 
+use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
-use entities::{enums::Role, programme_years, trainer_steps};
+use entities::{programme_years, trainer_steps};
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -17,10 +17,7 @@ use super::{
 };
 use crate::{
     audit::{self, Change},
-    auth::Principal,
-    clock::Clock,
     config::Config,
-    db::begin_write,
     domain::{people::find_visible, sessions::london_today, validation::FieldErrors},
     error::{ApiError, ApiResult},
 };
@@ -179,13 +176,13 @@ pub async fn active_trainers(
 /// Records a step by hand, refusing steps out of order, steps the data proves, and sign-offs or
 /// accreditations that break the rules.
 pub async fn record(
-    db: &DatabaseConnection,
+    ctx: &Ctx,
     config: &Config,
-    clock: &Clock,
-    who: &Principal,
     person_id: Uuid,
     input: NewStep,
 ) -> ApiResult<TrainerStep> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
     let now = clock.now();
     let today = london_today(now);
     let effective_on = input.effective_on.unwrap_or(today);
@@ -221,8 +218,8 @@ pub async fn record(
             "must be at most 500 characters",
         );
     }
-    let txn = begin_write(db).await?;
-    if who.role == Role::Trainer {
+    let txn = ctx.begin().await?;
+    if who.signs_off_as_trainer() {
         // An accredited trainer may sign off anyone they observed, not only themselves.
         entities::people::Entity::find_by_id(person_id)
             .one(&txn)
@@ -246,7 +243,7 @@ pub async fn record(
     );
     errors.finish()?;
 
-    let is_coordinator = matches!(who.role, Role::Admin | Role::Coordinator);
+    let is_coordinator = who.coordinates();
     let facts = facts_of(&txn, input.programme_id, &[person_id])
         .await?
         .remove(&person_id)
@@ -456,16 +453,10 @@ pub struct BatchSteps {
 
 /// Records the step for each person in turn, each in its own transaction, under exactly the
 /// rules of [`record`].
-pub async fn record_many(
-    db: &DatabaseConnection,
-    config: &Config,
-    clock: &Clock,
-    who: &Principal,
-    input: NewSteps,
-) -> ApiResult<BatchSteps> {
+pub async fn record_many(ctx: &Ctx, config: &Config, input: NewSteps) -> ApiResult<BatchSteps> {
     crate::domain::batch::check_people("person_ids", &input.person_ids)?;
     let done = crate::domain::batch::each(&input.person_ids, |person_id| {
-        record(db, config, clock, who, person_id, input.step.clone())
+        record(ctx, config, person_id, input.step.clone())
     })
     .await?;
     let recorded = done.iter().filter(|(_, r)| r.is_ok()).count() as i64;
