@@ -33,6 +33,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     error::{ApiError, ApiResult},
+    scim_error::ErrorFormat,
     state::AppState,
 };
 
@@ -100,13 +101,7 @@ pub async fn authenticate_first<E: poem::Endpoint>(
     let Some(state) = req.data::<AppState>().cloned() else {
         return Ok(Box::pin(next.call(req)).await?.into_response());
     };
-    let refuse = |req: &Request, err: ApiError| -> poem::Response {
-        if req.uri().path().starts_with("/scim/") {
-            crate::scim_error::error_response(&crate::scim_error::ScimError::from(err))
-        } else {
-            poem::Error::from(err).into_response()
-        }
-    };
+    let refuse = |req: &Request, err: ApiError| ErrorFormat::of(req).answer(err);
     match bearer_token(&req).map(str::to_owned) {
         Some(secret) => match authenticate(&state, &req, &secret).await {
             Ok(principal) => {

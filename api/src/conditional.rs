@@ -20,6 +20,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::{
     error::{FieldError, Problem, problem_response},
+    scim_error::ErrorFormat,
     state::AppState,
 };
 
@@ -111,7 +112,7 @@ fn unreadable_precondition(req: &Request) -> Option<Response> {
         "{field} must hold entity tags in visible ASCII (e.g. \"3f1c…\" or *), as an ETag \
          header gave them."
     );
-    Some(if req.uri().path().starts_with("/scim/") {
+    Some(if ErrorFormat::of(req) == ErrorFormat::Scim {
         crate::scim_error::error_response(&crate::scim_error::ScimError::new(
             StatusCode::BAD_REQUEST,
             Some("invalidValue"),
@@ -158,7 +159,7 @@ pub async fn conditional<E: Endpoint>(next: E, req: Request) -> poem::Result<Res
 
     // Hold the path's lock until the update has committed.
     let path = req.uri().path().to_owned();
-    let scim = path.starts_with("/scim/");
+    let scim = ErrorFormat::of(&req) == ErrorFormat::Scim;
     let (_permit, _sqlite, lock_txn) = match state.db.get_database_backend() {
         DbBackend::Postgres => {
             let permit = PG_LOCK_HOLDERS

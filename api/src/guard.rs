@@ -39,7 +39,7 @@ pub fn body_limit(path: &str) -> usize {
 /// The route a response answered, for logs and metrics: the OpenAPI operation id, or a fixed
 /// name for the few routes outside the document. Never the raw path (unbounded, and feed paths
 /// carry tokens).
-fn route_name(resp: &Response, path: &str) -> &'static str {
+fn route_name(resp: &Response, path: &str, scim: bool) -> &'static str {
     if let Some(op) = resp.data::<OperationId>() {
         return op.0;
     }
@@ -49,7 +49,7 @@ fn route_name(resp: &Response, path: &str) -> &'static str {
         "/metrics" => "metrics",
         "/api/v1/openapi.json" => "openapi",
         _ if path.starts_with("/docs") => "docs",
-        _ if path.starts_with("/scim/v2/") => "scim",
+        _ if scim => "scim",
         _ => "unmatched",
     }
 }
@@ -60,6 +60,7 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let scim = crate::scim_error::ErrorFormat::of(&req) == crate::scim_error::ErrorFormat::Scim;
     let state = req.data::<AppState>().cloned();
     let request_id = uuid::Uuid::now_v7().to_string();
     let request_id_for_check = request_id.clone();
@@ -87,7 +88,7 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
         Ok::<_, poem::Error>(resp)
     })
     .await?;
-    let route = route_name(&resp, &path);
+    let route = route_name(&resp, &path, scim);
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
     if let Some(state) = state {
@@ -326,12 +327,7 @@ pub async fn sane_input<E: Endpoint>(next: E, mut req: Request) -> poem::Result<
     errors.sort_by(|a, b| a.field.cmp(&b.field));
     errors.dedup();
     let err = crate::error::ApiError::Validation(errors);
-    if path.starts_with("/scim/") {
-        return Ok(crate::scim_error::error_response(
-            &crate::scim_error::ScimError::from(err),
-        ));
-    }
-    Err(err.into())
+    Ok(crate::scim_error::ErrorFormat::of(&req).answer(err))
 }
 
 /// Why a text is refused, if it is.

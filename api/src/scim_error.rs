@@ -109,3 +109,31 @@ pub fn error_response(err: &ScimError) -> Response {
     }
     resp
 }
+
+/// How a request's errors are written: problem+json (the API) or SCIM's error schema (RFC 7644
+/// §3.12). The application marks each request once, from the tree its path is mounted in
+/// (`crate::app`); middleware reads the mark and never looks at the path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    #[default]
+    Problem,
+    Scim,
+}
+
+impl ErrorFormat {
+    /// The format the request was marked with (problem+json when unmarked).
+    pub fn of(req: &poem::Request) -> Self {
+        req.extensions()
+            .get::<ErrorFormat>()
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Answers `err` in this format.
+    pub fn answer(self, err: ApiError) -> Response {
+        match self {
+            ErrorFormat::Scim => error_response(&ScimError::from(err)),
+            ErrorFormat::Problem => poem::Error::from(err).into_response(),
+        }
+    }
+}
