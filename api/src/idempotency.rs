@@ -14,7 +14,6 @@ use poem::{
     http::{Method, StatusCode, header},
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
@@ -27,15 +26,6 @@ use crate::{
 pub const HEADER: &str = "Idempotency-Key";
 /// Stored answers older than this are purged.
 pub const RETENTION_HOURS: i64 = 48;
-
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part);
-    }
-    crate::digest::hex(&hasher.finalize())
-}
 
 fn problem(kind: ProblemKind, detail: &str, field: bool) -> Response {
     problem_response(&Problem {
@@ -109,7 +99,11 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let request_hash = sha256_hex(&[req.method().as_str().as_bytes(), target.as_bytes(), &body]);
+    let request_hash = crate::digest::sha256_hex_of_parts(&[
+        req.method().as_str().as_bytes(),
+        target.as_bytes(),
+        &body,
+    ]);
     req.set_body(body);
     let scope = caller.key_id.to_string();
     let ctx = Ctx::request(&state, &caller);

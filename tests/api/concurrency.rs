@@ -262,7 +262,7 @@ async fn concurrent_cancellations_and_bookings_never_push_confirmed_above_capaci
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_over_real_sockets_share_one_database_without_overbooking() {
+async fn two_servers_with_their_own_pools_over_real_sockets_never_overbook() {
     let app = TestApp::spawn().await;
     let s = scenario(&app, 15, 85).await;
     let replicas = [app.serve_replica().await, app.serve_replica().await];

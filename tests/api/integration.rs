@@ -248,7 +248,7 @@ async fn an_update_made_on_a_stale_read_is_refused_with_412() {
 }
 
 #[tokio::test]
-async fn two_replicas_updating_on_the_same_read_let_exactly_one_win() {
+async fn two_servers_with_their_own_pools_updating_on_the_same_read_let_exactly_one_win() {
     let app = TestApp::spawn().await;
     let org = app.organisation("Council", "council").await;
     let person = app

@@ -440,7 +440,10 @@ impl TestApp {
 
 impl TestApp {
     /// Serves a new instance of the app (its own connection pool, the same database and clock)
-    /// on a real socket on 127.0.0.1, as a second replica would run. Returns its base URL.
+    /// on a real socket on 127.0.0.1. Returns its base URL. On PostgreSQL it is a replica in
+    /// all but the process: its own connections, so only the database keeps the two apart. On
+    /// SQLite it shares this process's write turn (`db::begin_write`); separate processes on one
+    /// SQLite file are exercised by `cascade bench`, not by the suite.
     pub async fn serve_replica(&self) -> String {
         self.serve_configured(|_| {}).await
     }

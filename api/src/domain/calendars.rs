@@ -13,7 +13,7 @@ use entities::{
     people, programmes, session_facilitators, sessions, sittings,
 };
 use poem_openapi::Object;
-use rand::RngCore;
+use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };

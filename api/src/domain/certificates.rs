@@ -9,7 +9,7 @@ use entities::{
     certificate_sequences, certificates, completions, courses, people, programmes, trainer_steps,
 };
 use poem_openapi::{Enum, Object};
-use rand::Rng;
+use rand::RngExt;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
     sea_query::Expr,

@@ -9,13 +9,11 @@ use crate::db::WriteTxn;
 use crate::domain::webhook_targets::Targets;
 use chrono::{DateTime, Duration, Utc};
 use entities::{events, organisations, webhook_deliveries as deliveries, webhooks};
-use hmac::{Hmac, Mac};
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use sha2::Sha256;
 use uuid::Uuid;
 use validator::Validate;
 
@@ -606,11 +604,10 @@ type Outcome = Result<u16, String>;
 
 /// The value of [`SIGNATURE_HEADER`] for a body sent at `timestamp` (Unix seconds).
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let hex = crate::digest::hex(&mac.finalize().into_bytes());
+    let hex = crate::digest::hmac_sha256_hex(
+        secret.as_bytes(),
+        &[format!("{timestamp}.").as_bytes(), body],
+    );
     format!("t={timestamp},v1={hex}")
 }
 
