@@ -19,6 +19,7 @@ use crate::{
 
 pub(crate) mod cancel;
 mod create;
+pub(crate) mod places;
 
 pub use cancel::{BookingCancellation, cancel};
 pub(crate) use create::create_in;

@@ -27,6 +27,13 @@ use crate::{
     render::certificate_pdf::{self, CertificateText},
 };
 
+mod documents;
+mod issue;
+mod verify;
+pub use documents::*;
+pub use issue::*;
+pub use verify::*;
+
 /// Unambiguous characters for codes read aloud (no I, L, O, U, 0 or 1).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
 /// 20 characters of a 30-letter alphabet: 98 bits of randomness.
@@ -213,187 +220,6 @@ fn view(c: certificates::Model, config: &Config, today: NaiveDate) -> Certificat
     }
 }
 
-/// The next number of a year, from a counter row held for the transaction (so two replicas never
-/// hand out the same number).
-async fn next_number(db: &impl ConnectionTrait, year: i32) -> ApiResult<(i32, String)> {
-    certificate_sequences::Entity::insert(certificate_sequences::ActiveModel {
-        year: Set(year),
-        last: Set(0),
-    })
-    .on_conflict_do_nothing_on([certificate_sequences::Column::Year])
-    .exec(db)
-    .await?;
-    let current = certificate_sequences::Entity::find_by_id(year)
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("certificate counter missing")))?;
-    let seq = current.last + 1;
-    certificate_sequences::Entity::update_many()
-        .col_expr(certificate_sequences::Column::Last, Expr::value(seq))
-        .filter(certificate_sequences::Column::Year.eq(year))
-        .exec(db)
-        .await?;
-    Ok((seq, format!("CAS-{year}-{seq:06}")))
-}
-
-/// The details a certificate prints, captured when it is issued.
-struct Details {
-    origin_key: String,
-    kind: &'static str,
-    person_id: Uuid,
-    organisation_id: Option<Uuid>,
-    programme_id: Uuid,
-    course_id: Option<Uuid>,
-    session_id: Option<Uuid>,
-    title: String,
-    completed_on: NaiveDate,
-    expires_on: Option<NaiveDate>,
-    cpd_hours: f64,
-}
-
-pub(crate) async fn certificate_event(
-    db: &impl ConnectionTrait,
-    kind: &'static str,
-    c: &certificates::Model,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let data = serde_json::json!({
-        "certificate_id": c.id, "number": c.number, "person_id": c.person_id, "kind": c.kind,
-        "course_id": c.course_id, "expires_on": c.expires_on, "revoke_reason": c.revoke_reason,
-    });
-    let org = super::events::employer(db, c.person_id).await?;
-    super::events::emit(db, kind, org, c.id, data, now).await
-}
-
-async fn insert(
-    db: &impl ConnectionTrait,
-    config: &Config,
-    d: Details,
-    now: DateTime<Utc>,
-) -> ApiResult<certificates::Model> {
-    let person = people::Entity::find_by_id(d.person_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Person"))?;
-    let programme = programmes::Entity::find_by_id(d.programme_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Programme"))?;
-    let issued_on = london_today(now);
-    let (seq, number) = next_number(db, issued_on.year()).await?;
-    let code = new_code();
-    let model = certificates::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        number: Set(number),
-        year: Set(issued_on.year()),
-        seq: Set(seq),
-        code_hash: Set(hash(&normalise(&code))),
-        code: Set(code),
-        origin_key: Set(d.origin_key),
-        kind: Set(d.kind.to_owned()),
-        person_id: Set(d.person_id),
-        organisation_id: Set(d.organisation_id),
-        programme_id: Set(d.programme_id),
-        course_id: Set(d.course_id),
-        session_id: Set(d.session_id),
-        person_name: Set(person.name),
-        title: Set(d.title),
-        programme_name: Set(programme.name),
-        completed_on: Set(d.completed_on),
-        issued_on: Set(issued_on),
-        expires_on: Set(d.expires_on),
-        cpd_hours: Set(d.cpd_hours),
-        issuer: Set(config.issuer.clone()),
-        revoked_at: Set(None),
-        revoke_reason: Set(None),
-        superseded_by_id: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    certificate_event(db, "certificate.issued", &model, now).await?;
-    Ok(model)
-}
-
-async fn exists(db: &impl ConnectionTrait, origin_key: &str) -> ApiResult<bool> {
-    Ok(certificates::Entity::find()
-        .filter(certificates::Column::OriginKey.eq(origin_key))
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// Issues the certificate of a completion, once (an imported completion gets none: it was
-/// certified where it was done).
-pub async fn issue_for_completion(
-    db: &impl ConnectionTrait,
-    config: &Config,
-    completion: &completions::Model,
-    course: &courses::Model,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let origin_key = format!("completion:{}:{}", completion.id, completion.completed_on);
-    if exists(db, &origin_key).await? {
-        return Ok(());
-    }
-    let session_id = completion
-        .source_id
-        .filter(|_| completion.source == entities::enums::CompletionSource::Session);
-    let details = Details {
-        origin_key,
-        kind: "completion",
-        person_id: completion.person_id,
-        organisation_id: completion.organisation_id,
-        programme_id: course.programme_id,
-        course_id: Some(course.id),
-        session_id,
-        title: course.title.clone(),
-        completed_on: completion.completed_on,
-        expires_on: course.certificate_validity_months.and_then(|m| {
-            completion
-                .completed_on
-                .checked_add_months(Months::new(m as u32))
-        }),
-        cpd_hours: course.cpd_hours,
-    };
-    insert(db, config, details, now).await?;
-    Ok(())
-}
-
-/// Issues the licence certificate of an accreditation or renewal step, once.
-pub async fn issue_for_licence(
-    db: &impl ConnectionTrait,
-    config: &Config,
-    step: &trainer_steps::Model,
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    let origin_key = format!("step:{}", step.id);
-    if exists(db, &origin_key).await? {
-        return Ok(());
-    }
-    let programme = programmes::Entity::find_by_id(step.programme_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Programme"))?;
-    let details = Details {
-        origin_key,
-        kind: "licence",
-        person_id: step.person_id,
-        organisation_id: super::events::employer(db, step.person_id).await?,
-        programme_id: step.programme_id,
-        course_id: None,
-        session_id: None,
-        title: format!("{} accredited trainer", programme.name),
-        completed_on: step.effective_on,
-        expires_on: step.licence_expires_on,
-        cpd_hours: 0.0,
-    };
-    insert(db, config, details, now).await?;
-    Ok(())
-}
-
 async fn find_reachable(
     db: &impl ConnectionTrait,
     who: &Principal,
@@ -481,66 +307,6 @@ pub async fn list(
         |c: &Certificate| c.id,
     )
     .await
-}
-
-fn text_of(c: &certificates::Model, config: &Config) -> CertificateText {
-    CertificateText {
-        licence: c.kind == "licence",
-        name: c.person_name.clone(),
-        title: c.title.clone(),
-        programme: c.programme_name.clone(),
-        completed_on: c.completed_on,
-        expires_on: c.expires_on,
-        cpd_hours: c.cpd_hours,
-        issuer: c.issuer.clone(),
-        issued_on: c.issued_on,
-        number: c.number.clone(),
-        code: c.code.clone(),
-        verify_url: verify_url(config, &c.code),
-    }
-}
-
-/// The PDF of one certificate, and its number (for the file name).
-pub async fn pdf(
-    db: &impl ConnectionTrait,
-    config: &Config,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<(Vec<u8>, String)> {
-    let c = find_reachable(db, who, id).await?;
-    Ok((certificate_pdf::render(&[text_of(&c, config)])?, c.number))
-}
-
-/// Every current certificate of a session (neither revoked nor superseded) as one PDF.
-pub async fn session_pdf(
-    db: &impl ConnectionTrait,
-    config: &Config,
-    session_id: Uuid,
-) -> ApiResult<Vec<u8>> {
-    entities::sessions::Entity::find_by_id(session_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Session"))?;
-    let mut rows = certificates::Entity::find()
-        .filter(certificates::Column::SessionId.eq(session_id))
-        .filter(certificates::Column::RevokedAt.is_null())
-        .filter(certificates::Column::SupersededById.is_null())
-        .all(db)
-        .await?;
-    if rows.is_empty() {
-        return Err(ApiError::Rule {
-            kind: ProblemKind::NoCertificates,
-            detail: "The session has no certificates yet: they are issued when it is completed."
-                .into(),
-        });
-    }
-    rows.sort_by(|a, b| {
-        a.person_name
-            .cmp(&b.person_name)
-            .then(a.number.cmp(&b.number))
-    });
-    let texts: Vec<CertificateText> = rows.iter().map(|c| text_of(c, config)).collect();
-    Ok(certificate_pdf::render(&texts)?)
 }
 
 fn not_current(c: &certificates::Model) -> Option<ApiError> {
@@ -650,37 +416,4 @@ pub async fn reissue(ctx: &Ctx, config: &Config, id: Uuid) -> ApiResult<Certific
     .await?;
     txn.commit().await?;
     Ok(view(new, config, london_today(now)))
-}
-
-/// Public verification by code. A code that matches nothing — mistyped, near a real one, or
-/// made up — gets the same 404.
-pub async fn verify(
-    db: &impl ConnectionTrait,
-    clock: &Clock,
-    code: &str,
-) -> ApiResult<Verification> {
-    let normal = normalise(code);
-    let not_found = || ApiError::NotFound("No certificate has this verification code.".into());
-    if normal.len() != CODE_LEN {
-        return Err(not_found());
-    }
-    let c = certificates::Entity::find()
-        .filter(certificates::Column::CodeHash.eq(hash(&normal)))
-        .one(db)
-        .await?
-        .ok_or_else(not_found)?;
-    let today = london_today(clock.now());
-    Ok(Verification {
-        status: status_of(&c, today),
-        revoked_on: c.revoked_at.map(london_today),
-        number: c.number,
-        name: c.person_name,
-        title: c.title,
-        programme: c.programme_name,
-        completed_on: c.completed_on,
-        expires_on: c.expires_on,
-        cpd_hours: c.cpd_hours,
-        issuer: c.issuer,
-        issued_on: c.issued_on,
-    })
 }

@@ -16,7 +16,7 @@ use validator::Validate;
 
 use super::{
     membership_requests::{self, MembershipRequest, RequestSource},
-    validation::{FieldErrors, check_text, clean_text, ensure_free},
+    validation::{Email, FieldErrors, check_text, clean_text, ensure_free},
 };
 use crate::{
     audit::{self, Change},
@@ -86,10 +86,6 @@ pub struct NewPerson {
     /// 1–200 characters, any script.
     pub name: String,
     /// A valid work email address, unique across the partnership.
-    #[validate(
-        email(message = "must be a valid email address"),
-        length(max = 254, message = "must be at most 254 characters")
-    )]
     pub email: String,
     /// The person's staff group (an active entry of `/staff-groups`).
     pub staff_group_id: Option<Uuid>,
@@ -106,10 +102,6 @@ pub struct PersonChanges {
     /// New name, 1–200 characters, any script.
     pub name: Option<String>,
     /// New work email, unique across the partnership.
-    #[validate(
-        email(message = "must be a valid email address"),
-        length(max = 254, message = "must be at most 254 characters")
-    )]
     pub email: Option<String>,
     /// New staff group; `null` clears it.
     pub staff_group_id: MaybeUndefined<Uuid>,
@@ -156,7 +148,7 @@ pub(crate) fn check_external_id(errors: &mut FieldErrors, field: &str, value: &s
 }
 
 pub(crate) fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
+    Email::key_of(email)
 }
 
 /// The people with a membership (current or past) of an organisation, as a sub-query.
@@ -487,6 +479,9 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
     }
     let name = clean_text(&input.name);
     let mut errors = FieldErrors::of(&input);
+    if let Err(why) = Email::parse(&input.email) {
+        errors.add("email", why);
+    }
     check_text(&mut errors, "name", &name, 200);
     let mut seen = HashSet::new();
     for (i, m) in input.memberships.iter().enumerate() {
@@ -641,6 +636,9 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: PersonChanges) -> ApiResult<Pe
     }
     let name = changes.name.as_deref().map(clean_text);
     let mut errors = FieldErrors::of(&changes);
+    if let Some(Err(why)) = changes.email.as_deref().map(Email::parse) {
+        errors.add("email", why);
+    }
     if let Some(name) = &name {
         check_text(&mut errors, "name", name, 200);
     }

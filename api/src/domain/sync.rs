@@ -19,7 +19,7 @@ use super::{
     bookings::cancel::{cancel_places, future_places},
     membership_requests::{self, RequestSource},
     people::{check_external_id, email_key},
-    validation::{FieldErrors, check_text, clean_text},
+    validation::{Email, FieldErrors, check_text, clean_text},
 };
 use crate::{
     audit::{self, Change},
@@ -195,9 +195,9 @@ pub async fn sync(
         let f = |name: &str| format!("people[{i}].{name}");
         check_external_id(&mut errors, &f("external_id"), &row.external_id);
         check_text(&mut errors, &f("name"), &clean_text(&row.name), 200);
-        let valid_email =
-            validator::ValidateEmail::validate_email(&row.email.trim()) && row.email.len() <= 254;
-        errors.check(valid_email, &f("email"), "must be a valid email address");
+        if Email::parse(row.email.trim()).is_err() || row.email.len() > Email::MAX_LEN {
+            errors.add(f("email"), "must be a valid email address");
+        }
         if let Some(first) = seen_external.insert(row.external_id.clone(), i) {
             errors.add(f("external_id"), format!("repeats row {first}"));
         }

@@ -18,7 +18,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Booking, views};
+use super::{
+    Booking,
+    places::{clashing_people, confirmed_by_organisation, place_for},
+    views,
+};
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
@@ -27,10 +31,7 @@ use crate::{
         people::find_visible,
         sessions::{
             Availability, lock,
-            waitlist::{
-                clashing_people, confirmed_by_organisation, place_for, promote, save_counts,
-                sittings_of,
-            },
+            waitlist::{promote, save_counts, sittings_of},
         },
     },
     error::{ApiError, ApiResult},

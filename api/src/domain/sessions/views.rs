@@ -1,0 +1,211 @@
+//! Reading sessions: one, or a filtered page, each with its sittings, facilitators and
+//! availability built in one query per kind for the whole page.
+
+use super::*;
+
+/// Reads a session. Settles a reserved-place release that has come due first, so the waitlist is
+/// offered the released places as soon as anyone looks.
+pub async fn get_settled(db: &DatabaseConnection, clock: &Clock, id: Uuid) -> ApiResult<Session> {
+    waitlist::settle_release_if_due(&Ctx::system(db, clock), id).await?;
+    get(db, clock, id).await
+}
+
+pub async fn get(db: &impl ConnectionTrait, clock: &Clock, id: Uuid) -> ApiResult<Session> {
+    let model = sessions::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    Ok(views(db, clock, vec![model]).await?.remove(0))
+}
+
+/// Today's date in Europe/London.
+pub fn london_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&London).date_naive()
+}
+
+pub(super) fn local(t: DateTime<Utc>) -> (NaiveDate, String) {
+    let l = t.with_timezone(&London);
+    (l.date_naive(), l.format("%H:%M").to_string())
+}
+
+/// Builds session views for a page of rows with one query per related table.
+pub(crate) async fn views(
+    db: &impl ConnectionTrait,
+    clock: &Clock,
+    rows: Vec<sessions::Model>,
+) -> ApiResult<Vec<Session>> {
+    let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+    let mut sittings_by: HashMap<Uuid, Vec<Sitting>> = HashMap::new();
+    for s in sittings::Entity::find()
+        .filter(sittings::Column::SessionId.is_in(ids.clone()))
+        .order_by_asc(sittings::Column::Position)
+        .all(db)
+        .await?
+    {
+        let (date, start) = local(s.starts_at);
+        let (_, end) = local(s.ends_at);
+        sittings_by.entry(s.session_id).or_default().push(Sitting {
+            position: s.position,
+            date,
+            start,
+            end,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+        });
+    }
+    let mut facilitators: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for f in session_facilitators::Entity::find()
+        .filter(session_facilitators::Column::SessionId.is_in(ids.clone()))
+        .all(db)
+        .await?
+    {
+        facilitators
+            .entry(f.session_id)
+            .or_default()
+            .push(f.person_id);
+    }
+    let mut audiences: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for a in session_audiences::Entity::find()
+        .filter(session_audiences::Column::SessionId.is_in(ids))
+        .all(db)
+        .await?
+    {
+        audiences
+            .entry(a.session_id)
+            .or_default()
+            .push(a.staff_group_id);
+    }
+    let now = clock.now();
+    Ok(rows
+        .into_iter()
+        .map(|m| {
+            let mut facilitator_ids = facilitators.remove(&m.id).unwrap_or_default();
+            facilitator_ids.sort();
+            let mut audience = audiences.remove(&m.id).unwrap_or_default();
+            audience.sort();
+            let availability = Availability::of(&m, now);
+            Session {
+                id: m.id,
+                course_id: m.course_id,
+                programme_id: m.programme_id,
+                status: m.status.into(),
+                revision: m.revision,
+                sittings: sittings_by.remove(&m.id).unwrap_or_default(),
+                starts_at: m.starts_at,
+                ends_at: m.ends_at,
+                venue: m.venue_name.clone().map(|name| Venue {
+                    name,
+                    address: m.venue_address.clone(),
+                    locality_id: m.locality_id,
+                }),
+                online_url: m.online_url.clone(),
+                facilitator_ids,
+                audience_staff_group_ids: audience,
+                booking_opens_at: m.booking_opens_at,
+                booking_closes_at: m.booking_closes_at,
+                late_cancellation_days: m.late_cancellation_days,
+                reserved_places: match (m.reserved_sector, m.reserved_release_at) {
+                    (Some(sector), Some(release_at)) => Some(SessionReservedPlaces {
+                        sector: sector.into(),
+                        places: reserved_places_for(m.capacity, m.reserved_share_bp),
+                        release_at,
+                        released: now >= release_at,
+                    }),
+                    _ => None,
+                },
+                availability,
+                cancel_reason: m.cancel_reason,
+                cancelled_at: m.cancelled_at,
+                created_at: m.created_at,
+                updated_at: m.updated_at,
+            }
+        })
+        .collect())
+}
+
+/// Filters of the session list.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SessionFilter {
+    pub programme_id: Option<Uuid>,
+    pub course_id: Option<Uuid>,
+    pub locality_id: Option<Uuid>,
+    pub status: Option<SessionStatus>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub has_free_places: Option<bool>,
+}
+
+/// The first instant of a London date.
+pub(crate) fn london_midnight(date: NaiveDate) -> DateTime<Utc> {
+    london_instant(date, NaiveTime::MIN)
+        .or_else(|| {
+            london_instant(
+                date,
+                NaiveTime::from_hms_opt(1, 0, 0).unwrap_or(NaiveTime::MIN),
+            )
+        })
+        .unwrap_or_default()
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    clock: &Clock,
+    filter: SessionFilter,
+    page: PageRequest,
+) -> ApiResult<(Vec<Session>, Option<String>)> {
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && to < from
+    {
+        return Err(ApiError::invalid("to", "must not be before `from`"));
+    }
+    let mut select = sessions::Entity::find();
+    if let Some(id) = filter.programme_id {
+        select = select.filter(sessions::Column::ProgrammeId.eq(id));
+    }
+    if let Some(id) = filter.course_id {
+        select = select.filter(sessions::Column::CourseId.eq(id));
+    }
+    if let Some(id) = filter.locality_id {
+        select = select.filter(sessions::Column::LocalityId.eq(id));
+    }
+    if let Some(status) = filter.status {
+        select = select.filter(sessions::Column::Status.eq(status));
+    }
+    if let Some(from) = filter.from {
+        select = select.filter(sessions::Column::StartsAt.gte(london_midnight(from)));
+    }
+    if let Some(to) = filter.to.and_then(|d| d.succ_opt()) {
+        select = select.filter(sessions::Column::StartsAt.lt(london_midnight(to)));
+    }
+    match filter.has_free_places {
+        Some(true) => {
+            select = select
+                .filter(sessions::Column::Status.eq(SessionStatus::Scheduled))
+                .filter(
+                    Expr::col(sessions::Column::ConfirmedCount)
+                        .lt(Expr::col(sessions::Column::Capacity)),
+                )
+        }
+        Some(false) => {
+            select = select.filter(
+                sea_orm::Condition::any()
+                    .add(sessions::Column::Status.ne(SessionStatus::Scheduled))
+                    .add(
+                        Expr::col(sessions::Column::ConfirmedCount)
+                            .gte(Expr::col(sessions::Column::Capacity)),
+                    ),
+            )
+        }
+        None => {}
+    }
+    let (rows, next) = fetch_page(
+        db,
+        select,
+        sessions::Column::Id,
+        page,
+        |m| m,
+        |m: &sessions::Model| m.id,
+    )
+    .await?;
+    Ok((views(db, clock, rows).await?, next))
+}
