@@ -16,6 +16,7 @@ use crate::{
     clock::Clock,
     db::{self, Author, WriteTxn},
     state::AppState,
+    versions::Precondition,
 };
 
 /// Who the audit log names for a context's writes.
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// The caller. Scheduled work and the command line act with an admin's reach and no key.
     pub who: Principal,
+    /// The request's `If-Match`, for the update to claim (see [`crate::versions`]).
+    pub precondition: Precondition,
     actor: Actor,
     after_the_fact: bool,
 }
@@ -46,6 +49,7 @@ impl Ctx {
             db: state.db.clone(),
             clock: state.clock.clone(),
             who: who.clone(),
+            precondition: Precondition::none(),
             actor: Actor::Caller,
             after_the_fact: false,
         }
@@ -71,9 +75,16 @@ impl Ctx {
                 organisation_id: None,
                 person_id: None,
             },
+            precondition: Precondition::none(),
             actor,
             after_the_fact: false,
         }
+    }
+
+    /// The same context, with the request's `If-Match` for its update to claim.
+    pub fn expecting(mut self, precondition: Precondition) -> Self {
+        self.precondition = precondition;
+        self
     }
 
     /// The same context, recording what already happened (a past session): every audit record

@@ -80,6 +80,12 @@ pub enum ApiError {
     Rule { kind: ProblemKind, detail: String },
     #[error("{0}")]
     Conflict(String),
+    /// An `If-Match` that names no current version; `current` is the tag of the current one.
+    #[error("{detail}")]
+    Stale {
+        detail: String,
+        current: Option<String>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -110,6 +116,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Rule { kind, .. } => kind.status(),
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Stale { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -133,6 +140,11 @@ impl ApiError {
             ),
             Self::Rule { kind, detail } => (*kind, detail.clone(), None),
             Self::Conflict(d) => (ProblemKind::Conflict, d.clone(), None),
+            Self::Stale { detail, .. } => (
+                ProblemKind::PreconditionFailed,
+                detail.clone(),
+                Some(vec![FieldError::new("If-Match", detail.clone())]),
+            ),
             Self::Forbidden(d) => (ProblemKind::Forbidden, d.clone(), None),
             Self::Unauthorized(d) => (ProblemKind::Unauthorized, d.clone(), None),
             Self::TooManyRequests(seconds) => (
@@ -194,6 +206,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let mut resp = problem_response(&self.to_problem());
+        if let Self::Stale {
+            current: Some(tag), ..
+        } = &self
+            && let Ok(value) = poem::http::HeaderValue::from_str(tag)
+        {
+            resp.headers_mut().insert(poem::http::header::ETAG, value);
+        }
         if let Self::TooManyRequests(seconds) = self
             && let Ok(value) = poem::http::HeaderValue::from_str(&seconds.to_string())
         {

@@ -25,6 +25,7 @@ pub mod render;
 pub mod routes;
 pub mod scim_error;
 pub mod state;
+pub mod versions;
 
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, Response, Route, get,

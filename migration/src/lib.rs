@@ -14,6 +14,7 @@ mod m20261123_000008_webhooks;
 mod m20261123_000009_audit_erasure;
 mod m20261130_000010_membership_requests;
 mod m20261130_000011_scim_user_attributes;
+mod m20261130_000012_versions;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_audit_erasure::Migration),
             Box::new(m20261130_000010_membership_requests::Migration),
             Box::new(m20261130_000011_scim_user_attributes::Migration),
+            Box::new(m20261130_000012_versions::Migration),
         ]
     }
 }

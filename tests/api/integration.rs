@@ -179,11 +179,35 @@ async fn an_update_made_on_a_stale_read_is_refused_with_412() {
             Some(json!({ "name": "Zoe Ashworth" })),
         )
         .await;
-    assert_eq!(etag(&stale), new_tag, "the refusal carries the current tag");
+    // Tags are "<version>-<digest>"; the refusal carries the current version's tag, which an
+    // update can send as its If-Match.
+    let version = |tag: &str| {
+        tag.trim_matches('"')
+            .split('-')
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let current = etag(&stale);
+    assert!(!version(&new_tag).is_empty(), "{new_tag}");
+    assert_eq!(
+        version(&current),
+        version(&new_tag),
+        "the refusal names the current version"
+    );
     let problem = stale.problem(412);
     assert_eq!(cascade_tests::Reply::error_fields(&problem), ["If-Match"]);
     let now = app.get(&path, &app.admin).await.expect(200).body;
     assert_eq!(now["name"], "Zoë Ashworth-Khan");
+    app.request_with(
+        "PATCH",
+        &path,
+        Some(&app.admin),
+        &[("If-Match", &current)],
+        Some(json!({ "name": "Zoë Ashworth-Khan" })),
+    )
+    .await
+    .expect(200);
 
     // `*` matches whatever exists; no If-Match is an unconditional update; a missing resource
     // is still 404; a weak tag never matches.
@@ -297,4 +321,174 @@ async fn a_precondition_that_is_not_ascii_is_refused_never_ignored() {
     }
     let read = app.get(&path, &app.admin).await.expect(200);
     assert_eq!(read.body["name"], "Council", "nothing was written");
+}
+
+/// Every resource a PATCH or PUT changes claims the version its If-Match names: the update made
+/// on a read succeeds and answers a new tag; a second update made on the same read is refused.
+#[tokio::test]
+async fn every_update_claims_the_version_it_read_and_parts_raise_their_owners_version() {
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Council", "council").await;
+    let person = app
+        .person("Siobhán Ó Briain", "siobhan@example.org", org, "1")
+        .await;
+    let programme = app.programme("mecc").await;
+    let course = app.course(programme, "mecc-skills").await;
+    let session = id_of(&app.session(course, 20, 10).await);
+    let locality = id_of(
+        &app.post("/api/v1/localities", &app.admin, json!({ "name": "Calne" }))
+            .await
+            .expect(201)
+            .body,
+    );
+    let group = id_of(
+        &app.post(
+            "/api/v1/staff-groups",
+            &app.admin,
+            json!({ "name": "Early years" }),
+        )
+        .await
+        .expect(201)
+        .body,
+    );
+    let year = cascade::domain::trainers::steps::financial_year(
+        cascade::domain::sessions::london_today(app.clock.now()),
+    );
+    app.put(
+        &format!("/api/v1/programmes/{programme}/years/{year}"),
+        &app.admin,
+        json!({ "champions_target": 600 }),
+    )
+    .await
+    .expect(200);
+    let cases: Vec<(&str, String, Value, Value)> = vec![
+        (
+            "PATCH",
+            format!("/api/v1/organisations/{org}"),
+            json!({ "name": "Wiltshire Council" }),
+            json!({ "name": "Swindon Council" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/people/{person}"),
+            json!({ "name": "Siobhán Ní Bhriain" }),
+            json!({ "name": "Siobhan" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/localities/{locality}"),
+            json!({ "name": "Calne Without" }),
+            json!({ "name": "Chippenham" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/staff-groups/{group}"),
+            json!({ "name": "Early years practitioners" }),
+            json!({ "name": "Nursery" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/programmes/{programme}"),
+            json!({ "name": "Making Every Contact Count" }),
+            json!({ "name": "MECC" }),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/programmes/{programme}/years/{year}"),
+            json!({ "champions_target": 650 }),
+            json!({ "champions_target": 700 }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/courses/{course}"),
+            json!({ "title": "MECC skills" }),
+            json!({ "title": "MECC skills day" }),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/sessions/{session}"),
+            json!({ "capacity": 12 }),
+            json!({ "capacity": 14 }),
+        ),
+    ];
+    for (method, path, first, second) in cases {
+        let tag = etag(&app.get(&path, &app.admin).await.expect(200));
+        let done = app
+            .request_with(
+                method,
+                &path,
+                Some(&app.admin),
+                &[("If-Match", &tag)],
+                Some(first),
+            )
+            .await
+            .expect(200);
+        let new_tag = etag(&done);
+        assert_ne!(new_tag, tag, "{path}");
+        assert_eq!(
+            etag(&app.get(&path, &app.admin).await.expect(200)),
+            new_tag,
+            "{path}: the update answers the tag a read then gives"
+        );
+        app.request_with(
+            method,
+            &path,
+            Some(&app.admin),
+            &[("If-Match", &tag)],
+            Some(second),
+        )
+        .await
+        .problem(412);
+    }
+
+    // Parts raise their owner's version: a membership changes the person's tag, a booking the
+    // session's, so an update made before them is refused.
+    let person_path = format!("/api/v1/people/{person}");
+    let before = etag(&app.get(&person_path, &app.admin).await.expect(200));
+    let other = app.organisation("Wiltshire Police", "police").await;
+    app.put(
+        &format!("{person_path}/memberships/{other}"),
+        &app.admin,
+        json!({ "external_id": "P-9" }),
+    )
+    .await
+    .expect(200);
+    assert_ne!(etag(&app.get(&person_path, &app.admin).await), before);
+    app.request_with(
+        "PATCH",
+        &person_path,
+        Some(&app.admin),
+        &[("If-Match", &before)],
+        Some(json!({ "name": "Someone else" })),
+    )
+    .await
+    .problem(412);
+
+    let session_path = format!("/api/v1/sessions/{session}");
+    let before = etag(&app.get(&session_path, &app.admin).await.expect(200));
+    app.book(session, person, &app.admin).await.expect(201);
+    let after = app.get(&session_path, &app.admin).await.expect(200);
+    assert_ne!(etag(&after), before);
+    assert_eq!(after.body["availability"]["confirmed"], 1);
+    app.request_with(
+        "PATCH",
+        &session_path,
+        Some(&app.admin),
+        &[("If-Match", &before)],
+        Some(json!({ "capacity": 16 })),
+    )
+    .await
+    .problem(412);
+    let register = format!("{session_path}/attendance");
+    let tag = etag(&app.get(&register, &app.admin).await.expect(200));
+    app.request_with(
+        "PUT",
+        &register,
+        Some(&app.admin),
+        &[("If-Match", "\"1-stale\"")],
+        Some(json!({ "marks": [] })),
+    )
+    .await
+    .problem(422);
+    assert!(tag.starts_with('"'), "{tag}");
 }

@@ -5,6 +5,7 @@ use crate::auth::DeliveryScope;
 use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
+use crate::versions::{self, Resource};
 use std::collections::{HashMap, HashSet};
 
 use entities::{
@@ -156,13 +157,18 @@ pub async fn register(
 
 /// Records marks (all or nothing). Only for confirmed bookings, sittings that have started, and
 /// a session not yet completed or cancelled.
-pub async fn record(ctx: &Ctx, session_id: Uuid, input: AttendanceInput) -> ApiResult<Register> {
+pub async fn record(
+    ctx: &Ctx,
+    session_id: Uuid,
+    input: AttendanceInput,
+) -> ApiResult<(Register, Option<i64>)> {
     let clock = &ctx.clock;
     let who = &ctx.who;
     let txn = ctx.begin().await?;
-    let register = record_in(&txn, clock, who, session_id, input).await?;
+    let register = record_in(&txn, clock, who, &ctx.precondition, session_id, input).await?;
+    let version = versions::version(&txn, Resource::Session(session_id)).await?;
     txn.commit().await?;
-    Ok(register)
+    Ok((register, version))
 }
 
 /// [`record`] inside the caller's write transaction.
@@ -170,6 +176,7 @@ pub(crate) async fn record_in(
     txn: &crate::db::WriteTxn,
     clock: &Clock,
     who: &Principal,
+    precondition: &versions::Precondition,
     session_id: Uuid,
     input: AttendanceInput,
 ) -> ApiResult<Register> {
@@ -189,6 +196,10 @@ pub(crate) async fn record_in(
             "The session is no longer open for attendance.",
         ));
     }
+    // The register is the session's: `If-Match` names the session's version.
+    precondition
+        .claim(txn, Resource::Session(session_id))
+        .await?;
     let sittings: HashMap<i32, sittings::Model> = sittings::Entity::find()
         .filter(sittings::Column::SessionId.eq(session_id))
         .all(txn)

@@ -6,6 +6,7 @@ use crate::auth::DeliveryScope;
 use crate::ctx::Ctx;
 use crate::error::refused;
 use crate::problem::ProblemKind;
+use crate::versions::{self, Resource};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -323,13 +324,16 @@ pub async fn update(
     config: &Config,
     id: Uuid,
     input: CascadeSessionInput,
-) -> ApiResult<CascadeSession> {
+) -> ApiResult<(CascadeSession, Option<i64>)> {
     let clock = &ctx.clock;
     let who = &ctx.who;
     let now = clock.now();
     who.require_cascade_deliverer(input.lead_trainer_id, input.co_trainer_id)?;
     let txn = ctx.begin().await?;
     let current = find_correctable(&txn, who, id, now).await?;
+    ctx.precondition
+        .claim(&txn, Resource::CascadeSession(id))
+        .await?;
     let course = check(&txn, &input, london_today(now)).await?;
     // Both programmes (when a correction moves the session), always in id order.
     let mut affected = vec![current.programme_id, course.programme_id];
@@ -389,8 +393,9 @@ pub async fn update(
         Change::new("cascade_session", id, "correct").summary(summary(course.id, &input)),
     )
     .await?;
+    let version = versions::version(&txn, Resource::CascadeSession(id)).await?;
     txn.commit().await?;
-    Ok(view)
+    Ok((view, version))
 }
 
 /// Deletes a cascade session within the correction window, with the completions it gave.

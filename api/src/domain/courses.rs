@@ -2,6 +2,7 @@
 //! lasts and how places are reserved for a sector.
 
 use crate::ctx::Ctx;
+use crate::versions::{self, Resource};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -450,7 +451,11 @@ pub async fn create(ctx: &Ctx, input: NewCourse) -> ApiResult<Course> {
     Ok(course)
 }
 
-pub async fn update(ctx: &Ctx, id: Uuid, changes: CourseChanges) -> ApiResult<Course> {
+pub async fn update(
+    ctx: &Ctx,
+    id: Uuid,
+    changes: CourseChanges,
+) -> ApiResult<(Course, Option<i64>)> {
     let now = ctx.now();
     let summary = audit::changed(&changes);
     let txn = ctx.begin().await?;
@@ -458,6 +463,7 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: CourseChanges) -> ApiResult<Co
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
+    ctx.precondition.claim(&txn, Resource::Course(id)).await?;
     let title = changes.title.as_deref().map(clean_text);
     let mut errors = FieldErrors::of(&changes);
     if let Some(code) = &changes.code {
@@ -547,8 +553,9 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: CourseChanges) -> ApiResult<Co
     .await?;
     let course = get(&txn, id).await?;
     audit::record(&txn, Change::new("course", id, "update").summary(summary)).await?;
+    let version = versions::version(&txn, Resource::Course(id)).await?;
     txn.commit().await?;
-    Ok(course)
+    Ok((course, version))
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Course> {

@@ -3,6 +3,7 @@
 
 use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
+use crate::versions::{self, Resource};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -610,7 +611,11 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
     Ok(CreateOutcome::Created(person))
 }
 
-pub async fn update(ctx: &Ctx, id: Uuid, changes: PersonChanges) -> ApiResult<Person> {
+pub async fn update(
+    ctx: &Ctx,
+    id: Uuid,
+    changes: PersonChanges,
+) -> ApiResult<(Person, Option<i64>)> {
     let who = &ctx.who;
     let now = ctx.now();
     let summary = audit::changed(&changes);
@@ -634,6 +639,7 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: PersonChanges) -> ApiResult<Pe
             ));
         }
     }
+    ctx.precondition.claim(&txn, Resource::Person(id)).await?;
     let name = changes.name.as_deref().map(clean_text);
     let mut errors = FieldErrors::of(&changes);
     if let Some(Err(why)) = changes.email.as_deref().map(Email::parse) {
@@ -679,8 +685,9 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: PersonChanges) -> ApiResult<Pe
             .person(id),
     )
     .await?;
+    let version = versions::version(&txn, Resource::Person(id)).await?;
     txn.commit().await?;
-    Ok(person)
+    Ok((person, version))
 }
 
 /// Creates or changes one organisation's membership of a person.

@@ -1,6 +1,7 @@
 //! Programme years (UK financial years, April–March) and their targets.
 
 use crate::ctx::Ctx;
+use crate::versions::{self, Resource};
 use chrono::{DateTime, Utc};
 use entities::programme_years;
 use poem_openapi::Object;
@@ -143,7 +144,7 @@ pub async fn put(
     programme_id: Uuid,
     year: i32,
     input: ProgrammeYearInput,
-) -> ApiResult<ProgrammeYear> {
+) -> ApiResult<(ProgrammeYear, Option<i64>)> {
     let clock = &ctx.clock;
     check_year(year)?;
     let mut errors = FieldErrors::default();
@@ -194,6 +195,8 @@ pub async fn put(
     let now = clock.now();
     let txn = ctx.begin().await?;
     programmes::find(&txn, programme_id).await?;
+    let resource = Resource::ProgrammeYear(programme_id, year);
+    ctx.precondition.claim(&txn, resource).await?;
     // An upsert, so two coordinators setting the same year at once both succeed (last wins).
     programme_years::Entity::insert(programme_years::ActiveModel {
         programme_id: Set(programme_id),
@@ -242,6 +245,7 @@ pub async fn put(
         Change::new("programme", programme_id, "put_year").summary(format!("year {year}")),
     )
     .await?;
+    let version = versions::version(&txn, resource).await?;
     txn.commit().await?;
-    Ok(saved.into())
+    Ok((saved.into(), version))
 }

@@ -7,6 +7,7 @@
 //! in one transaction holding the organisation's row, as staff sync does, and deactivation uses
 //! sync's leaver rules.
 
+use crate::versions::{self, Resource};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -381,10 +382,12 @@ pub async fn replace(
     org: Uuid,
     id: Uuid,
     body: &Value,
-) -> ScimResult<Value> {
+) -> ScimResult<(Value, Option<i64>)> {
     let now = ctx.now();
     let input = parse_user(body)?;
     let txn = begin_for(ctx, org).await?;
+    membership(&txn, org, id).await?;
+    ctx.precondition.claim(&txn, Resource::Person(id)).await?;
     write(&txn, org, id, &input, now).await?;
     audit::record(
         &txn,
@@ -394,8 +397,9 @@ pub async fn replace(
     )
     .await?;
     let user = get(&txn, base_url, org, id).await?;
+    let version = versions::version(&txn, Resource::Person(id)).await?;
     txn.commit().await?;
-    Ok(user)
+    Ok((user, version))
 }
 
 /// PATCH: the operations are applied to the representation read inside the write, so two
@@ -406,10 +410,11 @@ pub async fn patch(
     org: Uuid,
     id: Uuid,
     patch: &Value,
-) -> ScimResult<Value> {
+) -> ScimResult<(Value, Option<i64>)> {
     let now = ctx.now();
     let txn = begin_for(ctx, org).await?;
     let current = get(&txn, base_url, org, id).await?;
+    ctx.precondition.claim(&txn, Resource::Person(id)).await?;
     let input = parse_user(&apply_patch(&current, patch)?)?;
     write(&txn, org, id, &input, now).await?;
     audit::record(
@@ -420,8 +425,9 @@ pub async fn patch(
     )
     .await?;
     let user = get(&txn, base_url, org, id).await?;
+    let version = versions::version(&txn, Resource::Person(id)).await?;
     txn.commit().await?;
-    Ok(user)
+    Ok((user, version))
 }
 
 /// Makes the User what `input` says, in the caller's transaction holding the organisation.

@@ -7,6 +7,7 @@
 use crate::ctx::Ctx;
 use crate::db::WriteTxn;
 use crate::domain::webhook_targets::Targets;
+use crate::versions::{self, Resource};
 use chrono::{DateTime, Duration, Utc};
 use entities::{events, organisations, webhook_deliveries as deliveries, webhooks};
 use poem_openapi::{Enum, Object};
@@ -356,7 +357,7 @@ pub async fn update(
     targets: &Targets,
     id: Uuid,
     changes: WebhookChanges,
-) -> ApiResult<WebhookView> {
+) -> ApiResult<(WebhookView, Option<i64>)> {
     let db = &ctx.db;
     let who = &ctx.who;
     let now = ctx.now();
@@ -377,6 +378,7 @@ pub async fn update(
     errors.finish()?;
     let txn = ctx.begin().await?;
     let current = find_visible(&txn, who, id).await?;
+    ctx.precondition.claim(&txn, Resource::Webhook(id)).await?;
     let mut model: webhooks::ActiveModel = current.into();
     if let Some(url) = url {
         model.url = Set(url);
@@ -396,8 +398,9 @@ pub async fn update(
     model.updated_at = Set(now);
     let saved = model.update(&txn).await?;
     audit::record(&txn, Change::new("webhook", id, "update").summary(summary)).await?;
+    let version = versions::version(&txn, Resource::Webhook(id)).await?;
     txn.commit().await?;
-    Ok(saved.into())
+    Ok((saved.into(), version))
 }
 
 pub async fn list_deliveries(

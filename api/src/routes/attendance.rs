@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
@@ -31,9 +32,13 @@ impl AttendanceApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Register>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Register>>> {
         auth.0.require(Action::KeepRegister)?;
-        Ok(Json(attendance::register(&state.db, &auth.0, id.0).await?))
+        let version = versions::version(&state.db, Resource::Session(id.0)).await?;
+        Ok(versioned(
+            attendance::register(&state.db, &auth.0, id.0).await?,
+            version,
+        ))
     }
 
     /// Record attendance
@@ -52,11 +57,12 @@ impl AttendanceApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<AttendanceInput>,
-    ) -> ApiResult<Json<Register>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Register>>> {
         auth.0.require(Action::KeepRegister)?;
-        Ok(Json(
-            attendance::record(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (register, version) = attendance::record(&ctx, id.0, body.0).await?;
+        Ok(versioned(register, version))
     }
 
     /// Complete a session

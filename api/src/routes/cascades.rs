@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use chrono::NaiveDate;
 use poem_openapi::{
     ApiResponse, OpenApi,
@@ -98,9 +99,13 @@ impl CascadesApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<CascadeSession>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<CascadeSession>>> {
         auth.0.require(Action::Cascades)?;
-        Ok(Json(cascades::get(&state.db, &auth.0, id.0).await?))
+        let version = versions::version(&state.db, Resource::CascadeSession(id.0)).await?;
+        Ok(versioned(
+            cascades::get(&state.db, &auth.0, id.0).await?,
+            version,
+        ))
     }
 
     /// Correct a cascade session
@@ -113,11 +118,12 @@ impl CascadesApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<CascadeSessionInput>,
-    ) -> ApiResult<Json<CascadeSession>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<CascadeSession>>> {
         auth.0.require(Action::Cascades)?;
-        Ok(Json(
-            cascades::update(&Ctx::request(&state, &auth.0), &state.config, id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (session, version) = cascades::update(&ctx, &state.config, id.0, body.0).await?;
+        Ok(versioned(session, version))
     }
 
     /// Delete a cascade session

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -79,9 +80,10 @@ impl CoursesApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Course>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Course>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(courses::get(&state.db, id.0).await?))
+        let version = versions::version(&state.db, Resource::Course(id.0)).await?;
+        Ok(versioned(courses::get(&state.db, id.0).await?, version))
     }
 
     /// Change or retire a course (coordinators and admins)
@@ -96,10 +98,11 @@ impl CoursesApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<CourseChanges>,
-    ) -> ApiResult<Json<Course>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Course>>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(
-            courses::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (course, version) = courses::update(&ctx, id.0, body.0).await?;
+        Ok(versioned(course, version))
     }
 }

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::Precondition;
 use poem_openapi::{
     OpenApi,
     param::{Header, Path, Query},
@@ -113,8 +114,10 @@ impl FundingApi {
         year: Path<i32>,
         organisation_id: Path<Uuid>,
         body: Json<ContributionInput>,
+        precondition: Precondition,
     ) -> ApiResult<Json<Vec<Contribution>>> {
         auth.0.require(Action::ManageCatalogue)?;
+        precondition.refuse_unreadable()?;
         Ok(Json(
             funding::put_contribution(
                 &Ctx::request(&state, &auth.0),

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -80,9 +81,13 @@ impl OrganisationsApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Organisation>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Organisation>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(organisations::get(&state.db, id.0).await?))
+        let version = versions::version(&state.db, Resource::Organisation(id.0)).await?;
+        Ok(versioned(
+            organisations::get(&state.db, id.0).await?,
+            version,
+        ))
     }
 
     /// Change or deactivate a partner organisation
@@ -96,11 +101,15 @@ impl OrganisationsApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<OrganisationChanges>,
-    ) -> ApiResult<Json<Organisation>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Organisation>>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = Ctx::request(&state, &auth.0).begin().await?;
+        let resource = Resource::Organisation(id.0);
+        precondition.claim(&txn, resource).await?;
         let org = organisations::update(&txn, id.0, body.0, state.clock.now()).await?;
+        let version = versions::version(&txn, resource).await?;
         txn.commit().await?;
-        Ok(Json(org))
+        Ok(versioned(org, version))
     }
 }

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
@@ -126,9 +127,13 @@ impl PeopleApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Person>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Person>>> {
         auth.0.require(Action::ReadPeople)?;
-        Ok(Json(people::get(&state.db, &auth.0, id.0).await?))
+        let version = versions::version(&state.db, Resource::Person(id.0)).await?;
+        Ok(versioned(
+            people::get(&state.db, &auth.0, id.0).await?,
+            version,
+        ))
     }
 
     /// Change or deactivate a person
@@ -142,11 +147,12 @@ impl PeopleApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<PersonChanges>,
-    ) -> ApiResult<Json<Person>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Person>>> {
         auth.0.require(Action::WritePeople)?;
-        Ok(Json(
-            people::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (person, version) = people::update(&ctx, id.0, body.0).await?;
+        Ok(versioned(person, version))
     }
 
     /// Export everything held about a person (UK GDPR right of access)
@@ -206,8 +212,10 @@ impl PeopleApi {
         id: Path<Uuid>,
         organisation_id: Path<Uuid>,
         body: Json<MembershipChanges>,
+        precondition: Precondition,
     ) -> ApiResult<Json<Person>> {
         auth.0.require(Action::WritePeople)?;
+        precondition.refuse_unreadable()?;
         Ok(Json(
             people::put_membership(
                 &Ctx::request(&state, &auth.0),

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -74,9 +75,11 @@ impl ProgrammesApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Programme>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Programme>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(programmes::find(&state.db, id.0).await?.into()))
+        let version = versions::version(&state.db, Resource::Programme(id.0)).await?;
+        let programme: Programme = programmes::find(&state.db, id.0).await?.into();
+        Ok(versioned(programme, version))
     }
 
     /// Change or retire a programme (coordinators and admins)
@@ -89,12 +92,16 @@ impl ProgrammesApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<ProgrammeChanges>,
-    ) -> ApiResult<Json<Programme>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Programme>>> {
         auth.0.require(Action::ManageCatalogue)?;
         let txn = Ctx::request(&state, &auth.0).begin().await?;
+        let resource = Resource::Programme(id.0);
+        precondition.claim(&txn, resource).await?;
         let programme = programmes::update(&txn, id.0, body.0, state.clock.now()).await?;
+        let version = versions::version(&txn, resource).await?;
         txn.commit().await?;
-        Ok(Json(programme))
+        Ok(versioned(programme, version))
     }
 
     /// List a programme's years and their targets
@@ -131,9 +138,13 @@ impl ProgrammesApi {
         id: Path<Uuid>,
         /// The year it starts in: 2026 is April 2026 to March 2027.
         year: Path<i32>,
-    ) -> ApiResult<Json<ProgrammeYear>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<ProgrammeYear>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(programme_years::get(&state.db, id.0, year.0).await?))
+        let version = versions::version(&state.db, Resource::ProgrammeYear(id.0, year.0)).await?;
+        Ok(versioned(
+            programme_years::get(&state.db, id.0, year.0).await?,
+            version,
+        ))
     }
 
     /// Set a programme year's targets (coordinators and admins)
@@ -152,11 +163,12 @@ impl ProgrammesApi {
         /// The year it starts in: 2026 is April 2026 to March 2027.
         year: Path<i32>,
         body: Json<ProgrammeYearInput>,
-    ) -> ApiResult<Json<ProgrammeYear>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<ProgrammeYear>>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(
-            programme_years::put(&Ctx::request(&state, &auth.0), id.0, year.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (year, version) = programme_years::put(&ctx, id.0, year.0, body.0).await?;
+        Ok(versioned(year, version))
     }
 
     /// Get a programme's trainer pipeline
@@ -170,9 +182,10 @@ impl ProgrammesApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Pipeline>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Pipeline>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(pipeline::get(&state.db, id.0).await?))
+        let version = versions::version(&state.db, Resource::Programme(id.0)).await?;
+        Ok(versioned(pipeline::get(&state.db, id.0).await?, version))
     }
 
     /// Set a programme's trainer pipeline (coordinators and admins)
@@ -187,10 +200,11 @@ impl ProgrammesApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<PipelineInput>,
-    ) -> ApiResult<Json<Pipeline>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Pipeline>>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(
-            pipeline::put(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (pipeline, version) = pipeline::put(&ctx, id.0, body.0).await?;
+        Ok(versioned(pipeline, version))
     }
 }

@@ -1,6 +1,7 @@
 //! `/localities` and `/staff-groups`: the same operations over two lists.
 
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -19,7 +20,7 @@ use crate::{
 
 macro_rules! reference_api {
     (
-        $api:ident, $path:literal, $entity:ty,
+        $api:ident, $path:literal, $entity:ty, $resource:path,
         list: $list_id:literal, $list_doc:literal,
         create: $create_id:literal, $create_doc:literal,
         get: $get_id:literal, $get_doc:literal,
@@ -72,9 +73,13 @@ macro_rules! reference_api {
                 auth: ApiKey,
                 state: poem::web::Data<&AppState>,
                 id: Path<Uuid>,
-            ) -> ApiResult<Json<ReferenceItem>> {
+            ) -> ApiResult<poem_openapi::payload::Response<Json<ReferenceItem>>> {
                 auth.0.require(Action::ReadCatalogue)?;
-                Ok(Json(reference::get::<$entity>(&state.db, id.0).await?))
+                let version = versions::version(&state.db, $resource(id.0)).await?;
+                Ok(versioned(
+                    reference::get::<$entity>(&state.db, id.0).await?,
+                    version,
+                ))
             }
 
             #[doc = $update_doc]
@@ -85,20 +90,23 @@ macro_rules! reference_api {
                 state: poem::web::Data<&AppState>,
                 id: Path<Uuid>,
                 body: Json<ReferenceItemChanges>,
-            ) -> ApiResult<Json<ReferenceItem>> {
+                precondition: Precondition,
+            ) -> ApiResult<poem_openapi::payload::Response<Json<ReferenceItem>>> {
                 auth.0.require(Action::ManageCatalogue)?;
                 let txn = Ctx::request(&state, &auth.0).begin().await?;
+                precondition.claim(&txn, $resource(id.0)).await?;
                 let item =
                     reference::update::<$entity>(&txn, id.0, body.0, state.clock.now()).await?;
+                let version = versions::version(&txn, $resource(id.0)).await?;
                 txn.commit().await?;
-                Ok(Json(item))
+                Ok(versioned(item, version))
             }
         }
     };
 }
 
 reference_api!(
-    LocalitiesApi, "/localities", entities::localities::Entity,
+    LocalitiesApi, "/localities", entities::localities::Entity, Resource::Locality,
     list: "list_localities", "List localities (community areas such as Calne or Warminster)\n\nThe partnership's community areas, for people's locality and reach by locality. Retired entries are listed with `active: false`; filter with `active`.",
     create: "create_locality", "Add a locality (coordinators and admins)\n\nThe name must be unique in the list (409 otherwise). People and headcounts then name it by id.",
     get: "get_locality", "Get a locality\n\nOne entry of the localities list, active or retired.",
@@ -106,7 +114,7 @@ reference_api!(
 );
 
 reference_api!(
-    StaffGroupsApi, "/staff-groups", entities::staff_groups::Entity,
+    StaffGroupsApi, "/staff-groups", entities::staff_groups::Entity, Resource::StaffGroup,
     list: "list_staff_groups", "List staff groups (early years, health visiting, police, …)\n\nThe partnership's staff groups, for people, course audiences and reach by staff group. Retired entries are listed with `active: false`; filter with `active`.",
     create: "create_staff_group", "Add a staff group (coordinators and admins)\n\nThe name must be unique in the list (409 otherwise). People, audiences and headcounts then name it by id.",
     get: "get_staff_group", "Get a staff group\n\nOne entry of the staff groups list, active or retired.",

@@ -4,6 +4,7 @@
 //! `domain::scim`.
 
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, VERSION_HEADER};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, handler,
     http::{StatusCode, header},
@@ -56,6 +57,22 @@ pub fn routes() -> impl Endpoint<Output = Response> {
 fn reply(status: StatusCode, result: ScimResult<Value>) -> Response {
     match result {
         Ok(body) => json_response(status, &body),
+        Err(err) => error_response(&err),
+    }
+}
+
+/// [`reply`] for a User read or written at `version` (its `ETag`, see [`crate::versions`]).
+fn reply_versioned(result: ScimResult<(Value, Option<i64>)>) -> Response {
+    match result {
+        Ok((body, version)) => {
+            let mut resp = json_response(StatusCode::OK, &body);
+            if let Some(value) =
+                version.and_then(|v| header::HeaderValue::from_str(&v.to_string()).ok())
+            {
+                resp.headers_mut().insert(VERSION_HEADER, value);
+            }
+            resp
+        }
         Err(err) => error_response(&err),
     }
 }
@@ -244,15 +261,20 @@ async fn get_user(
 ) -> Response {
     let result = async {
         let org = partner(req, &state).await?;
-        let user = scim::get(&state.db, &state.config.public_url, org, parse_id(&id)?).await?;
-        Ok(projected(
-            user,
-            &names(params.attributes.as_deref()),
-            &names(params.excluded_attributes.as_deref()),
+        let id = parse_id(&id)?;
+        let version = versions::version(&state.db, Resource::Person(id)).await?;
+        let user = scim::get(&state.db, &state.config.public_url, org, id).await?;
+        Ok((
+            projected(
+                user,
+                &names(params.attributes.as_deref()),
+                &names(params.excluded_attributes.as_deref()),
+            ),
+            version,
         ))
     }
     .await;
-    reply(StatusCode::OK, result)
+    reply_versioned(result)
 }
 
 #[handler]
@@ -289,15 +311,16 @@ async fn replace_user(
     state: Data<&AppState>,
     id: Path<String>,
     body: Vec<u8>,
+    precondition: Precondition,
 ) -> Response {
     let result = async {
         let (who, org) = partner_key(req, &state).await?;
-        let ctx = Ctx::request(&state, &who);
+        let ctx = Ctx::request(&state, &who).expecting(precondition);
         let id = parse_id(&id)?;
         scim::replace(&ctx, &state.config.public_url, org, id, &parse_body(&body)?).await
     }
     .await;
-    reply(StatusCode::OK, result)
+    reply_versioned(result)
 }
 
 #[handler]
@@ -306,16 +329,17 @@ async fn patch_user(
     state: Data<&AppState>,
     id: Path<String>,
     body: Vec<u8>,
+    precondition: Precondition,
 ) -> Response {
     let result = async {
         let (who, org) = partner_key(req, &state).await?;
-        let ctx = Ctx::request(&state, &who);
+        let ctx = Ctx::request(&state, &who).expecting(precondition);
         let id = parse_id(&id)?;
         let patch = parse_body(&body)?;
         scim::patch(&ctx, &state.config.public_url, org, id, &patch).await
     }
     .await;
-    reply(StatusCode::OK, result)
+    reply_versioned(result)
 }
 
 #[handler]

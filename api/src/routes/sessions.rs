@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{Precondition, versioned};
 use chrono::NaiveDate;
 use poem_openapi::{
     OpenApi,
@@ -104,11 +105,10 @@ impl SessionsApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<Session>> {
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Session>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(
-            sessions::get_settled(&state.db, &state.clock, id.0).await?,
-        ))
+        let (session, version) = sessions::get_settled(&state.db, &state.clock, id.0).await?;
+        Ok(versioned(session, version))
     }
 
     /// Change a scheduled session (coordinators and admins)
@@ -123,11 +123,12 @@ impl SessionsApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<SessionChanges>,
-    ) -> ApiResult<Json<Session>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<Session>>> {
         auth.0.require(Action::ManageSessions)?;
-        Ok(Json(
-            sessions::update(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
-        ))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (session, version) = sessions::update(&ctx, id.0, body.0).await?;
+        Ok(versioned(session, version))
     }
 
     /// Cancel a session (coordinators and admins)

@@ -1,4 +1,5 @@
 use crate::ctx::Ctx;
+use crate::versions::{self, Precondition, Resource, versioned};
 use poem_openapi::{
     OpenApi,
     param::{Path, Query},
@@ -73,8 +74,12 @@ impl WebhooksApi {
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
-    ) -> ApiResult<Json<WebhookView>> {
-        Ok(Json(webhooks::get(&state.db, &auth.0, id.0).await?))
+    ) -> ApiResult<poem_openapi::payload::Response<Json<WebhookView>>> {
+        let version = versions::version(&state.db, Resource::Webhook(id.0)).await?;
+        Ok(versioned(
+            webhooks::get(&state.db, &auth.0, id.0).await?,
+            version,
+        ))
     }
 
     /// Change a webhook subscription
@@ -88,10 +93,12 @@ impl WebhooksApi {
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         body: Json<WebhookChanges>,
-    ) -> ApiResult<Json<WebhookView>> {
+        precondition: Precondition,
+    ) -> ApiResult<poem_openapi::payload::Response<Json<WebhookView>>> {
         let targets = Targets::from_config(&state.config);
-        let hook = webhooks::update(&Ctx::request(&state, &auth.0), &targets, id.0, body.0).await?;
-        Ok(Json(hook))
+        let ctx = Ctx::request(&state, &auth.0).expecting(precondition);
+        let (hook, version) = webhooks::update(&ctx, &targets, id.0, body.0).await?;
+        Ok(versioned(hook, version))
     }
 
     /// List a webhook's deliveries

@@ -2,6 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::problem::ProblemKind;
+use crate::versions::{self, Resource};
 use chrono::{DateTime, Utc};
 use entities::{
     enums::{BookingStatus, SessionStatus},
@@ -71,7 +72,11 @@ fn not_scheduled(session: &sessions::Model) -> ApiError {
     }
 }
 
-pub async fn update(ctx: &Ctx, id: Uuid, changes: SessionChanges) -> ApiResult<Session> {
+pub async fn update(
+    ctx: &Ctx,
+    id: Uuid,
+    changes: SessionChanges,
+) -> ApiResult<(Session, Option<i64>)> {
     let clock = &ctx.clock;
     let summary = audit::changed(&changes);
     let now = clock.now();
@@ -80,6 +85,7 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: SessionChanges) -> ApiResult<S
     if current.status != SessionStatus::Scheduled {
         return Err(not_scheduled(&current));
     }
+    ctx.precondition.claim(&txn, Resource::Session(id)).await?;
     let mut errors = FieldErrors::of(&changes);
     let parsed = changes
         .sittings
@@ -244,8 +250,9 @@ pub async fn update(ctx: &Ctx, id: Uuid, changes: SessionChanges) -> ApiResult<S
     }
     let session = get(&txn, clock, id).await?;
     audit::record(&txn, Change::new("session", id, "update").summary(summary)).await?;
+    let version = versions::version(&txn, Resource::Session(id)).await?;
     txn.commit().await?;
-    Ok(session)
+    Ok((session, version))
 }
 
 /// Cancels a session: every confirmed and waitlisted booking is cancelled with the reason

@@ -174,7 +174,15 @@ pub async fn record(ctx: &Ctx, config: &Config, input: PastSession) -> ApiResult
             present: a.attended_sittings.contains(&n),
         }));
     }
-    attendance::record_in(&txn, &after, who, session.id, AttendanceInput { marks }).await?;
+    attendance::record_in(
+        &txn,
+        &after,
+        who,
+        &crate::versions::Precondition::none(),
+        session.id,
+        AttendanceInput { marks },
+    )
+    .await?;
     let done = attendance::complete_in(
         &txn,
         config,

@@ -5,9 +5,16 @@ use super::*;
 
 /// Reads a session. Settles a reserved-place release that has come due first, so the waitlist is
 /// offered the released places as soon as anyone looks.
-pub async fn get_settled(db: &DatabaseConnection, clock: &Clock, id: Uuid) -> ApiResult<Session> {
+/// A session as it stands once any reserved-place release that is due has been settled, with
+/// the version it was read at.
+pub async fn get_settled(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    id: Uuid,
+) -> ApiResult<(Session, Option<i64>)> {
     waitlist::settle_release_if_due(&Ctx::system(db, clock), id).await?;
-    get(db, clock, id).await
+    let version = crate::versions::version(db, crate::versions::Resource::Session(id)).await?;
+    Ok((get(db, clock, id).await?, version))
 }
 
 pub async fn get(db: &impl ConnectionTrait, clock: &Clock, id: Uuid) -> ApiResult<Session> {

@@ -2,6 +2,7 @@
 //! uses the default (Five to Thrive's).
 
 use crate::ctx::Ctx;
+use crate::versions::{self, Resource};
 use entities::pipeline_steps;
 use poem_openapi::Object;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -117,7 +118,11 @@ pub async fn get(db: &impl ConnectionTrait, programme_id: Uuid) -> ApiResult<Pip
 
 /// Replaces a programme's pipeline. Automatic steps keep their meaning; statuses are recomputed
 /// from recorded steps on the next read.
-pub async fn put(ctx: &Ctx, programme_id: Uuid, input: PipelineInput) -> ApiResult<Pipeline> {
+pub async fn put(
+    ctx: &Ctx,
+    programme_id: Uuid,
+    input: PipelineInput,
+) -> ApiResult<(Pipeline, Option<i64>)> {
     let mut errors = FieldErrors::default();
     errors.check(
         (1..=12).contains(&input.steps.len()),
@@ -188,6 +193,8 @@ pub async fn put(ctx: &Ctx, programme_id: Uuid, input: PipelineInput) -> ApiResu
     errors.finish()?;
     let txn = ctx.begin().await?;
     programmes::lock(&txn, programme_id).await?;
+    let resource = Resource::Programme(programme_id);
+    ctx.precondition.claim(&txn, resource).await?;
     pipeline_steps::Entity::delete_many()
         .filter(pipeline_steps::Column::ProgrammeId.eq(programme_id))
         .exec(&txn)
@@ -211,6 +218,7 @@ pub async fn put(ctx: &Ctx, programme_id: Uuid, input: PipelineInput) -> ApiResu
             .summary(format!("{} step(s)", input.steps.len())),
     )
     .await?;
+    let version = versions::version(&txn, resource).await?;
     txn.commit().await?;
-    Ok(pipeline)
+    Ok((pipeline, version))
 }
