@@ -138,7 +138,7 @@ pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiR
     let principal = match find_key(&state.db, secret).await {
         Ok(principal) => principal,
         Err(ApiError::Unauthorized(detail)) => {
-            let client = crate::ratelimit::client_address(req);
+            let client = crate::ratelimit::client_address(req, &state.config.trusted_proxies);
             return Err(match state.auth_failures.check(&client) {
                 Ok(()) => ApiError::Unauthorized(detail),
                 Err(wait) => ApiError::TooManyRequests(wait),
@@ -442,4 +442,45 @@ async fn find_key(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principa
         organisation_id: key.organisation_id,
         person_id: key.person_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(role: Role, person_id: Option<Uuid>) -> Principal {
+        Principal {
+            key_id: Uuid::nil(),
+            role,
+            organisation_id: None,
+            person_id,
+        }
+    }
+
+    #[test]
+    fn delivery_policies_are_named_here() {
+        let me = Uuid::now_v7();
+        let other = Uuid::now_v7();
+        let trainer = key(Role::Trainer, Some(me));
+        assert_eq!(trainer.delivery_scope(), DeliveryScope::DeliveredBy(me));
+        assert!(trainer.require_register_keeper(true).is_ok());
+        assert!(trainer.require_register_keeper(false).is_err());
+        assert!(trainer.reaches_cascade(other, Some(me)));
+        assert!(!trainer.reaches_cascade(other, None));
+        assert!(trainer.signs_off_as_trainer() && !trainer.coordinates());
+
+        let coordinator = key(Role::Coordinator, None);
+        assert_eq!(coordinator.delivery_scope(), DeliveryScope::All);
+        assert!(coordinator.require_register_keeper(false).is_ok());
+        assert!(coordinator.coordinates());
+
+        let learner = key(Role::Learner, Some(me));
+        assert_eq!(learner.delivery_scope(), DeliveryScope::Nothing);
+        assert!(learner.require_register_keeper(true).is_err());
+        // A trainer key without its person reaches no one's sessions.
+        assert_eq!(
+            key(Role::Trainer, None).delivery_scope(),
+            DeliveryScope::DeliveredBy(Uuid::nil())
+        );
+    }
 }

@@ -14,6 +14,8 @@ use poem_openapi::{
 use sea_orm::{DbErr, SqlErr};
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+/// SCIM's media type: its errors have their own format, which the problem catcher passes through.
+pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 use crate::problem::ProblemKind;
 /// How a refused write's problem ends; a refused read's drops it (see [`problem_catcher`]).
 const WROTE_NOTHING: &str = "; nothing was written.";
@@ -381,7 +383,7 @@ pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result
             // SCIM answers errors in its own format (RFC 7644 §3.12).
             if (resp.status().is_client_error() || resp.status().is_server_error())
                 && resp.content_type() != Some(PROBLEM_CONTENT_TYPE)
-                && resp.content_type() != Some(crate::scim_error::CONTENT_TYPE)
+                && resp.content_type() != Some(SCIM_CONTENT_TYPE)
             {
                 let status = resp.status();
                 let text = resp.into_body().into_string().await.unwrap_or_default();

@@ -64,7 +64,13 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
     let state = req.data::<AppState>().cloned();
     let request_id = uuid::Uuid::now_v7().to_string();
     let request_id_for_check = request_id.clone();
-    tracing::debug!(%request_id, client = %client_address(&req), "request");
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let trusted = state
+            .as_ref()
+            .map(|s| s.config.trusted_proxies.as_slice())
+            .unwrap_or_default();
+        tracing::debug!(%request_id, client = %client_address(&req, trusted), "request");
+    }
     let writes = matches!(
         method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
@@ -271,7 +277,9 @@ fn busy() -> Response {
 pub async fn limit_public<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     if req.uri().path().starts_with("/api/v1/feeds/")
         && let Some(state) = req.data::<AppState>()
-        && let Err(wait) = state.public_limiter.check(&client_address(&req))
+        && let Err(wait) = state
+            .public_limiter
+            .check(&client_address(&req, &state.config.trusted_proxies))
     {
         return Err(crate::error::ApiError::TooManyRequests(wait).into());
     }

@@ -280,4 +280,126 @@ mod layering {
             }
         }
     }
+
+    /// The top-level modules `crate::x` names, per module, read from every source file.
+    fn module_graph() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        use std::collections::{BTreeMap, BTreeSet};
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&root, &mut all);
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for file in all {
+            let relative = file.strip_prefix(&root).unwrap_or(&file);
+            let Some(first) = relative.components().next() else {
+                continue;
+            };
+            let module = first
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let source = std::fs::read_to_string(&file).unwrap_or_default();
+            let code: String = source
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let deps = graph.entry(module.clone()).or_default();
+            // `crate::x` anywhere, and the names of `use crate::{x, y::z}` groups.
+            for (i, _) in code.match_indices("crate::") {
+                let rest = &code[i + "crate::".len()..];
+                if let Some(group) = rest.strip_prefix('{') {
+                    let mut depth = 0;
+                    let mut name = String::new();
+                    let mut at_start = true;
+                    for c in group.chars() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' if depth == 0 => break,
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => at_start = true,
+                            c if depth == 0 && at_start && (c.is_alphanumeric() || c == '_') => {
+                                name.push(c)
+                            }
+                            _ if depth == 0 && at_start && !name.is_empty() => {
+                                deps.insert(std::mem::take(&mut name));
+                                at_start = false;
+                            }
+                            _ => {}
+                        }
+                    }
+                    if !name.is_empty() {
+                        deps.insert(name);
+                    }
+                } else {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    deps.insert(name);
+                }
+            }
+            deps.remove(&module);
+        }
+        let modules: BTreeSet<String> = graph.keys().cloned().collect();
+        for deps in graph.values_mut() {
+            deps.retain(|d| modules.contains(d));
+        }
+        graph
+    }
+
+    /// No two top-level modules import each other, directly or through others: the
+    /// dependencies form layers (checked by reading every `crate::` path of `api/src`).
+    #[test]
+    fn top_level_modules_import_each_other_in_no_cycle() {
+        let graph = module_graph();
+        // Depth-first search for a back edge.
+        fn visit(
+            node: &str,
+            graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut std::collections::BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(start) = path.iter().position(|p| p == node) {
+                let mut cycle = path[start..].to_vec();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            if done.contains(node) {
+                return None;
+            }
+            path.push(node.to_owned());
+            for next in graph.get(node).into_iter().flatten() {
+                if let Some(cycle) = visit(next, graph, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            done.insert(node.to_owned());
+            None
+        }
+        let mut done = std::collections::BTreeSet::new();
+        assert!(graph.contains_key("domain") && graph["routes"].contains("domain"));
+        for node in graph.keys() {
+            let cycle = visit(node, &graph, &mut Vec::new(), &mut done);
+            assert!(
+                cycle.is_none(),
+                "import cycle: {}",
+                cycle.unwrap_or_default().join(" → ")
+            );
+        }
+    }
 }

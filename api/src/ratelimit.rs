@@ -49,14 +49,10 @@ impl RateLimiter {
 /// The address a request came from, without its port: what per-address limits count by. Behind
 /// a trusted reverse proxy (`--trusted-proxies`) it is the nearest address in `X-Forwarded-For`
 /// that is not itself a trusted proxy; from anyone else the header is ignored.
-pub fn client_address(req: &poem::Request) -> String {
+pub fn client_address(req: &poem::Request, trusted: &[ipnet::IpNet]) -> String {
     let Some(peer) = req.remote_addr().as_socket_addr().map(|a| a.ip()) else {
         return req.remote_addr().to_string();
     };
-    let trusted = req
-        .data::<crate::state::AppState>()
-        .map(|s| s.config.trusted_proxies.as_slice())
-        .unwrap_or_default();
     forwarded_client(
         peer,
         trusted,

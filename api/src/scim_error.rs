@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 
 /// SCIM's media type.
-pub const CONTENT_TYPE: &str = "application/scim+json";
+pub const CONTENT_TYPE: &str = crate::error::SCIM_CONTENT_TYPE;
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 /// A SCIM refusal: its status, `scimType` and detail.

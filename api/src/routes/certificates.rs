@@ -222,7 +222,7 @@ impl VerifyApi {
         /// The verification code, e.g. `K7QM-3XRT-9PLD-W2HF-6VZB`.
         code: Path<String>,
     ) -> ApiResult<Json<Verification>> {
-        let client = crate::ratelimit::client_address(req);
+        let client = crate::ratelimit::client_address(req, &state.config.trusted_proxies);
         state
             .verify_limiter
             .check(&client)
