@@ -392,7 +392,9 @@ async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(err) = settle_due_releases(&state.db, &state.clock).await {
+        // Scheduled work acts as `system`: its audit records say so.
+        let ctx = Ctx::system(&state.db, &state.clock);
+        if let Err(err) = settle_due_releases(&ctx).await {
             tracing::warn!(error = ?err, "settling reserved-place releases failed");
         }
         if let Err(err) = cascade::idempotency::purge(&state).await {

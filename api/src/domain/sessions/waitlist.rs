@@ -11,8 +11,8 @@ use entities::{
     organisations, sessions, sittings,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,6 @@ use super::{Availability, lock};
 use crate::domain::bookings::places::{clashing_people, confirmed_by_organisation, place_for};
 use crate::{
     audit::{self, Change},
-    clock::Clock,
     error::ApiResult,
 };
 
@@ -218,14 +217,14 @@ pub async fn settle_release_if_due(ctx: &Ctx, session_id: Uuid) -> ApiResult<()>
 }
 
 /// Settles every release that has come due (run periodically by `cascade serve`).
-pub async fn settle_due_releases(db: &DatabaseConnection, clock: &Clock) -> ApiResult<usize> {
+pub async fn settle_due_releases(ctx: &Ctx) -> ApiResult<usize> {
     let due = sessions::Entity::find()
         .filter(sessions::Column::ReleaseSettled.eq(false))
-        .filter(sessions::Column::ReservedReleaseAt.lte(clock.now()))
-        .all(db)
+        .filter(sessions::Column::ReservedReleaseAt.lte(ctx.now()))
+        .all(&ctx.db)
         .await?;
     for session in &due {
-        settle_release_if_due(&Ctx::system(db, clock), session.id).await?;
+        settle_release_if_due(ctx, session.id).await?;
     }
     Ok(due.len())
 }
