@@ -384,6 +384,9 @@ pub async fn problem_catcher<E: Endpoint>(next: E, req: Request) -> poem::Result
             if (resp.status().is_client_error() || resp.status().is_server_error())
                 && resp.content_type() != Some(PROBLEM_CONTENT_TYPE)
                 && resp.content_type() != Some(SCIM_CONTENT_TYPE)
+                && !resp
+                    .content_type()
+                    .is_some_and(|ct| ct.starts_with("text/html"))
             {
                 let status = resp.status();
                 let text = resp.into_body().into_string().await.unwrap_or_default();

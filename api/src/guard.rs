@@ -49,6 +49,8 @@ fn route_name(resp: &Response, path: &str, scim: bool) -> &'static str {
         "/metrics" => "metrics",
         "/api/v1/openapi.json" => "openapi",
         _ if path.starts_with("/docs") => "docs",
+        "/assets/cascade.css" => "stylesheet",
+        _ if path.starts_with("/verify/") => "verify_page",
         _ if scim => "scim",
         _ => "unmatched",
     }
@@ -124,6 +126,12 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         .data::<AppState>()
         .is_some_and(|s| s.config.public_url.starts_with("https://"));
     let mut resp = next.call(req).await?.into_response();
+    // Pages load only the project's own stylesheet; everything else stays as locked down as
+    // the API.
+    let page = !docs
+        && resp
+            .content_type()
+            .is_some_and(|ct| ct.starts_with("text/html"));
     let headers = resp.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -138,6 +146,9 @@ pub async fn security_headers<E: Endpoint>(next: E, req: Request) -> poem::Resul
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if docs {
             "frame-ancestors 'none'"
+        } else if page {
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'"
         } else {
             "default-src 'none'; frame-ancestors 'none'"
         }),

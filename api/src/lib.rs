@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod json_types;
 pub mod listener;
 pub mod metrics;
+pub mod pages;
 pub mod pagination;
 pub mod problem;
 pub mod ratelimit;
@@ -184,6 +185,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/api/v1", api)
         .nest("/docs", docs)
         .nest(SCIM_BASE, routes::scim::routes())
+        .at("/verify/:code", get(pages::verify))
+        .at("/assets/cascade.css", get(pages::stylesheet))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))

@@ -52,7 +52,7 @@ async fn completing_a_session_issues_each_attendee_one_certificate_with_a_pdf_an
     assert_eq!(code.split('-').count(), 5);
     assert_eq!(
         c["verify_url"],
-        format!("http://cascade.test/api/v1/verify/{code}")
+        format!("http://cascade.test/verify/{code}")
     );
     assert_eq!(
         (c["kind"].as_str(), c["status"].as_str()),
@@ -87,7 +87,7 @@ async fn completing_a_session_issues_each_attendee_one_certificate_with_a_pdf_an
     for expected in [
         "Zoë Łukasiewicz-Ó Briain",
         number,
-        &format!("http://cascade.test/api/v1/verify/{code}"),
+        &format!("http://cascade.test/verify/{code}"),
         "Programme five-to-thrive",
         "6 CPD hours",
     ] {
@@ -494,4 +494,112 @@ async fn names_in_every_script_print_and_extract_exactly_and_an_unprintable_one_
         .await
         .expect(422);
     assert_eq!(kind(&bulk.body), "unprintable-text");
+}
+
+/// The QR code and printed link open a page that says in words whether the certificate stands,
+/// showing only what the certificate shows; `Accept: application/json` there answers the API's
+/// JSON. The page loads only the project's own stylesheet.
+#[tokio::test]
+async fn the_printed_link_opens_a_page_that_says_in_words_whether_the_certificate_stands() {
+    let app = TestApp::spawn().await;
+    let f = ftt(&app).await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let zoe = app
+        .person("Zoë Łukasiewicz-Ó Briain", "zoe@example.org", org, "Z")
+        .await;
+    run_session(&app, f.champion, &[zoe]).await;
+    let c = certificates_of(&app, zoe).await.remove(0);
+    let code = c["verification_code"].as_str().unwrap_or("").to_owned();
+    let url = c["verify_url"].as_str().unwrap_or("");
+    let path = url
+        .strip_prefix("http://cascade.test")
+        .unwrap_or(url)
+        .to_owned();
+    assert_eq!(path, format!("/verify/{code}"));
+
+    let page = app.request("GET", &path, None, None).await.expect(200);
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
+    );
+    for expected in [
+        "This certificate is valid",
+        "Zoë Łukasiewicz-Ó Briain",
+        c["number"].as_str().unwrap_or("?"),
+        "<html lang=\"en-GB\">",
+        "href=\"/assets/cascade.css\"",
+    ] {
+        assert!(
+            page.text.contains(expected),
+            "{expected:?} missing from the page"
+        );
+    }
+    assert!(
+        !page.text.contains("<script"),
+        "pages work without JavaScript"
+    );
+    let header = |reply: &cascade_tests::Reply, name: &str| {
+        reply
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let csp = header(&page, "content-security-policy");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("style-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert_eq!(header(&page, "x-frame-options"), "DENY");
+    assert_eq!(header(&page, "x-content-type-options"), "nosniff");
+
+    let as_json = app
+        .request_with("GET", &path, None, &[("Accept", "application/json")], None)
+        .await
+        .expect(200);
+    assert_eq!(as_json.body, verify(&app, &code).await.expect(200).body);
+    assert_eq!(as_json.body["status"], "valid");
+
+    let css = app
+        .request("GET", "/assets/cascade.css", None, None)
+        .await
+        .expect(200);
+    assert!(css.content_type.starts_with("text/css"));
+    assert!(css.text.contains(".panel"));
+
+    app.post(
+        &format!("/api/v1/certificates/{}/revoke", id_of(&c)),
+        &app.admin,
+        json!({ "reason": "Attendance recorded in error" }),
+    )
+    .await
+    .expect(200);
+    let revoked = app.request("GET", &path, None, None).await.expect(200);
+    let spoken = today(&app).format("%-d %B %Y").to_string();
+    assert!(
+        revoked.text.contains("This certificate has been revoked")
+            && revoked.text.contains(&format!("withdrawn on {spoken}")),
+        "{}",
+        revoked.text
+    );
+
+    let unknown = app
+        .request("GET", "/verify/AAAA-BBBB-CCCC-DDDD-EEEE", None, None)
+        .await
+        .expect(404);
+    assert!(unknown.content_type.starts_with("text/html"));
+    assert!(unknown.text.contains("No certificate has this code"));
+    let unknown_json = app
+        .request_with(
+            "GET",
+            "/verify/AAAA-BBBB-CCCC-DDDD-EEEE",
+            None,
+            &[("Accept", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(kind(&unknown_json.problem(404)), "not-found");
 }

@@ -28,7 +28,7 @@ fn named_certificate(i: usize, name: &str) -> CertificateText {
         issued_on: date,
         number: format!("CAS-2026-{i:06}"),
         code: "K7QM-3XRT-9PLD-W2HF-6VZB".into(),
-        verify_url: "https://cascade.example.org/api/v1/verify/K7QM-3XRT-9PLD-W2HF-6VZB".into(),
+        verify_url: "https://cascade.example.org/verify/K7QM-3XRT-9PLD-W2HF-6VZB".into(),
     }
 }
 

@@ -185,7 +185,7 @@ fn status_of(c: &certificates::Model, today: NaiveDate) -> CertificateStatus {
 }
 
 pub fn verify_url(config: &Config, code: &str) -> String {
-    format!("{}/api/v1/verify/{code}", config.public_url)
+    format!("{}/verify/{code}", config.public_url)
 }
 
 fn view(c: certificates::Model, config: &Config, today: NaiveDate) -> Certificate {
