@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The pages people use, in a real browser: Debian's Chromium driven by Playwright (npm's
+# playwright-core), each page scanned by axe-core (@axe-core/playwright) for WCAG 2.2 AA, on a
+# desktop and a phone-sized viewport. Runs against a real `cascade serve` (the debug build) on a
+# fresh SQLite database with the demo partnership; .ci/pages_check.cjs makes what the pages show
+# through the API and fails on any violation. The npm packages go to a cache outside the
+# repository (CASCADE_BROWSER_DIR, default ~/.cache/cascade-browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v npm >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+NODE_DIR="${CASCADE_BROWSER_DIR:-$HOME/.cache/cascade-browser}"
+mkdir -p "$NODE_DIR"
+if [ ! -d "$NODE_DIR/node_modules/@axe-core/playwright" ]; then
+  (cd "$NODE_DIR" && npm init -y >/dev/null &&
+    npm install --silent --no-audit --no-fund playwright-core@1.64.1 @axe-core/playwright@4.13.0)
+fi
+
+cargo build --quiet -p cascade
+BIN="$PWD/target/debug/cascade"
+WORK="$(mktemp -d)"
+DB="sqlite://$WORK/cascade.db?mode=rwc"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+CASCADE_DATABASE_URL="$DB" "$BIN" demo >/dev/null
+KEY="$(CASCADE_DATABASE_URL="$DB" "$BIN" keys create --role admin --name pages | tail -1)"
+CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" \
+  CASCADE_PUBLIC_URL="http://127.0.0.1:$PORT" CASCADE_LOG=warn \
+  "$BIN" serve >"$WORK/serve.log" 2>&1 &
+SERVER=$!
+cleanup() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+NODE_PATH="$NODE_DIR/node_modules" CASCADE_BASE="http://127.0.0.1:$PORT" CASCADE_KEY="$KEY" \
+  SHOTS="${CASCADE_SHOTS:-$WORK}" node .ci/pages_check.cjs

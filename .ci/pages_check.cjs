@@ -1,0 +1,93 @@
+// Opens each page people use in Debian's Chromium (Playwright) and scans it with axe-core for
+// WCAG 2.2 AA, on a desktop and a phone-sized viewport; fails on any violation. What the pages
+// show is made first through the API (a past session whose attendee gets a certificate).
+// Run by .ci/pages.sh, which starts the server and sets CASCADE_BASE and CASCADE_KEY.
+const { chromium } = require("playwright-core");
+const { AxeBuilder } = require("@axe-core/playwright");
+const path = require("path");
+
+const base = process.env.CASCADE_BASE;
+const key = process.env.CASCADE_KEY;
+const shots = process.env.SHOTS;
+
+async function api(method, url, body) {
+  const resp = await fetch(`${base}/api/v1${url}`, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await resp.text();
+  if (!resp.ok) throw new Error(`${method} ${url}: ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function main() {
+  // A champion session held last week, completed with a certificate for one attendee.
+  const courses = await api("GET", "/courses?limit=50");
+  const course = courses.items.find((c) => c.kind === "champion");
+  const people = await api("GET", "/people?limit=1");
+  const person = people.items[0];
+  const held = new Date(Date.now() - 7 * 24 * 3600 * 1000).toISOString().slice(0, 10);
+  await api("POST", "/past-sessions", {
+    course_id: course.id,
+    sittings: [{ date: held, start: "09:30", end: "16:00" }],
+    venue: { name: "Corn Exchange, Devizes" },
+    attendees: [{ person_id: person.id, attended_sittings: [1] }],
+    issue_certificates: true,
+  });
+  const certs = await api("GET", `/certificates?person_id=${person.id}`);
+  const cert = certs.items[0];
+
+  const pages = [
+    { name: "certificate check (valid)", url: cert.verify_url, expect: "This certificate is valid" },
+    { name: "certificate check (unknown code)", url: `${base}/verify/AAAA-BBBB-CCCC-DDDD-EEEE`, expect: "No certificate has this code" },
+  ];
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  let failures = 0;
+  try {
+    for (const viewport of [{ width: 1280, height: 900, label: "desktop" }, { width: 390, height: 844, label: "phone" }]) {
+      const context = await browser.newContext({ viewport });
+      const page = await context.newPage();
+      for (const p of pages) {
+        const started = Date.now();
+        await page.goto(p.url);
+        const text = await page.textContent("main");
+        if (!text.includes(p.expect)) {
+          console.log(`FAIL ${p.name} (${viewport.label}): "${p.expect}" not shown`);
+          failures++;
+        }
+        const results = await new AxeBuilder({ page })
+          .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
+          .analyze();
+        const ms = Date.now() - started;
+        console.log(`${p.name} (${viewport.label}): ${results.violations.length} axe violations, ` +
+                    `${results.passes.length} rules passed, ${ms} ms`);
+        for (const v of results.violations) {
+          console.log(`  ${v.id}: ${v.help} — ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+        }
+        failures += results.violations.length;
+        if (shots) {
+          const file = `${p.name.replace(/[^a-z]+/gi, "-")}-${viewport.label}.png`;
+          await page.screenshot({ path: path.join(shots, file), fullPage: true });
+        }
+      }
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  if (failures > 0) {
+    console.log(`${failures} failure(s)`);
+    process.exit(1);
+  }
+  console.log("pages: every page shown as expected, 0 axe violations at WCAG 2.2 AA");
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
