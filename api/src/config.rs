@@ -38,12 +38,24 @@ pub struct Config {
     /// Internal hosts webhooks may reach despite the address rules: host names, addresses or
     /// CIDR ranges.
     pub webhook_allow_hosts: Vec<String>,
+    /// Where email goes: `smtp://host:port` (STARTTLS when offered; `?tls=required` insists),
+    /// `smtps://host:465`, with `user:password@` for credentials. None: `.eml` files in
+    /// `mail_dir`.
+    pub smtp_url: Option<String>,
+    /// The folder messages are written to while no SMTP server is configured.
+    pub mail_dir: std::path::PathBuf,
+    /// The From address of email, e.g. `FACT workforce training <training@example.org>`.
+    pub mail_from: String,
+    /// Days before a session's first sitting that its reminder goes.
+    pub reminder_days: i64,
 }
 
 impl Config {
     pub fn new(database_url: impl Into<String>, public_url: impl Into<String>) -> Self {
+        let database_url = database_url.into();
         Self {
-            database_url: database_url.into(),
+            mail_dir: default_mail_dir(&database_url),
+            database_url,
             public_url: public_url.into().trim_end_matches('/').to_owned(),
             issuer: DEFAULT_ISSUER.to_owned(),
             organizer_name: DEFAULT_ORGANIZER_NAME.to_owned(),
@@ -59,12 +71,29 @@ impl Config {
             trusted_proxies: Vec::new(),
             webhook_allow_http: false,
             webhook_allow_hosts: Vec::new(),
+            smtp_url: None,
+            mail_from: format!("{DEFAULT_ORGANIZER_NAME} <{DEFAULT_ORGANIZER_EMAIL}>"),
+            reminder_days: DEFAULT_REMINDER_DAYS,
         }
+    }
+}
+
+/// `mail/` beside a SQLite file; `mail/` in the working directory otherwise.
+pub fn default_mail_dir(database_url: &str) -> std::path::PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|f| !f.is_empty() && !f.starts_with(':'));
+    match file.and_then(|f| std::path::Path::new(f).parent()) {
+        Some(dir) => dir.join("mail"),
+        None => std::path::PathBuf::from("mail"),
     }
 }
 
 /// The default database: a SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cascade.db?mode=rwc";
+/// Days before a session that its reminder goes.
+pub const DEFAULT_REMINDER_DAYS: i64 = 2;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_ISSUER: &str = "Wiltshire Families and Children's Transformation partnership";

@@ -41,6 +41,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start-up; boxing the server's flags buys nothing"
+)]
 enum Command {
     /// Start the HTTP server (applies pending migrations first).
     Serve {
@@ -95,6 +99,21 @@ enum Command {
         /// Internal hosts webhooks may reach: host names, addresses or CIDRs, comma-separated.
         #[arg(long, env = "CASCADE_WEBHOOK_ALLOW_HOSTS", value_delimiter = ',')]
         webhook_allow_hosts: Vec<String>,
+        /// Send email through this SMTP server: `smtp://host:25` (plain), `smtp://host:587?tls=required`
+        /// (STARTTLS), `smtps://host:465` (TLS); credentials as `smtps://user:password@host`.
+        /// Without it messages are written as .eml files to --mail-dir.
+        #[arg(long, env = "CASCADE_SMTP_URL")]
+        smtp_url: Option<String>,
+        /// The folder .eml files go to while no SMTP server is set [default: `mail/` beside the
+        /// SQLite file].
+        #[arg(long, env = "CASCADE_MAIL_DIR")]
+        mail_dir: Option<std::path::PathBuf>,
+        /// The From address of email [default: the organiser's name and address].
+        #[arg(long, env = "CASCADE_MAIL_FROM")]
+        mail_from: Option<String>,
+        /// Days before a session that its reminder goes.
+        #[arg(long, env = "CASCADE_REMINDER_DAYS", default_value_t = cascade::config::DEFAULT_REMINDER_DAYS)]
+        reminder_days: i64,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -262,12 +281,22 @@ async fn main() -> anyhow::Result<()> {
             trusted_proxies,
             webhook_allow_http,
             webhook_allow_hosts,
+            smtp_url,
+            mail_dir,
+            mail_from,
+            reminder_days,
         } => {
             let db = open(&cli.database_url).await?;
             if demo {
                 load_demo(&db).await?;
             }
+            let defaults = Config::new(cli.database_url, public_url);
             let config = Config {
+                smtp_url: smtp_url.filter(|u| !u.trim().is_empty()),
+                mail_dir: mail_dir.unwrap_or_else(|| defaults.mail_dir.clone()),
+                mail_from: mail_from
+                    .unwrap_or_else(|| format!("{organizer_name} <{organizer_email}>")),
+                reminder_days: reminder_days.max(0),
                 issuer,
                 organizer_name,
                 organizer_email,
@@ -290,7 +319,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|h| h.trim().to_owned())
                     .filter(|h| !h.is_empty())
                     .collect(),
-                ..Config::new(cli.database_url, public_url)
+                ..defaults
             };
             serve(db, config, &bind).await?;
         }
@@ -371,6 +400,7 @@ async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Re
     let state = AppState::new(db, config);
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(webhook_worker(state.clone()));
+    tokio::spawn(mail_worker(state.clone()));
     tracing::info!(%bind, "cascade listening");
     let header_timeout = state.config.header_read_timeout;
     // Keep-alive connections that say nothing are closed; never before a request could finish.
@@ -399,6 +429,25 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(err) = cascade::idempotency::purge(&state).await {
             tracing::warn!(error = %err, "purging idempotency keys failed");
+        }
+        if let Err(err) = cascade::domain::mail::timed::queue_reminders(&ctx, &state.config).await {
+            tracing::warn!(error = ?err, "queueing reminders failed");
+        }
+    }
+}
+
+/// Sends email as it comes due, every few seconds. Safe on every replica at once: each message
+/// is leased to one replica while it is sent.
+async fn mail_worker(state: AppState) {
+    if let Err(why) = cascade::domain::mail::send::Transport::from_config(&state.config) {
+        tracing::error!(reason = %why, "email cannot be sent");
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = cascade::domain::mail::send::run_worker(&state).await {
+            tracing::warn!(error = ?err, "sending email failed");
         }
     }
 }

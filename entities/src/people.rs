@@ -15,6 +15,8 @@ pub struct Model {
     pub active: bool,
     /// When the person's identifying fields were replaced at their request (UK GDPR erasure).
     pub erased_at: Option<DateTimeUtc>,
+    /// Asked for no non-essential email (reminders, refresh and licence notices).
+    pub mail_opt_out: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

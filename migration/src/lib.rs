@@ -15,6 +15,7 @@ mod m20261123_000009_audit_erasure;
 mod m20261130_000010_membership_requests;
 mod m20261130_000011_scim_user_attributes;
 mod m20261130_000012_versions;
+mod m20261130_000013_mail_sign_in;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_membership_requests::Migration),
             Box::new(m20261130_000011_scim_user_attributes::Migration),
             Box::new(m20261130_000012_versions::Migration),
+            Box::new(m20261130_000013_mail_sign_in::Migration),
         ]
     }
 }

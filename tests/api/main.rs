@@ -12,6 +12,7 @@ mod events;
 mod funding;
 mod history;
 mod integration;
+mod mail;
 mod openapi;
 mod organisations;
 mod partners;

@@ -192,6 +192,8 @@ impl TestApp {
         // would refuse; tests of that refusal configure their own.
         config.webhook_allow_http = true;
         config.webhook_allow_hosts = vec!["127.0.0.1".to_owned()];
+        // Each test's mail folder is its own.
+        config.mail_dir = std::env::temp_dir().join(format!("cascade-mail-{}", Uuid::new_v4()));
         configure(&mut config);
         let state = AppState::new(db.clone(), config).with_clock(clock.clone());
         let client = TestClient::new(app(state.clone()).boxed());
@@ -698,4 +700,113 @@ async fn create_key(db: &DatabaseConnection, clock: &Clock, input: NewApiKey) ->
         .expect("create key");
     txn.commit().await.expect("commit key");
     created.secret
+}
+
+/// An email the service wrote to its mail folder, parsed.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// What it says, from its file name (e.g. `booking_confirmed`).
+    pub kind: String,
+    pub to_address: String,
+    pub to_name: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The iMIP part's `method=` parameter and body.
+    pub calendar: Option<(String, String)>,
+    /// File name, content type and bytes of each attachment.
+    pub attachments: Vec<(String, String, Vec<u8>)>,
+    /// The raw message.
+    pub raw: String,
+}
+
+impl Mail {
+    pub fn parse(kind: &str, raw: &[u8]) -> Self {
+        use mail_parser::{MessageParser, MimeHeaders};
+        let msg = MessageParser::default().parse(raw).expect("a MIME message");
+        let to = msg.to().and_then(|a| a.first()).expect("a To address");
+        let mut calendar = None;
+        let mut attachments = Vec::new();
+        for part in msg.parts.iter() {
+            let Some(ct) = part.content_type() else {
+                continue;
+            };
+            let full = format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default());
+            if part.attachment_name().is_some() {
+                attachments.push((
+                    part.attachment_name().unwrap_or_default().to_owned(),
+                    full,
+                    part.contents().to_vec(),
+                ));
+            } else if full == "text/calendar" {
+                let method = ct.attribute("method").unwrap_or_default().to_owned();
+                calendar = Some((
+                    method,
+                    String::from_utf8_lossy(part.contents()).into_owned(),
+                ));
+            }
+        }
+        Self {
+            kind: kind.to_owned(),
+            to_address: to.address().unwrap_or_default().to_owned(),
+            to_name: to.name().unwrap_or_default().to_owned(),
+            subject: msg.subject().unwrap_or_default().to_owned(),
+            text: msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+            html: msg.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+            calendar,
+            attachments,
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        }
+    }
+
+    /// A property of the calendar part's first event, e.g. `SEQUENCE`.
+    pub fn calendar_property(&self, name: &str) -> Option<String> {
+        let (_, body) = self.calendar.as_ref()?;
+        let unfolded = body.replace("\r\n ", "").replace("\n ", "");
+        unfolded.lines().find_map(|l| {
+            let l = l.trim_end_matches('\r');
+            let (key, value) = l.split_once(':')?;
+            (key.split(';').next() == Some(name)).then(|| value.to_owned())
+        })
+    }
+}
+
+impl TestApp {
+    /// Runs the mail worker once, as a replica would.
+    pub async fn send_mail(&self) -> cascade::domain::mail::send::Run {
+        cascade::domain::mail::send::run_worker(&self.state)
+            .await
+            .expect("the mail worker runs")
+    }
+
+    /// Every message in the mail folder, in the order they were queued.
+    pub fn mailbox(&self) -> Vec<Mail> {
+        let Ok(dir) = std::fs::read_dir(&self.state.config.mail_dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = dir
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                // <created>-<kind>-<uuid>: the kind sits between the first dash and the uuid.
+                let rest = stem.split_once('-').map_or("", |(_, r)| r);
+                let kind = &rest[..rest.len().saturating_sub(37)];
+                Mail::parse(kind, &std::fs::read(p).expect("read a message"))
+            })
+            .collect()
+    }
+
+    /// The messages of one kind sent to one address.
+    pub fn mail_to(&self, address: &str, kind: &str) -> Vec<Mail> {
+        self.mailbox()
+            .into_iter()
+            .filter(|m| m.to_address == address && m.kind == kind)
+            .collect()
+    }
 }

@@ -205,6 +205,17 @@ pub async fn invite(
             detail: "The booking is on the waitlist: an invitation comes with a place.".into(),
         });
     }
+    Ok(invitation(db, config, clock, &booking).await?.0)
+}
+
+/// The invitation of a booking that holds or held a place (its holder's scope checked by the
+/// caller), and its method: the same calendar the API, the pages and email send.
+pub(crate) async fn invitation(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    clock: &Clock,
+    booking: &bookings::Model,
+) -> ApiResult<(String, Method)> {
     let session = sessions::Entity::find_by_id(booking.session_id)
         .one(db)
         .await?
@@ -246,12 +257,13 @@ pub async fn invite(
     } else {
         Method::Request
     };
-    Ok(calendar_ics::render(&Calendar {
+    let ics = calendar_ics::render(&Calendar {
         method,
         name: None,
         stamp: clock.now(),
         events,
-    }))
+    });
+    Ok((ics, method))
 }
 
 /// A subscription feed.

@@ -64,7 +64,8 @@ pub async fn emit(
         ],
     ))
     .await?;
-    Ok(())
+    // The email it causes is queued in the same transaction.
+    super::mail::on_event(db, kind, subject_id, &data, at).await
 }
 
 /// An event of the change feed.

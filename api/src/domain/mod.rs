@@ -13,6 +13,7 @@ pub mod completions;
 pub mod courses;
 pub mod events;
 pub mod funding;
+pub mod mail;
 pub mod membership_requests;
 pub mod organisations;
 pub mod partners_report;

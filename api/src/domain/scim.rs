@@ -328,6 +328,7 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
                 locality_id: Set(None),
                 active: Set(true),
                 erased_at: Set(None),
+                mail_opt_out: Set(false),
                 created_at: Set(now),
                 updated_at: Set(now),
             }

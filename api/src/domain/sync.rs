@@ -394,6 +394,7 @@ pub async fn sync(
                             locality_id: Set(row.locality_id),
                             active: Set(true),
                             erased_at: Set(None),
+                            mail_opt_out: Set(false),
                             created_at: Set(now),
                             updated_at: Set(now),
                         });

@@ -16,6 +16,17 @@ pub enum Method {
     Cancel,
 }
 
+impl Method {
+    /// As `METHOD:` and a `text/calendar; method=` parameter write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Publish => "PUBLISH",
+            Method::Request => "REQUEST",
+            Method::Cancel => "CANCEL",
+        }
+    }
+}
+
 /// Someone named in an event.
 #[derive(Debug, Clone)]
 pub struct Party {
@@ -130,14 +141,7 @@ pub fn render(calendar: &Calendar) -> String {
         "VERSION:2.0".into(),
         "PRODID:-//Cascade//Workforce training//EN".into(),
         "CALSCALE:GREGORIAN".into(),
-        format!(
-            "METHOD:{}",
-            match calendar.method {
-                Method::Publish => "PUBLISH",
-                Method::Request => "REQUEST",
-                Method::Cancel => "CANCEL",
-            }
-        ),
+        format!("METHOD:{}", calendar.method.as_str()),
     ];
     if let Some(name) = &calendar.name {
         // RFC 7986's NAME is TEXT, escaped as the standard says. Clients show X-WR-CALNAME as

@@ -30,6 +30,22 @@ pub async fn pdf(
     Ok((certificate_pdf::render(&[text_of(&c, config)])?, c.number))
 }
 
+/// The PDF of a certificate for its holder's email (the message is addressed to the holder, so
+/// no caller's scope applies), with the certificate; none if it is gone or no longer current.
+pub(crate) async fn pdf_for_holder(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    id: Uuid,
+) -> ApiResult<Option<(Vec<u8>, certificates::Model)>> {
+    let Some(c) = certificates::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    if c.revoked_at.is_some() || c.superseded_by_id.is_some() {
+        return Ok(None);
+    }
+    Ok(Some((certificate_pdf::render(&[text_of(&c, config)])?, c)))
+}
+
 /// Every current certificate of a session (neither revoked nor superseded) as one PDF.
 pub async fn session_pdf(
     db: &impl ConnectionTrait,

@@ -171,6 +171,7 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
         locality_id: Set(input.locality_id),
         active: Set(true),
         erased_at: Set(None),
+        mail_opt_out: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
