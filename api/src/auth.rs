@@ -1,6 +1,6 @@
 //! Who is calling, and what they may see or change. Every scope check in the API lives here.
 //!
-//! | role        | catalogue, partners, sessions | people                        | bookings                         | records¹            | register, steps, cascades          | reports             | API keys | audit log | erasure |
+//! | role        | catalogue, partners, sessions | people                        | bookings                         | records¹            | register, steps, cascades          | reports             | API keys, sign-in roles | audit log | erasure |
 //! |-------------|-------------------------------|-------------------------------|----------------------------------|---------------------|------------------------------------|---------------------|----------|-----------|---------|
 //! | admin       | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | manage   | read      | erase   |
 //! | coordinator | read, write                   | all: read, write              | all                              | all; import         | all                                | all                 | —        | read      | —       |
@@ -14,6 +14,10 @@
 //! ³ completions, certificates and champions produced for its organisation
 //!   (`domain::people::produced_for`); trainer progress and lineage of its employees
 //!   (`domain::people::records_scope`).
+//!
+//! People who sign in to the pages act as one of these roles (`domain::sign_in::principal_of`):
+//! learner, trainer while in the trainer pipeline, or the coordinator, admin or partner (lead)
+//! role an admin granted them.
 //!
 //! A person's data export (everything held about them) is for admins, coordinators and the
 //! person themselves: a partner's export would show other organisations' records. `/metrics` is
@@ -65,6 +69,11 @@ async fn check_key(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     Ok(authenticate(state, req, &bearer.token).await?)
 }
 
+/// Marks a request to the pages people post forms to with their session cookie (sign-in,
+/// "My training", unsubscribe): they carry no key, and each checks its session and CSRF token.
+#[derive(Debug, Clone, Copy)]
+pub struct PageForm;
+
 /// The caller [`authenticate_first`] found, kept on the request for its handler.
 #[derive(Clone)]
 struct Authenticated {
@@ -110,7 +119,9 @@ pub async fn authenticate_first<E: poem::Endpoint>(
             }
             Err(err) => return Ok(refuse(&req, err)),
         },
-        None if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => {
+        None if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+            && req.extensions().get::<PageForm>().is_none() =>
+        {
             return Ok(refuse(
                 &req,
                 ApiError::Unauthorized(
@@ -166,6 +177,8 @@ pub enum Action {
     WritePeople,
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// Grant people the coordinator, admin or partner-lead role they sign in with.
+    GrantRoles,
     /// Schedule, change and cancel sessions.
     ManageSessions,
     /// Book and cancel places (for people within [`PeopleScope`]).
@@ -212,7 +225,9 @@ impl Principal {
         use Action::*;
         let allowed = match self.role {
             Role::Admin => true,
-            Role::Coordinator => !matches!(action, ManageKeys | ErasePeople | ReadMetrics),
+            Role::Coordinator => {
+                !matches!(action, ManageKeys | GrantRoles | ErasePeople | ReadMetrics)
+            }
             Role::Partner => matches!(
                 action,
                 ReadCatalogue

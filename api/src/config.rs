@@ -92,6 +92,10 @@ pub fn default_mail_dir(database_url: &str) -> std::path::PathBuf {
 
 /// The default database: a SQLite file in the working directory, created on first start.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://cascade.db?mode=rwc";
+/// Sign-in links one client address may ask for per minute (an office behind one address).
+pub const SIGN_IN_PER_ADDRESS_PER_MINUTE: u32 = 20;
+/// Sign-in links one email address may be sent per minute.
+pub const SIGN_IN_PER_EMAIL_PER_MINUTE: u32 = 3;
 /// Days before a session that its reminder goes.
 pub const DEFAULT_REMINDER_DAYS: i64 = 2;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";

@@ -148,8 +148,9 @@ pub fn openapi_json() -> String {
 const SCIM_BASE: &str = "/scim/v2";
 
 /// Marks each request with the error format of the tree it is routed to (SCIM's under
-/// [`SCIM_BASE`], problem+json elsewhere), before any middleware runs: the one place that
-/// knows where SCIM is mounted; middleware reads [`scim_error::ErrorFormat`], never the path.
+/// [`SCIM_BASE`], problem+json elsewhere), and the pages whose forms people post with a session
+/// cookie rather than a key ([`auth::PageForm`]), before any middleware runs: the one place that
+/// knows where SCIM and the pages are mounted; middleware reads the marks, never the path.
 async fn mark_error_format<E: Endpoint>(
     next: E,
     mut req: poem::Request,
@@ -161,6 +162,16 @@ async fn mark_error_format<E: Endpoint>(
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     if under {
         req.extensions_mut().insert(scim_error::ErrorFormat::Scim);
+    }
+    let path = req.uri().path();
+    let page_form = ["/sign-in", "/sign-out", "/my", "/unsubscribe"]
+        .iter()
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+    if page_form {
+        req.extensions_mut().insert(auth::PageForm);
     }
     next.call(req).await
 }
@@ -187,6 +198,33 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest(SCIM_BASE, routes::scim::routes())
         .at("/verify/:code", get(pages::verify))
         .at("/assets/cascade.css", get(pages::stylesheet))
+        .at(
+            "/sign-in",
+            get(pages::door::sign_in_form).post(pages::door::sign_in_request),
+        )
+        .at(
+            "/sign-in/:token",
+            get(pages::door::sign_in_link).post(pages::door::sign_in_redeem),
+        )
+        .at("/sign-out", poem::post(pages::door::sign_out))
+        .at("/my", get(pages::my::home))
+        .at("/my/sessions", get(pages::my::find))
+        .at("/my/sessions/:id", get(pages::my::session))
+        .at("/my/sessions/:id/book", poem::post(pages::my::book))
+        .at(
+            "/my/bookings/:id/cancel",
+            get(pages::my::cancel_form).post(pages::my::cancel),
+        )
+        .at("/my/bookings/:id/invite.ics", get(pages::my::invite))
+        .at("/my/certificates/:id/pdf", get(pages::my::certificate_pdf))
+        .at(
+            "/my/email",
+            get(pages::my::email_form).post(pages::my::email_save),
+        )
+        .at(
+            "/unsubscribe/:token",
+            get(pages::my::unsubscribe_form).post(pages::my::unsubscribe),
+        )
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))

@@ -12,6 +12,7 @@ use cascade::{
     domain::{
         api_keys::{self, KeyFilter, KeyRole, NewApiKey},
         sessions::waitlist::settle_due_releases,
+        sign_in::{self, GrantedRole, RoleGrantInput},
     },
     pagination::PageRequest,
     state::AppState,
@@ -131,6 +132,21 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Grant the role a person signs in to the pages with (or withdraw it with `none`).
+    GrantRole {
+        /// The person, by id or work email.
+        person: String,
+        #[arg(value_enum)]
+        role: GrantArg,
+    },
+    /// Print a sign-in link for a person (by id or work email), valid 15 minutes, without
+    /// emailing it: for a first admin, or when email is down.
+    SignInLink {
+        person: String,
+        /// The address people reach the pages at.
+        #[arg(long, env = "CASCADE_PUBLIC_URL", default_value = DEFAULT_PUBLIC_URL)]
+        public_url: String,
+    },
     /// Benchmarks that print numbers (run them from a release build).
     Bench {
         #[command(subcommand)]
@@ -191,6 +207,14 @@ enum KeysCommand {
     List,
     /// Revoke a key by id.
     Revoke { id: Uuid },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GrantArg {
+    None,
+    Coordinator,
+    Admin,
+    PartnerLead,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -331,6 +355,32 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys { command } => {
             let db = open(&cli.database_url).await?;
             keys(&db, command).await?;
+        }
+        Command::GrantRole { person, role } => {
+            let db = open(&cli.database_url).await?;
+            let ctx = Ctx::cli(&db);
+            let id = find_person(&db, &person).await?;
+            let role = match role {
+                GrantArg::None => GrantedRole::None,
+                GrantArg::Coordinator => GrantedRole::Coordinator,
+                GrantArg::Admin => GrantedRole::Admin,
+                GrantArg::PartnerLead => GrantedRole::PartnerLead,
+            };
+            let grant = sign_in::grant(&ctx, id, RoleGrantInput { role })
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+            println!(
+                "{} now signs in with the role {:?}.",
+                grant.person_id, grant.role
+            );
+        }
+        Command::SignInLink { person, public_url } => {
+            let db = open(&cli.database_url).await?;
+            let id = find_person(&db, &person).await?;
+            let token = sign_in::issue_link(&Ctx::cli(&db), id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+            println!("{}/sign-in/{token}", public_url.trim_end_matches('/'));
         }
     }
     Ok(())
@@ -485,6 +535,20 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// A person named on the command line by id or work email.
+async fn find_person(db: &DatabaseConnection, raw: &str) -> anyhow::Result<Uuid> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if let Ok(id) = raw.parse::<Uuid>() {
+        return Ok(id);
+    }
+    entities::people::Entity::find()
+        .filter(entities::people::Column::EmailKey.eq(raw.trim().to_lowercase()))
+        .one(db)
+        .await?
+        .map(|p| p.id)
+        .ok_or_else(|| anyhow::anyhow!("nobody has the email {raw}"))
 }
 
 async fn keys(db: &DatabaseConnection, command: KeysCommand) -> anyhow::Result<()> {

@@ -3,8 +3,14 @@
 //! (`api/assets/cascade.css`), working without JavaScript. A page calls the same domain function
 //! as the API operation it mirrors.
 //!
-//! So far: the certificate check that a certificate's QR code and printed link open
-//! (`/verify/{code}`), in words; `Accept: application/json` there answers the API's JSON.
+//! - [`door`]: sign-in by emailed link, the session cookie and CSRF protection of forms;
+//! - [`my`]: "My training" for a signed-in person (places, finding and booking a session,
+//!   certificates, email preferences) and the unsubscribe link of email;
+//! - here: the certificate check that a certificate's QR code and printed link open
+//!   (`/verify/{code}`), in words; `Accept: application/json` there answers the API's JSON.
+
+pub mod door;
+pub mod my;
 
 use askama::Template;
 use chrono::NaiveDate;
@@ -49,6 +55,7 @@ struct Shown {
 #[derive(Template)]
 #[template(path = "verify.html")]
 struct VerifyPage {
+    chrome: door::Chrome,
     heading: String,
     explanation: String,
     /// `good`, `bad` or `neutral`: the panel's colour (its words say the same).
@@ -110,6 +117,7 @@ impl VerifyPage {
             ),
         };
         Self {
+            chrome: door::Chrome::default(),
             heading,
             explanation,
             tone,
@@ -130,6 +138,7 @@ impl VerifyPage {
 
     fn refusal(heading: &str, explanation: String, json_path: String) -> Self {
         Self {
+            chrome: door::Chrome::default(),
             heading: heading.to_owned(),
             explanation,
             tone: "bad",

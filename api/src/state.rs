@@ -13,6 +13,9 @@ pub struct AppState {
     pub clock: Clock,
     /// Limits public certificate verification per client address.
     pub verify_limiter: Arc<RateLimiter>,
+    /// Limits sign-in link requests per client address (`addr:…`) and per email (`email:…`).
+    pub sign_in_per_address: Arc<RateLimiter>,
+    pub sign_in_per_email: Arc<RateLimiter>,
     /// Limits requests per API key.
     pub key_limiter: Arc<RateLimiter>,
     /// Limits the endpoints that need no key (calendar feeds) per client address.
@@ -34,6 +37,12 @@ impl AppState {
             (config.max_body_memory / 1024).max(1),
         ));
         Self {
+            sign_in_per_address: Arc::new(RateLimiter::per_minute(
+                crate::config::SIGN_IN_PER_ADDRESS_PER_MINUTE,
+            )),
+            sign_in_per_email: Arc::new(RateLimiter::per_minute(
+                crate::config::SIGN_IN_PER_EMAIL_PER_MINUTE,
+            )),
             db,
             config: Arc::new(config),
             clock: Clock::system(),

@@ -498,3 +498,31 @@ pub async fn list(
     .await?;
     Ok((with_links(db, rows).await?, next))
 }
+
+/// The titles of courses, by id, in one query (for pages that list sessions or bookings).
+pub async fn titles(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, String>> {
+    Ok(courses::Entity::find()
+        .filter(courses::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.title))
+        .collect())
+}
+
+/// Active courses as (id, title), by title: the choices of a session search.
+pub async fn bookable_titles(db: &impl ConnectionTrait) -> ApiResult<Vec<(Uuid, String)>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(courses::Entity::find()
+        .select_only()
+        .columns([courses::Column::Id, courses::Column::Title])
+        .filter(courses::Column::Active.eq(true))
+        .order_by_asc(courses::Column::Title)
+        .limit(500)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -231,3 +231,39 @@ pub async fn on_event(
     };
     enqueue(db, out, at).await
 }
+
+/// Turns a person's non-essential email (reminders, refresh and licence notices) off or on.
+pub async fn set_opt_out(ctx: &crate::ctx::Ctx, person_id: Uuid, opt_out: bool) -> ApiResult<()> {
+    use crate::audit::{self, Change};
+    let txn = ctx.begin().await?;
+    entities::people::Entity::update_many()
+        .col_expr(
+            entities::people::Column::MailOptOut,
+            sea_orm::sea_query::Expr::value(opt_out),
+        )
+        .filter(entities::people::Column::Id.eq(person_id))
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        Change::new("person", person_id, "mail_preference").summary(if opt_out {
+            "reminders and notices turned off"
+        } else {
+            "reminders and notices turned on"
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The person an unsubscribe link was sent to, if the token is one we sent.
+pub async fn unsubscribe_target(db: &impl ConnectionTrait, token: &str) -> ApiResult<Option<Uuid>> {
+    Ok(messages::Entity::find()
+        .select_only()
+        .column(messages::Column::PersonId)
+        .filter(messages::Column::UnsubscribeHash.eq(send::token_hash(token.trim())))
+        .into_tuple()
+        .one(db)
+        .await?)
+}

@@ -26,6 +26,7 @@ pub mod reach;
 pub mod reference;
 pub mod scim;
 pub mod sessions;
+pub mod sign_in;
 pub mod sync;
 pub mod trainers;
 pub mod validation;

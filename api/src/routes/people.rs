@@ -16,6 +16,7 @@ use crate::{
             self, CreateOutcome, MembershipChanges, NewPerson, PeopleFilter, Person, PersonChanges,
         },
         privacy::{self, PersonExport},
+        sign_in::{self, RoleGrant, RoleGrantInput},
         sync::{self, OnInvalid, SyncBatch, SyncMode, SyncResult},
     },
     error::ApiResult,
@@ -191,6 +192,52 @@ impl PeopleApi {
         auth.0.require(Action::ErasePeople)?;
         Ok(Json(
             privacy::erase(&Ctx::request(&state, &auth.0), id.0).await?,
+        ))
+    }
+
+    /// Get the role a person signs in with
+    ///
+    /// People sign in to Cascade's pages by an emailed link and act as staff (a learner), as a
+    /// trainer while in the trainer pipeline, or with the role an admin granted them here:
+    /// `coordinator`, `admin` or `partner_lead` (the partner role for their employing
+    /// organisation). `none` means no grant. Admin keys only.
+    #[oai(
+        path = "/:id/sign-in-role",
+        method = "get",
+        operation_id = "get_person_sign_in_role"
+    )]
+    async fn get_sign_in_role(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<RoleGrant>> {
+        auth.0.require(Action::GrantRoles)?;
+        Ok(Json(
+            sign_in::get_grant(&Ctx::request(&state, &auth.0), id.0).await?,
+        ))
+    }
+
+    /// Grant the role a person signs in with
+    ///
+    /// `coordinator`, `admin`, `partner_lead` (for the person's employing organisation: their
+    /// primary membership; 422 without one) or `none` to withdraw it. Their open browser sessions
+    /// act with the new role from their next request. Recorded in the audit log. Admin keys only.
+    #[oai(
+        path = "/:id/sign-in-role",
+        method = "put",
+        operation_id = "put_person_sign_in_role"
+    )]
+    async fn put_sign_in_role(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<RoleGrantInput>,
+    ) -> ApiResult<Json<RoleGrant>> {
+        auth.0.require(Action::GrantRoles)?;
+        Ok(Json(
+            sign_in::grant(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
         ))
     }
 

@@ -216,3 +216,19 @@ pub async fn list(
     .await?;
     Ok((views(db, clock, rows).await?, next))
 }
+
+/// Sessions by id, with one query per related table whatever their number.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    clock: &Clock,
+    ids: Vec<Uuid>,
+) -> ApiResult<Vec<Session>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sessions::Entity::find()
+        .filter(sessions::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    views(db, clock, rows).await
+}
