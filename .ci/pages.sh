@@ -30,7 +30,7 @@ DB="sqlite://$WORK/cascade.db?mode=rwc"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 CASCADE_DATABASE_URL="$DB" "$BIN" demo >/dev/null
 KEY="$(CASCADE_DATABASE_URL="$DB" "$BIN" keys create --role admin --name pages | tail -1)"
-CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" \
+CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" CASCADE_MAIL_DIR="$WORK/mail" \
   CASCADE_PUBLIC_URL="http://127.0.0.1:$PORT" CASCADE_LOG=warn \
   "$BIN" serve >"$WORK/serve.log" 2>&1 &
 SERVER=$!
@@ -45,5 +45,5 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-NODE_PATH="$NODE_DIR/node_modules" CASCADE_BASE="http://127.0.0.1:$PORT" CASCADE_KEY="$KEY" \
+NODE_PATH="$NODE_DIR/node_modules" CASCADE_BASE="http://127.0.0.1:$PORT" CASCADE_KEY="$KEY" CASCADE_MAIL_DIR="$WORK/mail" \
   SHOTS="${CASCADE_SHOTS:-$WORK}" node .ci/pages_check.cjs

@@ -839,6 +839,20 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
         ),
         row(
             "GET",
+            "/people/{id}/sign-in-role",
+            format!("/people/{me}/sign-in-role"),
+            None,
+            admin_only(200),
+        ),
+        row(
+            "PUT",
+            "/people/{id}/sign-in-role",
+            format!("/people/{me}/sign-in-role"),
+            Some(json!({ "role": "none" })),
+            admin_only(200),
+        ),
+        row(
+            "GET",
             "/api-keys/{id}",
             format!("/api-keys/{spare_key}"),
             None,

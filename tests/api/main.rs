@@ -15,6 +15,7 @@ mod integration;
 mod mail;
 mod openapi;
 mod organisations;
+mod pages;
 mod partners;
 mod people;
 mod programmes;

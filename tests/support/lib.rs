@@ -810,3 +810,124 @@ impl TestApp {
             .collect()
     }
 }
+
+/// A browser for the pages: it keeps the cookies the service sets, and the last form token.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: Default::default(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, reply: &Reply) {
+        for value in reply.headers.get_all("set-cookie") {
+            let Ok(text) = value.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let cookie = self.cookie_header();
+        let reply = self
+            .app
+            .request_with("GET", path, None, &[("Cookie", &cookie)], None)
+            .await;
+        self.keep(&reply);
+        reply
+    }
+
+    /// Posts a form (`application/x-www-form-urlencoded`).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", k, url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let reply = Reply::read(
+            self.app
+                .client
+                .post(path)
+                .header("Cookie", self.cookie_header())
+                .content_type("application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await,
+        )
+        .await;
+        self.keep(&reply);
+        reply
+    }
+
+    /// Asks for a sign-in link for `email` and signs in with the link the service emailed.
+    pub async fn sign_in(&mut self, email: &str) {
+        let form = self.get("/sign-in").await.expect(200);
+        let token = form_token(&form.text);
+        self.post("/sign-in", &[("email", email), ("csrf", &token)])
+            .await
+            .expect(200);
+        self.app.send_mail().await;
+        let link = self.app.sign_in_link(email);
+        let page = self.get(&link).await.expect(200);
+        let token = form_token(&page.text);
+        let reply = self.post(&link, &[("csrf", &token)]).await.expect(303);
+        assert_eq!(
+            reply.headers.get("location").map(|v| v.to_str().ok()),
+            Some(Some("/my"))
+        );
+    }
+}
+
+/// The hidden `csrf` field of a page's (first) form.
+pub fn form_token(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field");
+    let rest = &html[at + 19..];
+    rest[..rest.find('"').expect("end of value")].to_owned()
+}
+
+fn url_encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// The path of the newest sign-in link emailed to `email`.
+    pub fn sign_in_link(&self, email: &str) -> String {
+        let mail = self.mail_to(email, "sign_in_link");
+        let last = mail.last().expect("a sign-in link was emailed");
+        let at = last.text.find("/sign-in/").expect("a link in the text");
+        last.text[at..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}

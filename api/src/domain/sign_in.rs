@@ -308,7 +308,9 @@ pub async fn end(ctx: &Ctx, session_id: Uuid) -> ApiResult<()> {
 pub enum GrantedRole {
     /// No grant: staff, or trainer while in the trainer pipeline.
     None,
+    /// Runs the programme: everything but API keys, grants and erasure.
     Coordinator,
+    /// Everything.
     Admin,
     /// A partner lead: the partner role for the person's employing organisation.
     PartnerLead,
@@ -318,7 +320,9 @@ pub enum GrantedRole {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct RoleGrant {
+    /// The person.
     pub person_id: Uuid,
+    /// The role granted (`none`: staff, or trainer while in the trainer pipeline).
     pub role: GrantedRole,
     /// For a partner lead: the organisation they lead for.
     pub organisation_id: Option<Uuid>,
