@@ -313,7 +313,12 @@ fn build(config: &Config, m: &messages::Model, c: &Composed) -> Result<Message, 
         .from(from)
         .to(to)
         .subject(c.subject.clone())
-        .message_id(Some(format!("<{}@{host}>", m.id)));
+        .message_id(Some(format!("<{}@{host}>", m.id)))
+        // What the message is, for mail filters and the tests that read it.
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Cascade-Message"),
+            m.kind.clone(),
+        ));
     if let Some(url) = &c.unsubscribe_url {
         builder = builder
             .raw_header(HeaderValue::new(
