@@ -137,7 +137,11 @@ async function main() {
       then: async (page) => { await page.click("main button[type=submit]"); } },
     { name: "my training, cancelled", expect: "Your place is cancelled",
       then: async (page) => { await page.goto(`${base}/my/email`); } },
-    { name: "email choices", expect: "What we email you" },
+    { name: "email choices", expect: "What we email you",
+      then: async (page) => { await page.goto(`${base}/my/calendar`); } },
+    { name: "calendar subscription", expect: "Your calendar link",
+      then: async (page) => { await page.click("main button[type=submit]"); } },
+    { name: "calendar link, shown once", expect: "Here is your calendar link" },
   ];
   let qrUrl = null;
   // From submitting the email to "My training", without the time the axe scans took.

@@ -218,6 +218,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/my/bookings/:id/invite.ics", get(pages::my::invite))
         .at("/my/certificates/:id/pdf", get(pages::my::certificate_pdf))
         .at(
+            "/my/calendar",
+            get(pages::my::calendar_form).post(pages::my::calendar_link),
+        )
+        .at(
             "/my/email",
             get(pages::my::email_form).post(pages::my::email_save),
         )

@@ -293,3 +293,110 @@ async fn an_admin_grants_the_role_a_person_signs_in_with() {
         .await
         .expect(422);
 }
+
+#[tokio::test]
+async fn a_person_gets_a_calendar_link_once_and_a_new_one_retires_it() {
+    let w = world().await;
+    let mut b = Browser::new(&w.app);
+    b.sign_in("sian@example.org").await;
+    let page = b.get("/my/calendar").await.expect(200);
+    assert!(page.text.contains("Get my calendar link"), "{}", page.text);
+    let made = b
+        .post("/my/calendar", &[("csrf", &form_token(&page.text))])
+        .await
+        .expect(200);
+    let https = |html: &str| {
+        let at = html
+            .find("<code>http://cascade.test/api/v1/feeds/")
+            .expect("a feed address");
+        let rest = &html[at + 6..];
+        rest[..rest.find('<').expect("end")].replace("http://cascade.test", "")
+    };
+    assert!(
+        made.text.contains("webcal://cascade.test/api/v1/feeds/"),
+        "{}",
+        made.text
+    );
+    let first = https(&made.text);
+    let feed = b.get(&first).await.expect(200);
+    assert!(feed.text.contains("BEGIN:VCALENDAR"));
+    // Shown once: the page now only offers a new link.
+    let again = b.get("/my/calendar").await.expect(200);
+    assert!(!again.text.contains(&first) && again.text.contains("Get a new calendar link"));
+    let remade = b
+        .post("/my/calendar", &[("csrf", &form_token(&again.text))])
+        .await
+        .expect(200);
+    let second = https(&remade.text);
+    assert_ne!(first, second);
+    b.get(&first).await.expect(404);
+    b.get(&second).await.expect(200);
+    let my = b.get("/my").await.expect(200);
+    assert!(my.text.contains("Your calendar"), "{}", my.text);
+}
+
+#[tokio::test]
+async fn certificates_and_champion_status_reach_their_holder_by_email_and_page_and_no_one_else() {
+    let w = world().await;
+    let people = w
+        .app
+        .get("/api/v1/people?email=sian@example.org", &w.app.admin)
+        .await
+        .expect(200);
+    let sian = people.body["items"][0]["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    let session = w
+        .app
+        .get(&format!("/api/v1/sessions/{}", w.session), &w.app.admin)
+        .await
+        .expect(200);
+    let held = (w.app.clock.now() - chrono::Duration::days(7)).date_naive();
+    w.app
+        .post(
+            "/api/v1/past-sessions",
+            &w.app.admin,
+            json!({
+                "course_id": session.body["course_id"],
+                "sittings": [{ "date": held, "start": "09:30", "end": "16:00" }],
+                "venue": { "name": "Corn Exchange, Devizes" },
+                "attendees": [{ "person_id": sian, "attended_sittings": [1] }],
+                "issue_certificates": true,
+            }),
+        )
+        .await
+        .expect(201);
+    w.app.send_mail().await;
+    let mail = w.app.mail_to("sian@example.org", "certificate_issued");
+    assert_eq!(mail.len(), 1);
+    let (name, kind, pdf) = &mail[0].attachments[0];
+    assert!(
+        name.starts_with("certificate-") && name.ends_with(".pdf"),
+        "{name}"
+    );
+    assert_eq!(kind, "application/pdf");
+    assert!(pdf.starts_with(b"%PDF"));
+
+    let mut b = Browser::new(&w.app);
+    b.sign_in("sian@example.org").await;
+    let my = b.get("/my").await.expect(200);
+    assert!(my.text.contains("Active champion"), "{}", my.text);
+    let at = my
+        .text
+        .find("/my/certificates/")
+        .expect("a certificate link");
+    let link = my.text[at..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let download = b.get(&link).await.expect(200);
+    assert_eq!(download.content_type, "application/pdf");
+
+    let mut tomas = Browser::new(&w.app);
+    tomas.sign_in("tomas@example.org").await;
+    tomas.get(&link).await.expect(404);
+    let theirs = tomas.get("/my").await.expect(200);
+    assert!(!theirs.text.contains("Active champion"));
+}

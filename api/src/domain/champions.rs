@@ -90,6 +90,8 @@ pub struct ChampionFilter {
     pub status: Option<ChampionStatus>,
     /// Only champions who trained in this session (their cohort).
     pub cohort_session_id: Option<Uuid>,
+    /// Only this person's records.
+    pub person_id: Option<Uuid>,
 }
 
 pub fn status_on(refresh_due_on: Option<NaiveDate>, today: NaiveDate) -> ChampionStatus {
@@ -128,6 +130,9 @@ pub async fn list(
         completions::Column::OrganisationId,
         completions::Column::PersonId,
     ));
+    if let Some(person) = filter.person_id {
+        select = select.filter(completions::Column::PersonId.eq(person));
+    }
     if let Some(org) = filter.organisation_id {
         who.require_organisation(org)?;
         select = select.filter(completions::Column::PersonId.in_subquery(members_of(org, None)));

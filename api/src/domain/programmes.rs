@@ -199,3 +199,17 @@ pub async fn list(
     )
     .await
 }
+
+/// Programmes' names, by id, in one query (for pages that show a person's records).
+pub async fn names(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, String>> {
+    Ok(programmes::Entity::find()
+        .filter(programmes::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
+}

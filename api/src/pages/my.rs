@@ -22,12 +22,15 @@ use crate::{
     ctx::Ctx,
     domain::{
         bookings::{self, BookingCancellation, BookingStatusCode, NewBooking},
-        calendars,
+        calendars::{self, NewCalendarFeed},
         certificates::{self, CertificateFilter},
+        champions::{self, ChampionFilter, ChampionStatus},
         courses, mail,
         mail::compose::{spoken_date, spoken_span},
+        programmes,
         sessions::{self, Session, SessionFilter},
         sign_in::SignedIn,
+        trainers::{self, TrainerState},
     },
     error::ApiError,
     pagination::PageRequest,
@@ -95,6 +98,20 @@ struct CertificateRow {
     verify_url: String,
 }
 
+struct ChampionRow {
+    course: String,
+    status: &'static str,
+    refresh_due_on: Option<String>,
+}
+
+struct TrainerRow {
+    programme: String,
+    state: &'static str,
+    step: Option<String>,
+    licence: Option<String>,
+    cascades: i32,
+}
+
 #[derive(Template)]
 #[template(path = "my.html")]
 struct MyPage {
@@ -104,6 +121,8 @@ struct MyPage {
     email: String,
     places: Vec<PlaceRow>,
     certificates: Vec<CertificateRow>,
+    champions: Vec<ChampionRow>,
+    trainer: Vec<TrainerRow>,
     opted_out: bool,
 }
 
@@ -199,6 +218,55 @@ async fn home_page(
             verify_url: c.verify_url,
         })
         .collect();
+    let champion_page = champions::list(
+        &state.db,
+        &state.clock,
+        who,
+        ChampionFilter {
+            person_id: Some(person),
+            ..ChampionFilter::default()
+        },
+        PageRequest {
+            limit: 50,
+            after: None,
+        },
+    )
+    .await?;
+    let course_titles =
+        courses::titles(&state.db, champion_page.items.iter().map(|c| c.course_id)).await?;
+    let champions = champion_page
+        .items
+        .into_iter()
+        .map(|c| ChampionRow {
+            course: course_titles.get(&c.course_id).cloned().unwrap_or_default(),
+            status: match c.status {
+                ChampionStatus::Active => "Active champion",
+                ChampionStatus::RefreshDue => "Refresh due",
+                ChampionStatus::Lapsed => "Lapsed: book a refresh",
+            },
+            refresh_due_on: c.refresh_due_on.map(spoken_date),
+        })
+        .collect();
+    let progress = trainers::views::get(&state.db, &state.clock, who, person).await?;
+    let programme_names =
+        programmes::names(&state.db, progress.iter().map(|p| p.summary.programme_id)).await?;
+    let trainer = progress
+        .into_iter()
+        .map(|p| TrainerRow {
+            programme: programme_names
+                .get(&p.summary.programme_id)
+                .cloned()
+                .unwrap_or_default(),
+            state: match p.summary.state {
+                TrainerState::InProgress => "In training",
+                TrainerState::Accredited => "Accredited trainer",
+                TrainerState::Lapsed => "Licence lapsed",
+            },
+            step: p.summary.step,
+            licence: p.summary.licence_expires_on.map(spoken_date),
+            cascades: p.summary.cascade_sessions_last_12_months,
+        })
+        .collect();
     let banner = match done {
         Some("booked") => Some((
             "Your place is booked",
@@ -209,7 +277,10 @@ async fn home_page(
             "We will email you if a place comes free.",
         )),
         Some("cancelled") => Some(("Your place is cancelled", "We have emailed you to confirm.")),
-        Some("email") => Some(("Your email choices are saved", "")),
+        Some("email") => Some((
+            "Your email choices are saved",
+            "They apply from the next message.",
+        )),
         _ => None,
     }
     .map(|(a, b)| (a.to_owned(), b.to_owned()));
@@ -220,6 +291,8 @@ async fn home_page(
         email: me.person.email.clone(),
         places: places.into_iter().map(|(_, p)| p).collect(),
         certificates,
+        champions,
+        trainer,
         opted_out: me.person.mail_opt_out,
     })
 }
@@ -750,4 +823,101 @@ pub async fn unsubscribe(
             Some(("Sign in", "/sign-in")),
         ),
     )
+}
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage {
+    chrome: Chrome,
+    has_feed: bool,
+    prefix: String,
+    /// Just made: the webcal and https addresses, shown once.
+    link: Option<(String, String)>,
+}
+
+/// The signed-in person's own live feed, if they have one.
+async fn own_feed(
+    state: &AppState,
+    me: &SignedIn,
+) -> Result<Option<calendars::CalendarFeed>, ApiError> {
+    let (feeds, _) = calendars::list_feeds(
+        &state.db,
+        &state.config,
+        &me.principal,
+        PageRequest {
+            limit: 200,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(feeds
+        .into_iter()
+        .filter(|f| f.person_id == Some(me.person.id) && f.revoked_at.is_none())
+        .max_by_key(|f| f.rotated_at))
+}
+
+/// `GET /my/calendar`: the calendar subscription, and the button that makes (or remakes) it.
+#[handler]
+pub async fn calendar_form(req: &Request, state: Data<&AppState>) -> Response {
+    let me = match require_signed_in(req, &state).await {
+        Ok(me) => me,
+        Err(resp) => return resp,
+    };
+    match own_feed(&state, &me).await {
+        Ok(feed) => page(
+            StatusCode::OK,
+            &CalendarPage {
+                chrome: Chrome::of(&me),
+                has_feed: feed.is_some(),
+                prefix: feed.map(|f| f.prefix).unwrap_or_default(),
+                link: None,
+            },
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /my/calendar`: the API's feed creation, or its rotation when one exists (the old link
+/// stops working at once). The new link is shown once.
+#[handler]
+pub async fn calendar_link(
+    req: &Request,
+    state: Data<&AppState>,
+    form: Form<CsrfForm>,
+) -> Response {
+    let me = match require_signed_in(req, &state).await {
+        Ok(me) => me,
+        Err(resp) => return resp,
+    };
+    if !session_form_ok(&me, &form.csrf) {
+        return forged();
+    }
+    let ctx = Ctx::request(&state, &me.principal);
+    let made = match own_feed(&state, &me).await {
+        Ok(Some(feed)) => calendars::rotate_feed(&ctx, &state.config, feed.id).await,
+        Ok(None) => {
+            calendars::create_feed(
+                &ctx,
+                &state.config,
+                NewCalendarFeed {
+                    person_id: Some(me.person.id),
+                    programme_id: None,
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match made {
+        Ok(feed) => page(
+            StatusCode::OK,
+            &CalendarPage {
+                chrome: Chrome::of(&me),
+                has_feed: true,
+                prefix: feed.prefix,
+                link: feed.webcal_url.zip(feed.url),
+            },
+        ),
+        Err(e) => refusal_page(&me, "Your calendar link could not be made", e),
+    }
 }

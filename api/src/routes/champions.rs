@@ -42,6 +42,8 @@ impl ChampionsApi {
         status: Query<Option<ChampionStatus>>,
         /// Only champions who trained in this session: a cohort.
         cohort_session_id: Query<Option<Uuid>>,
+        /// Only this person's champion records (one per programme).
+        person_id: Query<Option<Uuid>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -57,6 +59,7 @@ impl ChampionsApi {
             staff_group_id: staff_group_id.0,
             status: status.0,
             cohort_session_id: cohort_session_id.0,
+            person_id: person_id.0,
         };
         Ok(Json(
             champions::list(&state.db, &state.clock, &auth.0, filter, page).await?,
