@@ -480,8 +480,8 @@ async fn housekeeping(state: AppState) {
         if let Err(err) = cascade::idempotency::purge(&state).await {
             tracing::warn!(error = %err, "purging idempotency keys failed");
         }
-        if let Err(err) = cascade::domain::mail::timed::queue_reminders(&ctx, &state.config).await {
-            tracing::warn!(error = ?err, "queueing reminders failed");
+        if let Err(err) = cascade::domain::mail::timed::queue_due(&ctx, &state.config).await {
+            tracing::warn!(error = ?err, "queueing reminders and notices failed");
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `web_sessions`: signed-in browsers (the cookie only as its hash), with their CSRF token.
 //! - `role_grants`: the coordinator, admin or partner-lead role an admin granted to a person.
 //! - `people.mail_opt_out`: the person asked for no non-essential messages.
+//! - indexes for the notice scans (champion refreshes, trainer licences).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -257,6 +258,21 @@ impl MigrationTrait for Migration {
                 "ix_role_grants_role",
                 RoleGrants::Table.into_iden(),
                 &["role", "person_id"],
+            ))
+            .await?;
+        // The notice scans: champions whose refresh comes due, licences that end soon.
+        manager
+            .create_index(index(
+                "ix_completions_course_completed",
+                Alias::new("completions"),
+                &["course_id", "completed_on"],
+            ))
+            .await?;
+        manager
+            .create_index(index(
+                "ix_trainer_steps_licence",
+                Alias::new("trainer_steps"),
+                &["licence_expires_on"],
             ))
             .await?;
         manager
