@@ -123,15 +123,17 @@ async function main() {
       then: async (page) => { await page.click("main button[type=submit]"); } },
     { name: "my training, booked", expect: "Your place is booked",
       then: async (page) => {
+        // The row of the place just booked (the demo person holds others too).
+        const row = page.locator("main tr", { hasText: "Corn Exchange, Devizes" });
         const [download] = await Promise.all([
           page.waitForEvent("download"),
-          page.click("main a[href$='/invite.ics']"),
+          row.locator("a[href$='/invite.ics']").click(),
         ]);
         const ics = fs.readFileSync(await download.path(), "utf8");
         if (!ics.includes("METHOD:REQUEST") || !ics.includes(`UID:session-${upcoming.id}-sitting-1@cascade`)) {
           throw new Error(`the invitation is not the session's: ${ics.slice(0, 300)}`);
         }
-        await page.click("main a[href$='/cancel']");
+        await row.locator("a[href$='/cancel']").click();
       } },
     { name: "cancel a place", expect: "Cancel your place",
       then: async (page) => { await page.click("main button[type=submit]"); } },

@@ -19,6 +19,8 @@ use crate::domain::{
 };
 use crate::{ctx::Ctx, error::ApiResult};
 
+pub mod year;
+
 pub const DEMO_KEY_NAME: &str = "Demo coordinator";
 
 const ORGANISATIONS: &[(&str, SectorCode, bool)] = &[

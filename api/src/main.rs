@@ -285,7 +285,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo => {
             let db = open(&cli.database_url).await?;
-            load_demo(&db).await?;
+            let config = Config::new(cli.database_url.clone(), DEFAULT_PUBLIC_URL);
+            load_demo(&db, &config).await?;
         }
         Command::Serve {
             bind,
@@ -311,9 +312,6 @@ async fn main() -> anyhow::Result<()> {
             reminder_days,
         } => {
             let db = open(&cli.database_url).await?;
-            if demo {
-                load_demo(&db).await?;
-            }
             let defaults = Config::new(cli.database_url, public_url);
             let config = Config {
                 smtp_url: smtp_url.filter(|u| !u.trim().is_empty()),
@@ -345,6 +343,9 @@ async fn main() -> anyhow::Result<()> {
                     .collect(),
                 ..defaults
             };
+            if demo {
+                load_demo(&db, &config).await?;
+            }
             serve(db, config, &bind).await?;
         }
         Command::Backup { file } => {
@@ -429,7 +430,9 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn load_demo(db: &DatabaseConnection) -> anyhow::Result<()> {
+/// Loads the demo partnership and its year in progress (both idempotent), then prints sign-in
+/// links for a demo member of staff and a demo coordinator.
+async fn load_demo(db: &DatabaseConnection, config: &Config) -> anyhow::Result<()> {
     match demo::load(db)
         .await
         .map_err(|e| anyhow::anyhow!("loading demo data: {e:?}"))?
@@ -442,6 +445,22 @@ async fn load_demo(db: &DatabaseConnection) -> anyhow::Result<()> {
             "Demo partnership already loaded; its coordinator key was shown on the first load \
              (create another with `cascade keys create --role coordinator --name …`)."
         ),
+    }
+    let state = AppState::new(db.clone(), config.clone());
+    if demo::year::load(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading the demo year: {e:?}"))?
+    {
+        println!(
+            "A programme year in progress loaded: sessions, champions, trainers, cascades, funding."
+        );
+    }
+    let links = demo::year::sign_in_links(&state, config)
+        .await
+        .map_err(|e| anyhow::anyhow!("making demo sign-in links: {e:?}"))?;
+    println!("Sign in (each link works once, within 15 minutes):");
+    for (who, link) in links {
+        println!("  as a {who}: {link}");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod calendars;
 mod certificates;
 mod concurrency;
 mod courses;
+mod demo;
 mod errors;
 mod events;
 mod funding;

@@ -259,8 +259,14 @@ async fn record(
             ("failed", Some(why.clone()))
         }
     };
-    if let Some(why) = &error {
-        tracing::warn!(message = %id, kind, outcome = label, reason = %why, "mail not sent");
+    match (&outcome, &error) {
+        (Outcome::Failed(_), Some(why)) => {
+            tracing::warn!(message = %id, kind, reason = %why, "mail could not be sent");
+        }
+        (_, Some(why)) => {
+            tracing::info!(message = %id, kind, reason = %why, "mail skipped");
+        }
+        _ => {}
     }
     let txn = ctx.begin().await?;
     model.update(&txn).await?;
