@@ -75,6 +75,16 @@ async function main() {
   });
   const certs = await api("GET", `/certificates?person_id=${person.id}`);
   const cert = certs.items[0];
+  // A full session whose waitlist the person joins: its one place is held for the voluntary
+  // sector, so another member of staff is already waiting (number 1).
+  const others = await api("GET", "/people?limit=2");
+  const full = await api("POST", "/sessions", {
+    course_id: course.id,
+    sittings: [{ date: new Date(Date.now() + 28 * 24 * 3600 * 1000).toISOString().slice(0, 10), start: "09:30", end: "12:30" }],
+    venue: { name: "Town Hall", address: "Trowbridge" },
+    capacity: 1,
+  });
+  await api("POST", `/sessions/${full.id}/bookings`, { person_id: others.items[1].id });
   // An upcoming session to find and book.
   const soon = new Date(Date.now() + 21 * 24 * 3600 * 1000).toISOString().slice(0, 10);
   const upcoming = await api("POST", "/sessions", {
@@ -138,7 +148,15 @@ async function main() {
     { name: "cancel a place", expect: "Cancel your place",
       then: async (page) => { await page.click("main button[type=submit]"); } },
     { name: "my training, cancelled", expect: "Your place is cancelled",
-      then: async (page) => { await page.goto(`${base}/my/email`); } },
+      then: async (page) => { await page.goto(`${base}/my/sessions/${full.id}`); } },
+    { name: "a full session", expect: "Join the waitlist",
+      then: async (page) => { await page.click("main button[type=submit]"); } },
+    { name: "my training, on the waitlist", expect: "Waitlist: number 2",
+      then: async (page) => {
+        await page.locator("main tr", { hasText: "Town Hall, Trowbridge" }).locator("a[href$='/cancel']").click();
+      } },
+    { name: "leave the waitlist", expect: "Leave the waitlist",
+      then: async (page) => { await page.click("main button[type=submit]"); await page.goto(`${base}/my/email`); } },
     { name: "email choices", expect: "What we email you",
       then: async (page) => { await page.goto(`${base}/my/calendar`); } },
     { name: "calendar subscription", expect: "Your calendar link",

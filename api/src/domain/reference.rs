@@ -222,3 +222,19 @@ where
     )
     .await
 }
+
+/// Localities as (id, name), by name: the choices of a session search.
+pub async fn locality_names(db: &impl ConnectionTrait) -> ApiResult<Vec<(Uuid, String)>> {
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    Ok(entities::localities::Entity::find()
+        .select_only()
+        .columns([
+            entities::localities::Column::Id,
+            entities::localities::Column::Name,
+        ])
+        .order_by_asc(entities::localities::Column::Name)
+        .limit(500)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -27,7 +27,7 @@ use crate::{
         champions::{self, ChampionFilter, ChampionStatus},
         courses, mail,
         mail::compose::{spoken_date, spoken_span},
-        programmes,
+        programmes, reference,
         sessions::{self, Session, SessionFilter},
         sign_in::SignedIn,
         trainers::{self, TrainerState},
@@ -62,13 +62,39 @@ fn place(s: &Session) -> String {
 
 fn places(s: &Session) -> String {
     let a = &s.availability;
-    if a.free > 0 {
-        format!("{} of {} free", a.free, a.capacity)
+    let held = match &s.reserved_places {
+        Some(r) if a.reserved_free > 0 => format!(
+            " ({} held for the {} sector)",
+            a.reserved_free,
+            format!("{:?}", r.sector).to_lowercase()
+        ),
+        _ => String::new(),
+    };
+    if a.general_free > 0 {
+        format!("{} of {} free{held}", a.free, a.capacity)
     } else if a.waitlist > 0 {
-        format!("Full ({} waiting)", a.waitlist)
+        format!("Full{held}; {} waiting", a.waitlist)
     } else {
-        "Full".to_owned()
+        format!("Full{held}")
     }
+}
+
+/// Whether the signed-in person would get a place now (else they join the waitlist): a general
+/// place is free, or a place reserved for their employer's sector is.
+async fn place_for(state: &AppState, me: &SignedIn, s: &Session) -> Result<bool, ApiError> {
+    let a = &s.availability;
+    if a.general_free > 0 {
+        return Ok(true);
+    }
+    let Some(reserved) = s.reserved_places.as_ref().filter(|_| a.reserved_free > 0) else {
+        return Ok(false);
+    };
+    let Some(org) = crate::domain::events::employer(&state.db, me.person.id).await? else {
+        return Ok(false);
+    };
+    let sector: crate::domain::organisations::SectorCode =
+        crate::domain::organisations::find(&state.db, org).await?.sector.into();
+    Ok(sector == reserved.sector)
 }
 
 /// Sessions by id, with their views, in one query per kind.
@@ -432,6 +458,8 @@ struct SessionsPage {
     chrome: Chrome,
     courses: Vec<(String, String)>,
     course: Option<String>,
+    localities: Vec<(String, String)>,
+    locality: Option<String>,
     month: String,
     free: bool,
     sessions: Vec<SessionRow>,
@@ -441,6 +469,7 @@ struct SessionsPage {
 #[derive(Deserialize, Default)]
 pub struct Search {
     course: Option<String>,
+    locality: Option<String>,
     month: Option<String>,
     free: Option<String>,
     after: Option<String>,
@@ -455,6 +484,7 @@ pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Re
     };
     let q = q.0;
     let course = q.course.as_deref().and_then(|c| c.parse::<Uuid>().ok());
+    let locality = q.locality.as_deref().and_then(|c| c.parse::<Uuid>().ok());
     let today = sessions::london_today(state.clock.now());
     let (from, to) = match q
         .month
@@ -480,6 +510,7 @@ pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Re
         &state.clock,
         SessionFilter {
             course_id: course,
+            locality_id: locality,
             status: Some(entities::enums::SessionStatus::Scheduled),
             from: Some(from),
             to: Some(to.max(from)),
@@ -498,6 +529,10 @@ pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Re
         Err(e) => return e.into_response(),
     };
     let titles: HashMap<Uuid, String> = catalogue.iter().cloned().collect();
+    let localities = match reference::locality_names(&state.db).await {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     let sessions = rows
         .iter()
         .map(|s| SessionRow {
@@ -511,6 +546,9 @@ pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Re
     let mut query = Vec::new();
     if let Some(c) = &q.course {
         query.push(format!("course={}", urlencode(c)));
+    }
+    if let Some(l) = &q.locality {
+        query.push(format!("locality={}", urlencode(l)));
     }
     if let Some(m) = &q.month {
         query.push(format!("month={}", urlencode(m)));
@@ -531,6 +569,11 @@ pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Re
                 .map(|(id, t)| (id.to_string(), t))
                 .collect(),
             course: q.course,
+            localities: localities
+                .into_iter()
+                .map(|(id, n)| (id.to_string(), n))
+                .collect(),
+            locality: q.locality,
             month: q.month.unwrap_or_default(),
             free,
             sessions,
@@ -586,7 +629,7 @@ async fn session_page(
         details,
         places: places(&s),
         bookable: scheduled && s.booking_closes_at > state.clock.now(),
-        full: s.availability.free == 0,
+        full: !place_for(state, me, &s).await?,
         error,
     })
 }
