@@ -23,7 +23,9 @@ pub(crate) mod places;
 
 pub use cancel::{BookingCancellation, cancel};
 pub(crate) use create::create_in;
-pub use create::{BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many};
+pub use create::{
+    BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many, would_get_place,
+};
 
 /// Where a booking stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -79,24 +79,6 @@ fn places(s: &Session) -> String {
     }
 }
 
-/// Whether the signed-in person would get a place now (else they join the waitlist): a general
-/// place is free, or a place reserved for their employer's sector is.
-async fn place_for(state: &AppState, me: &SignedIn, s: &Session) -> Result<bool, ApiError> {
-    let a = &s.availability;
-    if a.general_free > 0 {
-        return Ok(true);
-    }
-    let Some(reserved) = s.reserved_places.as_ref().filter(|_| a.reserved_free > 0) else {
-        return Ok(false);
-    };
-    let Some(org) = crate::domain::events::employer(&state.db, me.person.id).await? else {
-        return Ok(false);
-    };
-    let sector: crate::domain::organisations::SectorCode =
-        crate::domain::organisations::find(&state.db, org).await?.sector.into();
-    Ok(sector == reserved.sector)
-}
-
 /// Sessions by id, with their views, in one query per kind.
 async fn sessions_by_id(
     state: &AppState,
@@ -629,7 +611,15 @@ async fn session_page(
         details,
         places: places(&s),
         bookable: scheduled && s.booking_closes_at > state.clock.now(),
-        full: !place_for(state, me, &s).await?,
+        full: !bookings::would_get_place(
+            &state.db,
+            &me.principal,
+            state.clock.now(),
+            id,
+            &me.person,
+        )
+        .await
+        .unwrap_or(false),
         error,
     })
 }

@@ -86,6 +86,28 @@ async fn booking_organisation(
     Ok(org)
 }
 
+/// Whether booking `person` now would give them a place (rather than a waitlist position), by
+/// the same rule [`create`] applies; a page says so before the person books.
+pub async fn would_get_place(
+    db: &impl sea_orm::ConnectionTrait,
+    who: &Principal,
+    now: chrono::DateTime<chrono::Utc>,
+    session_id: Uuid,
+    person: &people::Model,
+) -> ApiResult<bool> {
+    let session = sessions::Entity::find_by_id(session_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    let organisation = booking_organisation(db, who, person).await?;
+    Ok(place_for(
+        &session,
+        &Availability::of(&session, now),
+        organisation.sector,
+    )
+    .is_some())
+}
+
 pub async fn create(ctx: &Ctx, session_id: Uuid, input: NewBooking) -> ApiResult<Booking> {
     let clock = &ctx.clock;
     let who = &ctx.who;
