@@ -106,3 +106,49 @@ async fn the_demo_shows_a_year_in_progress_and_loading_it_twice_changes_nothing(
         "the test's admin and the demo coordinator; no loader key left"
     );
 }
+
+#[tokio::test]
+async fn accredited_trainers_are_told_sixty_and_fourteen_days_before_their_licence_ends() {
+    let app = TestApp::spawn().await;
+    cascade::demo::load(&app.db)
+        .await
+        .expect("the partnership loads");
+    cascade::demo::year::load(&app.state)
+        .await
+        .expect("the year loads");
+    let scan = || async {
+        let ctx = cascade::ctx::Ctx::system(&app.db, &app.clock);
+        cascade::domain::mail::timed::queue_licence_notices(&ctx)
+            .await
+            .expect("the scan runs")
+    };
+    assert_eq!(
+        scan().await,
+        0,
+        "licences of a year, accredited three weeks ago"
+    );
+    // The demo's two licences end 12 months after accreditation, 21 days ago: in ~344 days.
+    app.clock.advance(chrono::Duration::days(300));
+    assert_eq!(scan().await, 2, "the 60-day notices");
+    scan().await;
+    app.clock.advance(chrono::Duration::days(35));
+    assert_eq!(scan().await, 2, "the 14-day notices");
+    app.send_mail().await;
+    let notices = app
+        .mailbox()
+        .into_iter()
+        .filter(|m| m.kind == "licence_expiring")
+        .collect::<Vec<_>>();
+    assert_eq!(notices.len(), 4, "two each, never more");
+    let to: std::collections::BTreeSet<_> = notices.iter().map(|m| m.to_address.clone()).collect();
+    assert_eq!(
+        to.into_iter().collect::<Vec<_>>(),
+        ["lukasz.nowak@nhs.example", "zoe.ashworth@nhs.example"]
+    );
+    assert!(
+        notices.iter().any(|m| m.subject.contains("ends in")),
+        "{:?}",
+        notices[0].subject
+    );
+    assert!(notices.iter().all(|m| m.raw.contains("List-Unsubscribe:")));
+}
