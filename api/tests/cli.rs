@@ -94,15 +94,31 @@ fn a_key_with_the_wrong_binding_is_refused_with_a_reason() {
 fn demo_data_loads_once_and_prints_its_key_once() {
     let cli = Cli::new();
     let first = cli.stdout(&["demo"]);
+    let lines: Vec<&str> = first.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("Demo partnership loaded. Coordinator API key"))
+        .expect("the key's heading");
     assert!(
-        first.lines().last().is_some_and(|l| l.starts_with("cas_")),
+        lines.get(at + 1).is_some_and(|l| l.starts_with("cas_")),
         "first load: {first}"
+    );
+    let links = |out: &str| {
+        out.lines()
+            .filter(|l| l.contains("http://127.0.0.1:8080/sign-in/"))
+            .count()
+    };
+    assert_eq!(
+        links(&first),
+        2,
+        "sign-in links for staff and a coordinator: {first}"
     );
     let second = cli.stdout(&["demo"]);
     assert!(
-        !second.contains("cas_"),
+        !second.lines().any(|l| l.starts_with("cas_")),
         "a second load prints no key: {second}"
     );
+    assert_eq!(links(&second), 2, "fresh sign-in links each time: {second}");
 }
 
 #[test]
