@@ -270,6 +270,10 @@ async fn start_server_with(
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .envs(env.iter().copied())
         .env("CASCADE_DATABASE_URL", url)
+        .env(
+            "CASCADE_MAIL_DIR",
+            std::env::temp_dir().join(format!("cascade-cli-mail-{port}")),
+        )
         .env("CASCADE_RATE_LIMIT_PER_MINUTE", "0")
         .env("CASCADE_REQUEST_TIMEOUT", "2")
         .env("CASCADE_LOG", level)

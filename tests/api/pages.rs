@@ -400,3 +400,34 @@ async fn certificates_and_champion_status_reach_their_holder_by_email_and_page_a
     let theirs = tomas.get("/my").await.expect(200);
     assert!(!theirs.text.contains("Active champion"));
 }
+
+#[tokio::test]
+async fn sign_in_links_are_limited_per_email_address() {
+    let w = world().await;
+    let mut b = Browser::new(&w.app);
+    let token = form_token(&b.get("/sign-in").await.expect(200).text);
+    for _ in 0..3 {
+        b.post(
+            "/sign-in",
+            &[("email", "sian@example.org"), ("csrf", &token)],
+        )
+        .await
+        .expect(200);
+    }
+    // The address in other capitals is the same address.
+    for email in ["sian@example.org", "SIAN@example.org"] {
+        let refused = b
+            .post("/sign-in", &[("email", email), ("csrf", &token)])
+            .await
+            .expect(429);
+        assert!(refused.text.contains("Too many sign-in requests"));
+    }
+    b.post(
+        "/sign-in",
+        &[("email", "tomas@example.org"), ("csrf", &token)],
+    )
+    .await
+    .expect(200);
+    w.app.send_mail().await;
+    assert_eq!(w.app.mail_to("sian@example.org", "sign_in_link").len(), 3);
+}
