@@ -14,6 +14,7 @@ pub struct Metrics {
     latency: HistogramVec,
     bookings: IntCounterVec,
     webhook_deliveries: IntCounterVec,
+    mail: IntCounterVec,
     pool: IntGaugeVec,
 }
 
@@ -58,6 +59,15 @@ impl Metrics {
             &["result"],
         )
         .expect("valid metric");
+        let mail = IntCounterVec::new(
+            Opts::new(
+                "cascade_mail_messages_total",
+                "Email send attempts by result: sent, skipped (no longer true, or opted out) or \
+                 failed (retried with backoff)",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
         let pool = IntGaugeVec::new(
             Opts::new(
                 "cascade_db_pool_connections",
@@ -71,6 +81,7 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(bookings.clone()),
             Box::new(webhook_deliveries.clone()),
+            Box::new(mail.clone()),
             Box::new(pool.clone()),
         ] {
             registry.register(metric).expect("metric registered once");
@@ -81,6 +92,7 @@ impl Metrics {
             latency,
             bookings,
             webhook_deliveries,
+            mail,
             pool,
         }
     }
@@ -102,6 +114,12 @@ impl Metrics {
             self.webhook_deliveries
                 .with_label_values(&[result])
                 .inc_by(count);
+        }
+    }
+
+    pub fn mail(&self, result: &str, count: u64) {
+        if count > 0 {
+            self.mail.with_label_values(&[result]).inc_by(count);
         }
     }
 

@@ -532,7 +532,7 @@ async fn bodies_over_a_routes_limit_are_refused_and_requests_time_out() {
 }
 
 #[tokio::test]
-async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
+async fn metrics_count_requests_bookings_webhook_deliveries_mail_and_the_pool() {
     let app = TestApp::spawn().await;
     let f = ftt(&app).await;
     let org = app.organisation("Wiltshire Council", "council").await;
@@ -571,6 +571,8 @@ async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
         .problem(401);
     let coordinator = app.key(KeyRole::Coordinator, None, None).await;
     app.get("/metrics", &coordinator).await.problem(403);
+    // The confirmation and the waitlist answer.
+    assert_eq!(app.send_mail().await.sent, 2);
     let metrics = app.get("/metrics", &app.admin).await.expect(200);
     assert!(metrics.content_type.starts_with("text/plain"));
     let text = metrics.text;
@@ -581,6 +583,7 @@ async fn metrics_count_requests_bookings_webhook_deliveries_and_the_pool() {
         "cascade_http_requests_total{route=\"create_booking\",status=\"201\"} 2",
         "cascade_http_requests_total{route=\"create_booking\",status=\"409\"} 1",
         "cascade_webhook_deliveries_total{result=\"failed\"} 1",
+        "cascade_mail_messages_total{result=\"sent\"} 2",
         "cascade_http_request_duration_seconds_bucket{route=\"create_booking\",status=\"201\",le=\"+Inf\"} 2",
         "cascade_db_pool_connections{state=\"max\"}",
     ] {

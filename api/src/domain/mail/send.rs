@@ -339,14 +339,14 @@ fn build(config: &Config, m: &messages::Model, c: &Composed) -> Result<Message, 
     builder.multipart(mixed).map_err(|e| e.to_string())
 }
 
-/// One run of the mail worker for a running service.
+/// One run of the mail worker for a running service, counted in its metrics.
 pub async fn run_worker(state: &crate::state::AppState) -> ApiResult<Run> {
     let transport = Transport::from_config(&state.config)
         .map_err(|why| ApiError::Internal(anyhow::anyhow!(why)))?;
-    deliver_due(
-        &Ctx::system(&state.db, &state.clock),
-        &state.config,
-        &transport,
-    )
-    .await
+    let ctx = Ctx::system(&state.db, &state.clock);
+    let run = deliver_due(&ctx, &state.config, &transport).await?;
+    state.metrics.mail("sent", run.sent);
+    state.metrics.mail("skipped", run.skipped);
+    state.metrics.mail("failed", run.failed_attempts);
+    Ok(run)
 }
