@@ -59,10 +59,15 @@ fn route_name(resp: &Response, path: &str, scim: bool) -> &'static str {
     }
 }
 
+/// Marks a request the service makes of itself (the demo loader): logged at debug level only.
+#[derive(Debug, Clone, Copy)]
+pub struct InProcess;
+
 /// Gives each request an id (echoed as `X-Request-Id`), logs one line per response at info
-/// level without personal data, and counts it in the metrics.
+/// level without personal data (debug for [`InProcess`] requests), and counts it in the metrics.
 pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let started = Instant::now();
+    let quiet = req.extensions().get::<InProcess>().is_some();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let scim = crate::scim_error::ErrorFormat::of(&req) == crate::scim_error::ErrorFormat::Scim;
@@ -107,14 +112,18 @@ pub async fn observe<E: Endpoint>(next: E, req: Request) -> poem::Result<Respons
             .metrics
             .observe_request(route, status, elapsed.as_secs_f64());
     }
-    tracing::info!(
-        %request_id,
-        %method,
-        route,
-        status,
-        ms = elapsed.as_millis() as u64,
-        "response"
-    );
+    if quiet {
+        tracing::debug!(%request_id, %method, route, status, "response (in process)");
+    } else {
+        tracing::info!(
+            %request_id,
+            %method,
+            route,
+            status,
+            ms = elapsed.as_millis() as u64,
+            "response"
+        );
+    }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", value);
     }

@@ -43,13 +43,14 @@ impl<E: Endpoint> Client<E> {
                     .map_err(|e| ApiError::Internal(anyhow::anyhow!("demo path {path}: {e}")))?,
             )
             .header("Authorization", format!("Bearer {}", self.key));
-        let req = match body {
+        let mut req = match body {
             Some(b) => {
                 req = req.header("Content-Type", "application/json");
                 req.body(b.to_string())
             }
             None => req.finish(),
         };
+        req.extensions_mut().insert(crate::guard::InProcess);
         let resp = self
             .app
             .call(req)
