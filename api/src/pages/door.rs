@@ -183,12 +183,18 @@ pub async fn signed_in(req: &Request, state: &AppState) -> Result<Option<SignedI
     }
 }
 
-/// The signed-in person, or a redirect to the sign-in page.
-pub async fn require_signed_in(req: &Request, state: &AppState) -> Result<SignedIn, Response> {
-    match signed_in(req, state).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(see_other("/sign-in")),
-        Err(e) => Err(e.into_response()),
+/// A page handler that takes a [`SignedIn`] answers a browser without a session by sending it
+/// to the sign-in page.
+impl<'a> poem::FromRequest<'a> for SignedIn {
+    async fn from_request(req: &'a Request, _body: &mut poem::RequestBody) -> poem::Result<Self> {
+        let Some(state) = req.data::<AppState>() else {
+            return Err(ApiError::Internal(anyhow::anyhow!("application state missing")).into());
+        };
+        match signed_in(req, state).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(poem::Error::from_response(see_other("/sign-in"))),
+            Err(e) => Err(poem::Error::from_response(e.into_response())),
+        }
     }
 }
 

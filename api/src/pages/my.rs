@@ -15,8 +15,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::door::{
-    Chrome, ConfirmPage, MessagePage, anonymous_form_ok, forged, form_token, page,
-    require_signed_in, see_other, session_form_ok, with_cookies,
+    Chrome, ConfirmPage, MessagePage, anonymous_form_ok, forged, form_token, page, see_other,
+    session_form_ok, with_cookies,
 };
 use crate::{
     ctx::Ctx,
@@ -141,11 +141,7 @@ pub struct Done {
 
 /// `GET /my`: places held and waited for, certificates, and what is emailed.
 #[handler]
-pub async fn home(req: &Request, state: Data<&AppState>, done: Query<Done>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn home(state: Data<&AppState>, me: SignedIn, done: Query<Done>) -> Response {
     match home_page(&state, &me, done.0.done.as_deref()).await {
         Ok(p) => page(StatusCode::OK, &p),
         Err(e) => e.into_response(),
@@ -307,11 +303,7 @@ async fn home_page(
 
 /// `GET /my/bookings/{id}/cancel`: asks first, with the late-cancellation warning.
 #[handler]
-pub async fn cancel_form(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn cancel_form(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
     let booking = match bookings::get(&state.db, &me.principal, id.0).await {
         Ok(b) => b,
         Err(e) => return not_found_page(e),
@@ -367,15 +359,11 @@ pub struct CsrfForm {
 /// `POST /my/bookings/{id}/cancel`: the API's cancellation, as the signed-in person.
 #[handler]
 pub async fn cancel(
-    req: &Request,
     state: Data<&AppState>,
+    me: SignedIn,
     id: Path<Uuid>,
     form: Form<CsrfForm>,
 ) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
     if !session_form_ok(&me, &form.csrf) {
         return forged();
     }
@@ -388,11 +376,7 @@ pub async fn cancel(
 
 /// `GET /my/bookings/{id}/invite.ics`: the API's invitation.
 #[handler]
-pub async fn invite(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn invite(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
     match calendars::invite(&state.db, &state.config, &state.clock, &me.principal, id.0).await {
         Ok(ics) => Response::builder()
             .content_type("text/calendar; charset=utf-8; method=REQUEST")
@@ -408,11 +392,7 @@ pub async fn invite(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> Re
 
 /// `GET /my/certificates/{id}/pdf`: the API's certificate PDF.
 #[handler]
-pub async fn certificate_pdf(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn certificate_pdf(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
     match certificates::pdf(&state.db, &state.config, &me.principal, id.0).await {
         Ok((pdf, number)) => Response::builder()
             .content_type("application/pdf")
@@ -459,11 +439,7 @@ pub struct Search {
 
 /// `GET /my/sessions`: scheduled sessions by course, month and free places (the API's list).
 #[handler]
-pub async fn find(req: &Request, state: Data<&AppState>, q: Query<Search>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn find(state: Data<&AppState>, me: SignedIn, q: Query<Search>) -> Response {
     let q = q.0;
     let course = q.course.as_deref().and_then(|c| c.parse::<Uuid>().ok());
     let locality = q.locality.as_deref().and_then(|c| c.parse::<Uuid>().ok());
@@ -659,11 +635,7 @@ fn refusal_page(me: &SignedIn, heading: &str, e: ApiError) -> Response {
 
 /// `GET /my/sessions/{id}`: a session and the button that books it.
 #[handler]
-pub async fn session(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn session(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
     match session_page(&state, &me, id.0, None).await {
         Ok(p) => page(StatusCode::OK, &p),
         Err(e) => not_found_page(e),
@@ -673,15 +645,11 @@ pub async fn session(req: &Request, state: Data<&AppState>, id: Path<Uuid>) -> R
 /// `POST /my/sessions/{id}/book`: the API's booking for oneself, with its refusals in words.
 #[handler]
 pub async fn book(
-    req: &Request,
     state: Data<&AppState>,
+    me: SignedIn,
     id: Path<Uuid>,
     form: Form<CsrfForm>,
 ) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
     if !session_form_ok(&me, &form.csrf) {
         return forged();
     }
@@ -732,11 +700,7 @@ pub struct NoticesForm {
 
 /// `GET /my/email`: reminders and notices on or off.
 #[handler]
-pub async fn email_form(req: &Request, state: Data<&AppState>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn email_form(me: SignedIn) -> Response {
     page(
         StatusCode::OK,
         &EmailPage {
@@ -750,15 +714,7 @@ pub async fn email_form(req: &Request, state: Data<&AppState>) -> Response {
 
 /// `POST /my/email`.
 #[handler]
-pub async fn email_save(
-    req: &Request,
-    state: Data<&AppState>,
-    form: Form<NoticesForm>,
-) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn email_save(state: Data<&AppState>, me: SignedIn, form: Form<NoticesForm>) -> Response {
     if !session_form_ok(&me, &form.csrf) {
         return forged();
     }
@@ -891,11 +847,7 @@ async fn own_feed(
 
 /// `GET /my/calendar`: the calendar subscription, and the button that makes (or remakes) it.
 #[handler]
-pub async fn calendar_form(req: &Request, state: Data<&AppState>) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn calendar_form(state: Data<&AppState>, me: SignedIn) -> Response {
     match own_feed(&state, &me).await {
         Ok(feed) => page(
             StatusCode::OK,
@@ -913,15 +865,7 @@ pub async fn calendar_form(req: &Request, state: Data<&AppState>) -> Response {
 /// `POST /my/calendar`: the API's feed creation, or its rotation when one exists (the old link
 /// stops working at once). The new link is shown once.
 #[handler]
-pub async fn calendar_link(
-    req: &Request,
-    state: Data<&AppState>,
-    form: Form<CsrfForm>,
-) -> Response {
-    let me = match require_signed_in(req, &state).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn calendar_link(state: Data<&AppState>, me: SignedIn, form: Form<CsrfForm>) -> Response {
     if !session_form_ok(&me, &form.csrf) {
         return forged();
     }
