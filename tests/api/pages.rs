@@ -431,3 +431,48 @@ async fn sign_in_links_are_limited_per_email_address() {
     w.app.send_mail().await;
     assert_eq!(w.app.mail_to("sian@example.org", "sign_in_link").len(), 3);
 }
+
+#[tokio::test]
+async fn cancelling_a_place_close_to_the_session_warns_of_the_charge_first() {
+    let w = world().await;
+    let people = w
+        .app
+        .get("/api/v1/people?email=sian@example.org", &w.app.admin)
+        .await
+        .expect(200);
+    let sian: uuid::Uuid = people.body["items"][0]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("an id");
+    let booking = id_of(
+        &w.app
+            .book(w.session, sian, &w.app.admin)
+            .await
+            .expect(201)
+            .body,
+    );
+    // Two days before it starts: inside the session's late-cancellation period.
+    w.app.clock.advance(chrono::Duration::days(18));
+    let mut b = Browser::new(&w.app);
+    b.sign_in("sian@example.org").await;
+    let confirm = b
+        .get(&format!("/my/bookings/{booking}/cancel"))
+        .await
+        .expect(200);
+    assert!(confirm.text.contains("may be charged"), "{}", confirm.text);
+    b.post(
+        &format!("/my/bookings/{booking}/cancel"),
+        &[("csrf", &form_token(&confirm.text))],
+    )
+    .await
+    .expect(303);
+    let api = w
+        .app
+        .get(&format!("/api/v1/bookings/{booking}"), &w.app.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        api.body["late_cancellation"], true,
+        "the page warned by the rule that applied"
+    );
+}

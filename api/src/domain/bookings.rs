@@ -21,7 +21,7 @@ pub(crate) mod cancel;
 mod create;
 pub(crate) mod places;
 
-pub use cancel::{BookingCancellation, cancel};
+pub use cancel::{BookingCancellation, cancel, within_late_period};
 pub(crate) use create::create_in;
 pub use create::{
     BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many, would_get_place,

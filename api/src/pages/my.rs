@@ -318,8 +318,9 @@ pub async fn cancel_form(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -
         .and_then(|t| t.get(&s.course_id).cloned())
         .unwrap_or_default();
     let waitlisted = booking.waitlist_position.is_some();
-    let late_from = s.starts_at - chrono::Duration::days(i64::from(s.late_cancellation_days));
-    let warning = (!waitlisted && state.clock.now() >= late_from).then(|| {
+    let late =
+        bookings::within_late_period(s.starts_at, s.late_cancellation_days, state.clock.now());
+    let warning = (!waitlisted && late).then(|| {
         format!(
             "It is less than {} days before the session: cancelling now may be charged to \
              your organisation.",

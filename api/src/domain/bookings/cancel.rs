@@ -36,6 +36,16 @@ pub struct BookingCancellation {
     pub reason: Option<String>,
 }
 
+/// Whether giving up a place now falls in the session's late-cancellation period (a place given
+/// up then is marked late and may be charged). Pages warn by the same rule.
+pub fn within_late_period(
+    starts_at: chrono::DateTime<chrono::Utc>,
+    late_cancellation_days: i32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    now > starts_at - Duration::days(i64::from(late_cancellation_days))
+}
+
 /// Cancels a confirmed or waitlisted booking before the session starts. Giving up a confirmed
 /// place within the session's late-cancellation period marks it late (it may be charged).
 pub async fn cancel(ctx: &Ctx, id: Uuid, input: BookingCancellation) -> ApiResult<Booking> {
@@ -74,8 +84,8 @@ pub async fn cancel(ctx: &Ctx, id: Uuid, input: BookingCancellation) -> ApiResul
         ));
     }
     let was_confirmed = booking.status == BookingStatus::Confirmed;
-    let late = was_confirmed
-        && now > session.starts_at - Duration::days(i64::from(session.late_cancellation_days));
+    let late =
+        was_confirmed && within_late_period(session.starts_at, session.late_cancellation_days, now);
     if was_confirmed {
         session.confirmed_count -= 1;
         if booking.place == Some(Place::Reserved) {
