@@ -286,6 +286,20 @@ impl Principal {
         }
     }
 
+    /// Whether the caller may look people up (the console's people search): coordinators and
+    /// admins everyone, partners their own staff; a trainer or learner sees only themselves, so
+    /// there is nobody to search for.
+    pub fn require_people_search(&self) -> ApiResult<()> {
+        self.require(Action::ReadPeople)?;
+        match self.people_scope() {
+            PeopleScope::Person(_) => Err(ApiError::Forbidden(format!(
+                "A {} may see only their own record.",
+                role_name(self.role)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Refuses with 403 when the caller may not act for `organisation_id`'s memberships.
     pub fn require_organisation(&self, organisation_id: Uuid) -> ApiResult<()> {
         match self.people_scope() {

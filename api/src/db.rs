@@ -44,9 +44,27 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
-/// Applies every pending migration.
+/// Applies every pending migration, then fills the name-search keys of people who have none
+/// yet (rows older than the keys: the folding rule lives in `entities::people::fold`).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    Migrator::up(db, None).await?;
+    use entities::people;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    let unkeyed = people::Entity::find()
+        .filter(people::Column::NameKey.eq(""))
+        .all(db)
+        .await?;
+    for person in unkeyed {
+        let (name_key, surname_key) = people::name_keys(&person.name);
+        if name_key.is_empty() {
+            continue;
+        }
+        let mut row: people::ActiveModel = person.into();
+        row.name_key = Set(name_key);
+        row.surname_key = Set(surname_key);
+        row.update(db).await?;
+    }
+    Ok(())
 }
 
 /// A write transaction. On SQLite it also holds this process's turn to write the database file:

@@ -53,6 +53,7 @@ fn route_name(resp: &Response, path: &str, scim: bool) -> &'static str {
         _ if path.starts_with("/verify/") => "verify_page",
         _ if path.starts_with("/sign-in") || path == "/sign-out" => "sign_in_pages",
         _ if path.starts_with("/my") => "my_training_pages",
+        _ if path.starts_with("/console") => "console_pages",
         _ if path.starts_with("/unsubscribe/") => "unsubscribe_page",
         _ if scim => "scim",
         _ => "unmatched",

@@ -172,7 +172,7 @@ async fn mark_error_format<E: Endpoint>(
         req.extensions_mut().insert(scim_error::ErrorFormat::Scim);
     }
     let path = req.uri().path();
-    let page_form = ["/sign-in", "/sign-out", "/my", "/unsubscribe"]
+    let page_form = ["/sign-in", "/sign-out", "/my", "/unsubscribe", "/console"]
         .iter()
         .any(|p| {
             path.strip_prefix(p)
@@ -237,6 +237,41 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
             "/unsubscribe/:token",
             get(pages::my::unsubscribe_form).post(pages::my::unsubscribe),
         )
+        .at("/console", get(pages::console::dashboard))
+        .at("/console/board.pdf", get(pages::console::board))
+        .at("/console/progress.csv", get(pages::console::progress_csv))
+        .at("/console/sessions", get(pages::console::session_list))
+        .at(
+            "/console/sessions/new",
+            get(pages::console::schedule_form).post(pages::console::schedule),
+        )
+        .at("/console/sessions/:id", get(pages::console::session))
+        .at(
+            "/console/sessions/:id/book",
+            poem::post(pages::console::book),
+        )
+        .at(
+            "/console/sessions/:id/cancel",
+            get(pages::console::cancel_session_form).post(pages::console::cancel_session),
+        )
+        .at(
+            "/console/sessions/:id/register",
+            get(pages::console::register).post(pages::console::mark),
+        )
+        .at(
+            "/console/sessions/:id/walk-in",
+            poem::post(pages::console::walk_in),
+        )
+        .at(
+            "/console/sessions/:id/complete",
+            get(pages::console::complete_form).post(pages::console::complete),
+        )
+        .at(
+            "/console/bookings/:id/cancel",
+            poem::post(pages::console::cancel_booking),
+        )
+        .at("/console/people", get(pages::people::search))
+        .at("/console/people/:id", get(pages::people::person))
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/metrics", get(health::metrics))

@@ -9,8 +9,10 @@
 //! - here: the certificate check that a certificate's QR code and printed link open
 //!   (`/verify/{code}`), in words; `Accept: application/json` there answers the API's JSON.
 
+pub mod console;
 pub mod door;
 pub mod my;
+pub mod people;
 
 use askama::Template;
 use chrono::NaiveDate;

@@ -64,6 +64,10 @@ pub enum ProblemKind {
     NoOrganisation,
     /// The organisation is inactive.
     OrganisationInactive,
+    /// A walk-in was asked for while booking is still open.
+    BookingStillOpen,
+    /// A walk-in was asked for and every place is taken.
+    SessionFull,
     /// The booking is already cancelled.
     BookingNotActive,
     /// The booking is on the waitlist.
@@ -120,7 +124,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind, in the README's order.
-    pub const ALL: [ProblemKind; 53] = [
+    pub const ALL: [ProblemKind; 55] = [
         Self::BadRequest,
         Self::Validation,
         Self::Unauthorized,
@@ -148,6 +152,8 @@ impl ProblemKind {
         Self::OrganisationCapReached,
         Self::NoOrganisation,
         Self::OrganisationInactive,
+        Self::BookingStillOpen,
+        Self::SessionFull,
         Self::BookingNotActive,
         Self::BookingWaitlisted,
         Self::CapacityBelowConfirmed,
@@ -199,6 +205,8 @@ impl ProblemKind {
             Self::AlreadyBookedOnCourse => "already-booked-on-course",
             Self::ScheduleClash => "schedule-clash",
             Self::BookingNotOpen => "booking-not-open",
+            Self::BookingStillOpen => "booking-still-open",
+            Self::SessionFull => "session-full",
             Self::BookingClosed => "booking-closed",
             Self::SessionCancelled => "session-cancelled",
             Self::SessionStarted => "session-started",
@@ -254,6 +262,8 @@ impl ProblemKind {
             | Self::AlreadyBookedOnCourse
             | Self::ScheduleClash
             | Self::BookingNotOpen
+            | Self::BookingStillOpen
+            | Self::SessionFull
             | Self::BookingClosed
             | Self::SessionCancelled
             | Self::SessionStarted

@@ -16,6 +16,7 @@ mod m20261130_000010_membership_requests;
 mod m20261130_000011_scim_user_attributes;
 mod m20261130_000012_versions;
 mod m20261130_000013_mail_sign_in;
+mod m20261201_000014_name_search;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_scim_user_attributes::Migration),
             Box::new(m20261130_000012_versions::Migration),
             Box::new(m20261130_000013_mail_sign_in::Migration),
+            Box::new(m20261201_000014_name_search::Migration),
         ]
     }
 }

@@ -425,6 +425,26 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             Some(json!({ "person_ids": [them] })),
             [401, 200, 200, 200, 200, 200],
         ),
+        // Checked and previewed by those who schedule; nothing is written.
+        row(
+            "POST",
+            "/sessions/preview",
+            "/sessions/preview".into(),
+            Some(json!({
+                "course_id": course,
+                "sittings": [{ "date": today + chrono::Duration::days(60), "start": "09:30", "end": "12:30" }],
+                "venue": { "name": "Corn Exchange" },
+            })),
+            manage(200),
+        ),
+        // Booking is still open: the register's keepers hear so; nobody else may ask.
+        row(
+            "POST",
+            "/sessions/{id}/walk-ins",
+            format!("/sessions/{session}/walk-ins"),
+            Some(json!({ "person_id": them })),
+            [401, 409, 409, 403, 403, 403],
+        ),
         row(
             "GET",
             "/sessions/{id}/attendance",

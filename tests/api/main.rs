@@ -6,6 +6,7 @@ mod bookings;
 mod calendars;
 mod certificates;
 mod concurrency;
+mod console;
 mod courses;
 mod demo;
 mod errors;

@@ -83,7 +83,7 @@ pub struct Register {
 
 /// Coordinators, and trainer keys of the session's facilitators, may keep its register
 /// (the rule: [`Principal::require_register_keeper`]).
-async fn require_register_keeper(
+pub(crate) async fn require_register_keeper(
     db: &impl ConnectionTrait,
     who: &Principal,
     session_id: Uuid,

@@ -24,7 +24,8 @@ pub(crate) mod places;
 pub use cancel::{BookingCancellation, cancel, within_late_period};
 pub(crate) use create::create_in;
 pub use create::{
-    BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many, would_get_place,
+    Arrival, BatchBooking, BookingOutcome, NewBooking, NewBookings, create, create_many, walk_in,
+    would_get_place,
 };
 
 /// Where a booking stands.

@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod champions;
 pub mod completions;
 pub mod courses;
+pub mod dashboard;
 pub mod events;
 pub mod funding;
 pub mod mail;

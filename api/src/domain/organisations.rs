@@ -212,3 +212,17 @@ pub async fn list(
     )
     .await
 }
+
+/// Organisations' names and sectors, by id, in one query.
+pub async fn names_and_sectors(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, (String, SectorCode)>> {
+    Ok(organisations::Entity::find()
+        .filter(organisations::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, (o.name, o.sector.into())))
+        .collect())
+}

@@ -134,6 +134,8 @@ pub struct MembershipChanges {
 /// Filters of the people list.
 #[derive(Debug, Default, Clone)]
 pub struct PeopleFilter {
+    /// A prefix of the name or the surname, folded ([`entities::people::fold`]).
+    pub name: Option<String>,
     pub organisation_id: Option<Uuid>,
     pub external_id: Option<String>,
     pub email: Option<String>,
@@ -236,6 +238,30 @@ pub async fn list(
     if let Some(email) = &filter.email {
         select = select.filter(people::Column::EmailKey.eq(email_key(email)));
     }
+    if let Some(name) = &filter.name {
+        let prefix = people::fold(name);
+        if prefix.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::invalid(
+                "name",
+                "must have a letter or digit, and at most 100 characters",
+            ));
+        }
+        // A prefix as an index range over each folded key (byte order on both backends).
+        let end = format!("{prefix}\u{10FFFF}");
+        select = select.filter(
+            sea_orm::Condition::any()
+                .add(
+                    sea_orm::Condition::all()
+                        .add(people::Column::NameKey.gte(prefix.clone()))
+                        .add(people::Column::NameKey.lt(end.clone())),
+                )
+                .add(
+                    sea_orm::Condition::all()
+                        .add(people::Column::SurnameKey.gte(prefix))
+                        .add(people::Column::SurnameKey.lt(end)),
+                ),
+        );
+    }
     if let Some(group) = filter.staff_group_id {
         select = select.filter(people::Column::StaffGroupId.eq(group));
     }
@@ -258,4 +284,20 @@ pub async fn list(
     )
     .await?;
     Ok((with_memberships(db, who, rows).await?, next))
+}
+
+/// Names of the people the caller may see, by id, in one query (pages list bookings and
+/// registers by name).
+pub async fn names(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, String>> {
+    Ok(scoped(who.people_scope())
+        .filter(people::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect())
 }

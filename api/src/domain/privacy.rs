@@ -206,6 +206,14 @@ pub async fn erase(ctx: &Ctx, id: Uuid) -> ApiResult<Person> {
     let marker = format!("erased-{}@erased.invalid", id.simple());
     people::Entity::update_many()
         .col_expr(people::Column::Name, Expr::value(ERASED_NAME))
+        .col_expr(
+            people::Column::NameKey,
+            Expr::value(people::name_keys(ERASED_NAME).0),
+        )
+        .col_expr(
+            people::Column::SurnameKey,
+            Expr::value(people::name_keys(ERASED_NAME).1),
+        )
         .col_expr(people::Column::Email, Expr::value(marker.clone()))
         .col_expr(people::Column::EmailKey, Expr::value(marker))
         .col_expr(people::Column::Active, Expr::value(false))

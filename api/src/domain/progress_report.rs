@@ -549,7 +549,8 @@ pub async fn reserved_places(
     })
 }
 
-/// The board's one-page summary: progress bars, the partner table and the reserved share.
+/// The board's summary: progress bars, the partner table and the reserved share, then the
+/// dashboard's charts.
 pub async fn board(
     db: &impl ConnectionTrait,
     clock: &Clock,
@@ -557,9 +558,14 @@ pub async fn board(
     programme_id: Uuid,
     year: i32,
 ) -> ApiResult<crate::render::board_pdf::Board> {
-    use crate::render::board_pdf::{Bar, Board, PartnerRow};
-    let progress = progress(db, clock, programme_id, year).await?;
-    let partners = super::partners_report::report(db, who, programme_id, year).await?;
+    use crate::render::board_pdf::{Board, PartnerRow};
+    let super::dashboard::Dashboard {
+        progress,
+        partners,
+        targets,
+        charts,
+        ..
+    } = super::dashboard::load(db, clock, who, programme_id, year).await?;
     let reserved = reserved_places(db, programme_id, year, clock.now()).await?;
     let percent = |bp: i64| format!("{:.1}%", bp as f64 / 100.0);
     Ok(Board {
@@ -575,17 +581,8 @@ pub async fn board(
             progress.sessions_delivered,
             progress.sessions_planned
         ),
-        bars: progress
-            .targets
-            .iter()
-            .map(|t| Bar {
-                name: t.name.replace(" (basis points)", ""),
-                actual: t.actual,
-                target: t.target_value,
-                forecast: t.forecast,
-                basis_points: t.target == "reserved_share_bp",
-            })
-            .collect(),
+        targets,
+        charts,
         partners: partners
             .partners
             .iter()

@@ -321,7 +321,6 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
             let id = Uuid::now_v7();
             people::ActiveModel {
                 id: Set(id),
-                name: Set(clean_text(&input.name)),
                 email: Set(input.email.clone()),
                 email_key: Set(email_key(&input.email)),
                 staff_group_id: Set(group),
@@ -331,6 +330,7 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
                 mail_opt_out: Set(false),
                 created_at: Set(now),
                 updated_at: Set(now),
+                ..people::ActiveModel::with_name(clean_text(&input.name))
             }
             .insert(&txn)
             .await?;
@@ -501,7 +501,7 @@ async fn write(
     let reactivate = input.active == Some(true);
     if person_changed || (reactivate && !person.active) {
         let mut pm: people::ActiveModel = person.into();
-        pm.name = Set(name);
+        pm.set_name(name);
         pm.email = Set(email);
         pm.email_key = Set(key);
         pm.staff_group_id = Set(group);

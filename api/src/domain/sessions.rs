@@ -39,6 +39,7 @@ pub use views::*;
 pub mod availability;
 pub mod changes;
 pub mod past;
+pub mod preview;
 pub mod waitlist;
 
 pub use availability::Availability;

@@ -346,7 +346,7 @@ pub async fn sync(
                 }
                 result.updated += 1;
                 let mut pm: people::ActiveModel = p.clone().into();
-                pm.name = Set(name);
+                pm.set_name(name);
                 pm.email = Set(row.email.trim().to_owned());
                 pm.email_key = Set(key);
                 pm.staff_group_id = Set(row.staff_group_id);
@@ -387,7 +387,6 @@ pub async fn sync(
                         let id = Uuid::now_v7();
                         new_people.push(people::ActiveModel {
                             id: Set(id),
-                            name: Set(name),
                             email: Set(row.email.trim().to_owned()),
                             email_key: Set(key),
                             staff_group_id: Set(row.staff_group_id),
@@ -397,6 +396,7 @@ pub async fn sync(
                             mail_opt_out: Set(false),
                             created_at: Set(now),
                             updated_at: Set(now),
+                            ..people::ActiveModel::with_name(name)
                         });
                         id
                     }

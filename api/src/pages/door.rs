@@ -13,6 +13,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::{
+    auth::Action,
     ctx::Ctx,
     domain::{
         sign_in::{self, SignedIn},
@@ -32,13 +33,29 @@ pub const FORM_COOKIE: &str = "cascade_form";
 pub struct Chrome {
     pub signed_in_as: Option<String>,
     pub csrf: String,
+    /// The header's links: "My training" for everyone, and the console's pages the person's
+    /// role may use (decided by the same [`Action`]s the pages check).
+    pub links: Vec<(&'static str, &'static str)>,
 }
 
 impl Chrome {
     pub fn of(s: &SignedIn) -> Self {
+        let who = &s.principal;
+        let may = |a: Action| who.require(a).is_ok();
+        let mut links = vec![("/my", "My training"), ("/my/sessions", "Find a session")];
+        if may(Action::ReadReports) {
+            links.push(("/console", "Dashboard"));
+        }
+        if may(Action::ManageSessions) || may(Action::KeepRegister) {
+            links.push(("/console/sessions", "Sessions"));
+        }
+        if who.require_people_search().is_ok() {
+            links.push(("/console/people", "People"));
+        }
         Self {
             signed_in_as: Some(s.person.name.clone()),
             csrf: s.session.csrf_token.clone(),
+            links,
         }
     }
 }

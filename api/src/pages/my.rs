@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// A session's dates in words: its first sitting, and how many more.
-fn when(s: &Session) -> String {
+pub(super) fn when(s: &Session) -> String {
     let first = s
         .sittings
         .first()
@@ -49,7 +49,7 @@ fn when(s: &Session) -> String {
     }
 }
 
-fn place(s: &Session) -> String {
+pub(super) fn place(s: &Session) -> String {
     match (&s.venue, &s.online_url) {
         (Some(v), _) => match &v.address {
             Some(a) => format!("{}, {a}", v.name),
@@ -60,7 +60,7 @@ fn place(s: &Session) -> String {
     }
 }
 
-fn places(s: &Session) -> String {
+pub(super) fn places(s: &Session) -> String {
     let a = &s.availability;
     let held = match &s.reserved_places {
         Some(r) if a.reserved_free > 0 => format!(
@@ -354,7 +354,7 @@ pub async fn cancel_form(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub csrf: String,
 }
 
 /// `POST /my/bookings/{id}/cancel`: the API's cancellation, as the signed-in person.
@@ -541,7 +541,7 @@ pub async fn find(state: Data<&AppState>, me: SignedIn, q: Query<Search>) -> Res
     )
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
@@ -601,7 +601,7 @@ async fn session_page(
     })
 }
 
-fn not_found_page(e: ApiError) -> Response {
+pub(super) fn not_found_page(e: ApiError) -> Response {
     match e {
         ApiError::NotFound(_) => page(
             StatusCode::NOT_FOUND,
@@ -617,6 +617,11 @@ fn not_found_page(e: ApiError) -> Response {
 
 /// A refusal in words: the problem's own detail, which the API also sends.
 fn refusal_page(me: &SignedIn, heading: &str, e: ApiError) -> Response {
+    refusal(me, heading, e, ("Go to My training", "/my"))
+}
+
+/// [`refusal_page`] with a way back of the caller's choosing.
+pub(super) fn refusal(me: &SignedIn, heading: &str, e: ApiError, back: (&str, &str)) -> Response {
     if matches!(e, ApiError::NotFound(_)) {
         return not_found_page(e);
     }
@@ -625,11 +630,7 @@ fn refusal_page(me: &SignedIn, heading: &str, e: ApiError) -> Response {
     if status.is_server_error() {
         return e.into_response();
     }
-    let mut p = MessagePage::new(
-        heading,
-        &[&problem.detail],
-        Some(("Go to My training", "/my")),
-    );
+    let mut p = MessagePage::new(heading, &[&problem.detail], Some(back));
     p.chrome = Chrome::of(me);
     page(status, &p)
 }

@@ -1,23 +1,13 @@
-//! The one-page board summary: progress bars against each target, the partner table and the
-//! reserved-share figure.
+//! The board summary: progress bars against each target, the partner table and the
+//! reserved-share figure on the first page; the dashboard's breakdown charts after it.
 
 use printpdf::{Op, PaintMode, Pt};
 
 use super::{
+    chart::{Chart, Scale},
     pdf::{Canvas, PAGE_H, PAGE_W, grey, rect, text_width_mm},
     text::Unprintable,
 };
-
-/// One target's bar.
-#[derive(Debug, Clone)]
-pub struct Bar {
-    pub name: String,
-    pub actual: i64,
-    pub target: Option<i64>,
-    pub forecast: i64,
-    /// Shown as a percentage (values in basis points).
-    pub basis_points: bool,
-}
 
 /// One row of the partner table.
 #[derive(Debug, Clone)]
@@ -34,9 +24,12 @@ pub struct PartnerRow {
 pub struct Board {
     pub title: String,
     pub subtitle: String,
-    pub bars: Vec<Bar>,
+    /// Progress against each target (page 1).
+    pub targets: Chart,
     pub partners: Vec<PartnerRow>,
     pub reserved: String,
+    /// The dashboard's breakdown charts (page 2 onwards).
+    pub charts: Vec<Chart>,
 }
 
 /// £1,234.56 from pence.
@@ -66,12 +59,49 @@ fn fit(s: &str, size: f32, max_mm: f32) -> Result<String, Unprintable> {
     Ok(format!("{}…", out.trim_end()))
 }
 
-fn value(v: i64, bp: bool) -> String {
-    if bp {
-        format!("{:.1}%", v as f64 / 100.0)
-    } else {
-        v.to_string()
+/// Draws a chart's rows from `y` down: label, bar (with its forecast and target marker) and
+/// the row in words. Returns where the next thing may start.
+fn draw_chart(c: &mut Canvas, chart: &Chart, mut y: f32) -> Result<f32, Unprintable> {
+    if chart.rows.is_empty() {
+        c.text("Nothing recorded yet.", 10.0, 20.0, y)?;
+        return Ok(y - 10.0);
     }
+    for (row, g) in chart.rows.iter().zip(chart.geometry()) {
+        c.text(&fit(&row.label, 11.0, 95.0)?, 11.0, 20.0, y)?;
+        c.op(Op::SetOutlineColor { col: grey(0.4) });
+        c.op(Op::SetOutlineThickness { pt: Pt(0.8) });
+        c.op(rect(120.0, y - 1.5, 100.0, 6.0, PaintMode::Stroke));
+        if let Some(f) = g.forecast.filter(|f| *f > g.value) {
+            c.op(Op::SetFillColor { col: grey(0.75) });
+            c.op(rect(120.0, y - 1.5, 100.0 * f as f32, 6.0, PaintMode::Fill));
+        }
+        c.op(Op::SetFillColor { col: grey(0.35) });
+        c.op(rect(
+            120.0,
+            y - 1.5,
+            100.0 * g.value as f32,
+            6.0,
+            PaintMode::Fill,
+        ));
+        if let Some(t) = g.target.filter(|_| chart.scale == Scale::Common) {
+            c.op(Op::SetFillColor { col: grey(0.0) });
+            c.op(rect(
+                120.0 + 100.0 * t as f32 - 0.4,
+                y - 2.5,
+                0.8,
+                8.0,
+                PaintMode::Fill,
+            ));
+        }
+        c.op(Op::SetFillColor { col: grey(0.1) });
+        let words = match (row.target, chart.scale) {
+            (None, Scale::OwnTarget) => format!("{}, no target set", row.words()),
+            _ => row.words(),
+        };
+        c.text(&fit(&words, 10.0, 70.0)?, 10.0, 225.0, y)?;
+        y -= 12.0;
+    }
+    Ok(y)
 }
 
 /// The one-page summary; refused when a name has a character no built-in font can print.
@@ -81,30 +111,7 @@ pub fn render(board: &Board) -> Result<Vec<u8>, Unprintable> {
     let title_size = (20.0 * (PAGE_W - 40.0) / text_width_mm(&board.title, 20.0)?).min(20.0);
     c.text(&board.title, title_size, 20.0, PAGE_H - 22.0)?;
     c.text(&board.subtitle, 11.0, 20.0, PAGE_H - 30.0)?;
-    let mut y = PAGE_H - 45.0;
-    for bar in &board.bars {
-        c.text(&bar.name, 11.0, 20.0, y)?;
-        c.op(Op::SetOutlineColor { col: grey(0.4) });
-        c.op(Op::SetOutlineThickness { pt: Pt(0.8) });
-        c.op(rect(120.0, y - 1.5, 100.0, 6.0, PaintMode::Stroke));
-        if let Some(target) = bar.target.filter(|t| *t > 0) {
-            let done = (bar.actual as f32 / target as f32).clamp(0.0, 1.0);
-            c.op(Op::SetFillColor { col: grey(0.35) });
-            c.op(rect(120.0, y - 1.5, 100.0 * done, 6.0, PaintMode::Fill));
-            c.op(Op::SetFillColor { col: grey(0.1) });
-        }
-        let actual = value(bar.actual, bar.basis_points);
-        let forecast = value(bar.forecast, bar.basis_points);
-        let label = match bar.target {
-            Some(t) => format!(
-                "{actual} of {}  (forecast {forecast})",
-                value(t, bar.basis_points)
-            ),
-            None => format!("{actual}, no target set  (forecast {forecast})"),
-        };
-        c.text(&label, 10.0, 225.0, y)?;
-        y -= 12.0;
-    }
+    let mut y = draw_chart(&mut c, &board.targets, PAGE_H - 45.0)?;
     y -= 4.0;
     let columns = [
         ("Partner", 20.0, false),
@@ -144,5 +151,16 @@ pub fn render(board: &Board) -> Result<Vec<u8>, Unprintable> {
         )?;
     }
     c.text(&board.reserved, 11.0, 20.0, 16.0)?;
+    // The dashboard's charts, as many to a page as fit.
+    let mut y = 0.0;
+    for chart in &board.charts {
+        let needs = 14.0 + 12.0 * chart.rows.len().max(1) as f32;
+        if y - needs < 15.0 {
+            c.next_page();
+            y = PAGE_H - 22.0;
+        }
+        c.text(&chart.title, 14.0, 20.0, y)?;
+        y = draw_chart(&mut c, chart, y - 12.0)? - 6.0;
+    }
     Ok(c.save("Programme board summary"))
 }

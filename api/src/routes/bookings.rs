@@ -62,6 +62,37 @@ impl BookingsApi {
         Ok(Created::Created(Json(booking), location))
     }
 
+    /// Add a walk-in at the venue
+    ///
+    /// For whoever keeps the register (coordinators, and trainers for sessions they facilitate):
+    /// someone who turns up once the session has started or booking has closed gets a confirmed
+    /// place, to be marked on the register like anyone booked. Only a free place: `session-full`
+    /// when every place is taken (raise the capacity first), `booking-still-open` while people
+    /// can still book the usual way; otherwise the booking rules and refusals of `POST
+    /// /sessions/{id}/bookings` apply (`already-booked`, `person-inactive`, …). Send an
+    /// `Idempotency-Key` to retry safely.
+    #[oai(
+        path = "/sessions/:id/walk-ins",
+        method = "post",
+        operation_id = "create_walk_in"
+    )]
+    async fn walk_in(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        /// The session.
+        id: Path<Uuid>,
+        /// Any unique string: a retry with the same key and body returns the first answer.
+        #[oai(name = "Idempotency-Key")]
+        _idempotency_key: Header<Option<String>>,
+        body: Json<NewBooking>,
+    ) -> ApiResult<Created<Booking>> {
+        auth.0.require(Action::KeepRegister)?;
+        let booking = bookings::walk_in(&Ctx::request(&state, &auth.0), id.0, body.0).await?;
+        let location = format!("/api/v1/bookings/{}", booking.id);
+        Ok(Created::Created(Json(booking), location))
+    }
+
     /// Book several people onto a session
     ///
     /// Each person in turn, in the order sent, under exactly the rules (and refusals) of a single

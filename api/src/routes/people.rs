@@ -54,6 +54,9 @@ impl PeopleApi {
         &self,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
+        /// Only people whose name or surname starts with this (case and accents ignored:
+        /// `sian` finds Siân Roberts, and so does `rob`).
+        name: Query<Option<String>>,
         /// Only people with a membership of this organisation.
         organisation_id: Query<Option<Uuid>>,
         /// Only the person with this external id in the organisation.
@@ -77,6 +80,7 @@ impl PeopleApi {
         auth.0.require(Action::ReadPeople)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let filter = PeopleFilter {
+            name: name.0,
             organisation_id: organisation_id.0,
             external_id: external_id.0,
             email: email.0,

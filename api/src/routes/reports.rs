@@ -20,7 +20,7 @@ use crate::{
 
 pub struct ReportsApi;
 
-fn progress_csv(r: &ProgressReport) -> String {
+pub(crate) fn progress_csv(r: &ProgressReport) -> String {
     let mut rows: Vec<Vec<String>> = r
         .targets
         .iter()

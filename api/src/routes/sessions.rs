@@ -15,6 +15,7 @@ use crate::{
         self, NewSession, Session, SessionFilter, SessionStatusCode,
         changes::{SessionCancellation, SessionChanges},
         past::PastSession,
+        preview,
     },
     error::ApiResult,
     pagination::PageRequest,
@@ -50,6 +51,8 @@ impl SessionsApi {
         /// true: only scheduled sessions with a free place (general or reserved); false: only full,
         /// cancelled or completed ones.
         has_free_places: Query<Option<bool>>,
+        /// Only sessions this person facilitates.
+        facilitator_id: Query<Option<Uuid>>,
         /// Page size, 1–200 (default 50).
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
@@ -65,6 +68,7 @@ impl SessionsApi {
             from: from.0,
             to: to.0,
             has_free_places: has_free_places.0,
+            facilitator_id: facilitator_id.0,
         };
         Ok(Page::json(
             sessions::list(&state.db, &state.clock, filter, page).await?,
@@ -92,6 +96,27 @@ impl SessionsApi {
         let session = sessions::create(&Ctx::request(&state, &auth.0), body.0).await?;
         let location = format!("/api/v1/sessions/{}", session.id);
         Ok(Created::Created(Json(session), location))
+    }
+
+    /// Preview a session before scheduling it (coordinators and admins)
+    ///
+    /// Checks the session exactly as `POST /sessions` would (the same `422` refusals) and writes
+    /// nothing: the capacity, the places the course's policy would hold for the reserved sector
+    /// and when they would be released, when booking would close, and the conflicts — other
+    /// scheduled sessions at an overlapping time that share a facilitator or the venue (by name,
+    /// ignoring case). Conflicts do not stop scheduling.
+    #[oai(path = "/preview", method = "post", operation_id = "preview_session")]
+    async fn preview(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        body: Json<NewSession>,
+    ) -> ApiResult<Json<preview::SessionPreview>> {
+        auth.0.require(Action::ManageSessions)?;
+        crate::audit::mark_read_only();
+        Ok(Json(
+            preview::preview(&state.db, &state.clock, &body.0).await?,
+        ))
     }
 
     /// Get a session with its availability

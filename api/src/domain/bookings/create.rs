@@ -108,11 +108,32 @@ pub async fn would_get_place(
     .is_some())
 }
 
+/// How a place is asked for: booked ahead, within the booking window; or at the venue, by the
+/// person keeping the register, for someone who walks in once the session has started or
+/// booking has closed (a free place only: nobody waits at the door).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    Booked,
+    WalkIn,
+}
+
 pub async fn create(ctx: &Ctx, session_id: Uuid, input: NewBooking) -> ApiResult<Booking> {
     let clock = &ctx.clock;
     let who = &ctx.who;
     let txn = ctx.begin().await?;
-    let view = create_in(&txn, clock, who, session_id, input).await?;
+    let view = create_in(&txn, clock, who, session_id, input, Arrival::Booked).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// A walk-in at the venue ([`Arrival::WalkIn`]): a confirmed place, marked on the register
+/// like any other.
+pub async fn walk_in(ctx: &Ctx, session_id: Uuid, input: NewBooking) -> ApiResult<Booking> {
+    let clock = &ctx.clock;
+    let who = &ctx.who;
+    let txn = ctx.begin().await?;
+    super::super::attendance::require_register_keeper(&txn, who, session_id).await?;
+    let view = create_in(&txn, clock, who, session_id, input, Arrival::WalkIn).await?;
     txn.commit().await?;
     Ok(view)
 }
@@ -125,6 +146,7 @@ pub(crate) async fn create_in(
     who: &Principal,
     session_id: Uuid,
     input: NewBooking,
+    arrival: Arrival,
 ) -> ApiResult<Booking> {
     let now = clock.now();
     find_visible(txn, who, input.person_id).await?;
@@ -151,28 +173,43 @@ pub(crate) async fn create_in(
         }
         SessionStatus::Scheduled => {}
     }
-    if now >= session.starts_at {
-        return Err(refused(
-            ProblemKind::SessionStarted,
-            "The session has already started.",
-        ));
-    }
-    if let Some(opens) = session.booking_opens_at
-        && now < opens
-    {
-        return Err(refused(
-            ProblemKind::BookingNotOpen,
-            format!("Booking opens at {}.", opens.to_rfc3339()),
-        ));
-    }
-    if now > session.booking_closes_at {
-        return Err(refused(
-            ProblemKind::BookingClosed,
-            format!(
-                "Booking closed at {}.",
-                session.booking_closes_at.to_rfc3339()
-            ),
-        ));
+    if arrival == Arrival::WalkIn {
+        if now < session.starts_at && now <= session.booking_closes_at {
+            return Err(refused(
+                ProblemKind::BookingStillOpen,
+                "Booking is still open: book the place instead of adding a walk-in.",
+            ));
+        }
+        if now >= session.ends_at {
+            return Err(refused(
+                ProblemKind::SessionCompleted,
+                "The session's last sitting has ended.",
+            ));
+        }
+    } else {
+        if now >= session.starts_at {
+            return Err(refused(
+                ProblemKind::SessionStarted,
+                "The session has already started.",
+            ));
+        }
+        if let Some(opens) = session.booking_opens_at
+            && now < opens
+        {
+            return Err(refused(
+                ProblemKind::BookingNotOpen,
+                format!("Booking opens at {}.", opens.to_rfc3339()),
+            ));
+        }
+        if now > session.booking_closes_at {
+            return Err(refused(
+                ProblemKind::BookingClosed,
+                format!(
+                    "Booking closed at {}.",
+                    session.booking_closes_at.to_rfc3339()
+                ),
+            ));
+        }
     }
     if !person.active {
         return Err(refused(
@@ -227,6 +264,12 @@ pub(crate) async fn create_in(
     );
     let (status, seq) = match place {
         Some(_) => (BookingStatus::Confirmed, None),
+        None if arrival == Arrival::WalkIn => {
+            return Err(refused(
+                ProblemKind::SessionFull,
+                "Every place is taken: raise the session's capacity to add a walk-in.",
+            ));
+        }
         None => (BookingStatus::Waitlisted, Some(session.waitlist_next_seq)),
     };
     let id = Uuid::now_v7();

@@ -164,7 +164,6 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
     let id = Uuid::now_v7();
     people::ActiveModel {
         id: Set(id),
-        name: Set(name),
         email: Set(input.email.trim().to_owned()),
         email_key: Set(key),
         staff_group_id: Set(input.staff_group_id),
@@ -174,6 +173,7 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
         mail_opt_out: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
+        ..people::ActiveModel::with_name(name)
     }
     .insert(&txn)
     .await?;
@@ -264,7 +264,7 @@ pub async fn update(
         model.email_key = Set(key);
     }
     if let Some(name) = name {
-        model.name = Set(name);
+        model.set_name(name);
     }
     if !changes.staff_group_id.is_undefined() {
         model.staff_group_id = Set(changes.staff_group_id.value().copied());

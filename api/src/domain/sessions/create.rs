@@ -283,18 +283,24 @@ pub async fn create(ctx: &Ctx, input: NewSession) -> ApiResult<Session> {
     Ok(session)
 }
 
-/// [`create`] inside the caller's write transaction.
-pub(crate) async fn create_in(
-    txn: &crate::db::WriteTxn,
+/// A new session's input checked: everything [`create`] and [`preview`] decide before writing.
+pub(super) struct Checked {
+    pub course: courses::Model,
+    pub parsed: ParsedSittings,
+    pub closes: DateTime<Utc>,
+    pub late_days: i32,
+    pub release_days: i32,
+}
+
+pub(super) async fn check_new(
+    db: &impl ConnectionTrait,
     clock: &Clock,
-    input: NewSession,
-) -> ApiResult<Session> {
+    input: &NewSession,
+) -> ApiResult<Checked> {
     let now = clock.now();
-    let mut errors = FieldErrors::of(&input);
+    let mut errors = FieldErrors::of(input);
     let parsed = parse_sittings(&mut errors, &input.sittings, now);
-    let course = courses::Entity::find_by_id(input.course_id)
-        .one(txn)
-        .await?;
+    let course = courses::Entity::find_by_id(input.course_id).one(db).await?;
     match &course {
         None => errors.add("course_id", "no such course"),
         Some(c) if !c.active => errors.add("course_id", "the course is retired"),
@@ -306,14 +312,14 @@ pub(crate) async fn create_in(
         "a session needs a venue, an online link, or both",
     );
     check_venue(
-        txn,
+        db,
         &mut errors,
         input.venue.as_ref(),
         input.online_url.as_deref(),
     )
     .await?;
     check_people_and_groups(
-        txn,
+        db,
         &mut errors,
         Some(&input.facilitator_ids),
         Some(&input.audience_staff_group_ids),
@@ -356,12 +362,36 @@ pub(crate) async fn create_in(
     let Some(course) = course else {
         return Err(ApiError::not_found("Course"));
     };
-
-    let id = Uuid::now_v7();
-    let venue = input.venue.as_ref();
     let release_days = input
         .reserved_release_days
         .unwrap_or(course.reserved_release_days);
+    Ok(Checked {
+        course,
+        parsed,
+        closes,
+        late_days,
+        release_days,
+    })
+}
+
+/// [`create`] inside the caller's write transaction.
+pub(crate) async fn create_in(
+    txn: &crate::db::WriteTxn,
+    clock: &Clock,
+    input: NewSession,
+) -> ApiResult<Session> {
+    let now = clock.now();
+    let Checked {
+        course,
+        parsed,
+        closes,
+        late_days,
+        release_days,
+    } = check_new(txn, clock, &input).await?;
+    let starts_at = parsed.starts_at();
+
+    let id = Uuid::now_v7();
+    let venue = input.venue.as_ref();
     sessions::ActiveModel {
         id: Set(id),
         course_id: Set(course.id),

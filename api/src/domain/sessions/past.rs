@@ -155,6 +155,7 @@ pub async fn record(ctx: &Ctx, config: &Config, input: PastSession) -> ApiResult
             NewBooking {
                 person_id: a.person_id,
             },
+            bookings::Arrival::Booked,
         )
         .await
         .map_err(|e| for_attendee(i, a.person_id, e))?;

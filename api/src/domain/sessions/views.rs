@@ -140,6 +140,8 @@ pub struct SessionFilter {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub has_free_places: Option<bool>,
+    /// Only sessions this person facilitates.
+    pub facilitator_id: Option<Uuid>,
 }
 
 /// The first instant of a London date.
@@ -177,6 +179,17 @@ pub async fn list(
     }
     if let Some(status) = filter.status {
         select = select.filter(sessions::Column::Status.eq(status));
+    }
+    if let Some(person) = filter.facilitator_id {
+        select = select.filter(
+            sessions::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(session_facilitators::Column::SessionId)
+                    .from(session_facilitators::Entity)
+                    .and_where(session_facilitators::Column::PersonId.eq(person))
+                    .to_owned(),
+            ),
+        );
     }
     if let Some(from) = filter.from {
         select = select.filter(sessions::Column::StartsAt.gte(london_midnight(from)));

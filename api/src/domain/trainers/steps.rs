@@ -482,3 +482,25 @@ pub async fn record_many(ctx: &Ctx, config: &Config, input: NewSteps) -> ApiResu
             .collect(),
     })
 }
+
+/// People who may facilitate (anyone with a step in any programme), active, by name: the
+/// schedule form's choices. Two queries.
+pub async fn facilitator_choices(db: &impl ConnectionTrait) -> ApiResult<Vec<(Uuid, String)>> {
+    let ids: Vec<Uuid> = trainer_steps::Entity::find()
+        .select_only()
+        .column(trainer_steps::Column::PersonId)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: Vec<(Uuid, String)> = entities::people::Entity::find()
+        .filter(entities::people::Column::Id.is_in(ids))
+        .filter(entities::people::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
