@@ -29,6 +29,13 @@ if ! command -v pdftoppm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
 fi
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet "aiosmtpd==1.4.6"
+# libfaketime moves the server's clock (only its wall clock) to the day of a session's register.
+FAKETIME_LIB="$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -1 || true)"
+if [ -z "$FAKETIME_LIB" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+  FAKETIME_LIB="$(ls /usr/lib/*/faketime/libfaketime.so.1 | head -1)"
+fi
 
 cargo build --quiet -p cascade
 BIN="$PWD/target/debug/cascade"
@@ -42,8 +49,11 @@ SMTP_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 python3 -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$WORK/maildir" \
   >"$WORK/smtp.log" 2>&1 &
 SMTP=$!
+echo "+0d" >"$WORK/faketime"
 CASCADE_DATABASE_URL="$DB" CASCADE_BIND="127.0.0.1:$PORT" CASCADE_SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" \
   CASCADE_PUBLIC_URL="http://127.0.0.1:$PORT" CASCADE_LOG=warn \
+  LD_PRELOAD="$FAKETIME_LIB" FAKETIME_TIMESTAMP_FILE="$WORK/faketime" FAKETIME_CACHE_DURATION=1 \
+  FAKETIME_DONT_FAKE_MONOTONIC=1 \
   "$BIN" serve >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 cleanup() {
@@ -59,4 +69,5 @@ for _ in $(seq 1 100); do
 done
 
 NODE_PATH="$NODE_DIR/node_modules" CASCADE_BASE="http://127.0.0.1:$PORT" CASCADE_KEY="$KEY" CASCADE_MAILDIR="$WORK/maildir" \
+  CASCADE_FAKETIME="$WORK/faketime" \
   SHOTS="${CASCADE_SHOTS:-$WORK}" node .ci/pages_check.cjs

@@ -47,6 +47,34 @@ async function signInLink(email) {
 const base = process.env.CASCADE_BASE;
 // The demo's coordinator (granted the role by the demo loader).
 const coordinator = "priya.sharma@wiltshire.example";
+// The sessions the journey schedules (desktop first).
+const scheduled = [];
+// Page weight (the HTML's bytes) and server time (request sent to first byte) of each page.
+const metrics = {};
+async function measure(page, name) {
+  const m = await page.evaluate(() => {
+    const n = performance.getEntriesByType("navigation")[0];
+    return n ? { bytes: n.encodedBodySize || n.transferSize, server: n.responseStart - n.requestStart } : null;
+  });
+  if (m) (metrics[name] = metrics[name] || []).push(m);
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+// Moves the server's wall clock (libfaketime reads this file; its cache lasts a second).
+async function serverClock(offset) {
+  fs.writeFileSync(process.env.CASCADE_FAKETIME, `${offset}\n`);
+  await new Promise((r) => setTimeout(r, 2500));
+}
+async function signInAs(page, email) {
+  await page.goto(`${base}/sign-in`);
+  await page.fill("#email", email);
+  await page.click("main button[type=submit]");
+  await page.goto(await signInLink(email));
+  await page.click("main button[type=submit]");
+}
+// A figure of the dashboard's summary list.
+async function figure(page, label) {
+  return (await page.locator(`main dt:text-is("${label}") + dd`).textContent()).trim();
+}
 // Each viewport schedules its own session, a week after the last one's (no clashes).
 let round = 0;
 function dayFromNow(days) {
@@ -106,7 +134,8 @@ async function main() {
   const orgs = await api("GET", "/organisations?limit=200");
   const voluntary = orgs.items.find((o) => o.sector === "voluntary") || orgs.items[0];
   // One per viewport: a person holds one place per course.
-  const newcomers = [["Zoë Ní Bhriain", "zoe"], ["Seán Ó Súilleabháin", "sean"]];
+  // Found by a surname typed without its accents.
+  const newcomers = [["Zoë Ní Bhriain", "bhriain"], ["Seán Ó Súilleabháin", "suilleabhain"]];
   for (const [name, q] of newcomers) {
     await api("POST", "/people", {
       name, email: `${q}.${Date.now()}@example.org`,
@@ -217,11 +246,14 @@ async function main() {
       then: async (page) => { await page.click("button[value=save]"); } },
     { name: "a session's bookings", expect: "The session is scheduled",
       then: async (page) => {
+        scheduled.push(new URL(page.url()).pathname.split("/").pop());
         await page.fill("#q", newcomers[round / 2][1]);
         await page.click("main form.filters button[type=submit]");
       } },
     { name: "book someone", expect: "Bhriain", alsoExpect: "Súilleabháin",
-      then: async (page) => { await page.locator("main ul.list button").first().click(); } },
+      then: async (page) => {
+        await page.locator("main ul.list li", { hasText: newcomers[round / 2][0] }).locator("button").click();
+      } },
     { name: "booked by the coordinator", expect: "The place is booked",
       then: async (page) => { await page.click("main a[href$='/register']"); } },
     { name: "the register", expect: "Marks open when the sitting starts",
@@ -252,6 +284,7 @@ async function main() {
           console.log(`FAIL ${p.name} (${viewport.label}): "${p.expect}" not shown`);
           failures++;
         }
+        await measure(page, p.name);
         const scanStarted = Date.now();
         const results = await new AxeBuilder({ page })
           .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"])
@@ -278,14 +311,146 @@ async function main() {
       await context.close();
       round += 2;
     }
+    failures += await atTheVenue(browser);
   } finally {
     await browser.close();
   }
+  console.log("page weight and server time (median over the browser test):");
+  console.log("  page | HTML bytes | server ms | views");
+  for (const [name, ms] of Object.entries(metrics)) {
+    console.log(`  ${name} | ${median(ms.map((m) => m.bytes))} | ${median(ms.map((m) => m.server)).toFixed(1)} | ${ms.length}`);
+  }
+  const css = await fetch(`${base}/assets/cascade.css`).then((r) => r.text());
+  console.log(`  (the stylesheet, once per visit: ${Buffer.byteLength(css)} bytes)`);
   if (failures > 0) {
     console.log(`${failures} failure(s)`);
     process.exit(1);
   }
   console.log("pages: every page shown as expected, 0 axe violations at WCAG 2.2 AA");
+}
+
+// The day of the session: the server's clock moves past both sittings; a coordinator (granted
+// the role through the API) takes the register on a phone, completes the session and sees the
+// dashboard change; a trainer records a cascade session and the reach changes; a partner lead
+// sees only their own staff. Every page is scanned like the others.
+async function atTheVenue(browser) {
+  let failures = 0;
+  const phone = { width: 390, height: 844 };
+  const session = await api("GET", `/sessions/${scheduled[0]}`);
+  const start = new Date(session.starts_at);
+  const year = start.getUTCMonth() >= 3 ? start.getUTCFullYear() : start.getUTCFullYear() - 1;
+  const dashboardOf = (programme, y = year) => `${base}/console?programme=${programme}&year=${y}`;
+  const check = async (page, name, expect) => {
+    await page.waitForLoadState("load");
+    await measure(page, name);
+    const text = await page.textContent("main");
+    if (!text.includes(expect)) {
+      console.log(`FAIL ${name} (phone): "${expect}" not shown`);
+      failures++;
+    }
+    const results = await new AxeBuilder({ page })
+      .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]).analyze();
+    console.log(`${name} (phone): ${results.violations.length} axe violations, ${results.passes.length} rules passed`);
+    for (const v of results.violations) console.log(`  ${v.id}: ${v.help}`);
+    failures += results.violations.length;
+    if (shots) await page.screenshot({ path: path.join(shots, `${name.replace(/[^a-z]+/gi, "-")}-phone.png`), fullPage: true });
+  };
+  // Two more people booked from the session page (the journey booked a voluntary one).
+  const orgs = await api("GET", "/organisations?limit=200");
+  const council = orgs.items.find((o) => o.sector === "council") || orgs.items[0];
+  const coordinatorEmail = `ffion.${Date.now()}@example.org`;
+  const ffion = await api("POST", "/people", { name: "Ffion Evans", email: coordinatorEmail,
+    memberships: [{ organisation_id: council.id }] });
+  await api("PUT", `/people/${ffion.id}/sign-in-role`, { role: "coordinator" });
+  for (const name of ["Rhiannon Price", "Dafydd Morgan"]) {
+    await api("POST", "/people", { name, email: `${name.split(" ")[0].toLowerCase()}.${Date.now()}@example.org`,
+      memberships: [{ organisation_id: council.id }] });
+  }
+  const context = await browser.newContext({ viewport: phone, acceptDownloads: true });
+  const page = await context.newPage();
+  await signInAs(page, coordinatorEmail);
+  for (const name of ["Rhiannon Price", "Dafydd Morgan"]) {
+    await page.goto(`${base}/console/sessions/${scheduled[0]}?q=${name.split(" ")[0].toLowerCase()}`);
+    await page.locator("main ul.list li", { hasText: name }).locator("button").click();
+    await page.waitForLoadState("load");
+  }
+  await check(page, "three booked, one voluntary", "3 booked of 12");
+
+  // The day after the second sitting.
+  const days = Math.ceil((new Date(session.ends_at) - Date.now()) / 86400000) + 1;
+  await serverClock(`+${days}d`);
+  await signInAs(page, coordinatorEmail);
+  await page.goto(dashboardOf(session.programme_id));
+  const deliveredBefore = Number(await figure(page, "Sessions delivered"));
+  await page.goto(`${base}/console/sessions/${scheduled[0]}/register`);
+  await check(page, "the register on a phone", "Sitting 2");
+  // One tap per person per sitting.
+  for (let i = 0; i < 6; i++) {
+    await page.locator("main button[value=yes]").nth(i).click();
+    await page.waitForLoadState("load");
+  }
+  await check(page, "the register, everyone present", "Complete the session");
+  await page.click("main a[href$='/complete']");
+  await check(page, "complete the session", "Complete the session?");
+  await page.click("main button[type=submit]");
+  await check(page, "completed, certificates issued", "certificates are issued");
+  const certs = await api("GET", `/certificates?session_id=${scheduled[0]}`);
+  if (certs.items.length !== 3) { console.log(`FAIL ${certs.items.length} certificates, not 3`); failures++; }
+  await page.goto(dashboardOf(session.programme_id));
+  await check(page, "dashboard after the session", "Sessions delivered");
+  const deliveredAfter = Number(await figure(page, "Sessions delivered"));
+  if (deliveredAfter !== deliveredBefore + 1) {
+    console.log(`FAIL sessions delivered ${deliveredBefore} → ${deliveredAfter}`);
+    failures++;
+  }
+
+  // A trainer records a cascade session; the reach on the dashboard rises by its attendees.
+  const trainer = await browser.newContext({ viewport: phone });
+  const tpage = await trainer.newPage();
+  await signInAs(tpage, "zoe.ashworth@nhs.example");
+  await tpage.goto(`${base}/my/cascades/new`);
+  await check(tpage, "record a cascade session", "Record a cascade session");
+  await tpage.selectOption("#course", { index: 1 });
+  const course = await api("GET", `/courses/${await tpage.inputValue("#course")}`);
+  // The programme year of the day it is delivered (the server's today).
+  const served = new Date(Date.now() + days * 86400000);
+  const cascadeYear = served.getUTCMonth() >= 3 ? served.getUTCFullYear() : served.getUTCFullYear() - 1;
+  await page.goto(dashboardOf(course.programme_id, cascadeYear));
+  const reachBefore = Number(await figure(page, "People reached by the cascade"));
+  await tpage.fill("#attendees", "sian.roberts@wiltshire.example");
+  await tpage.selectOption("#org1", { index: 1 });
+  await tpage.fill("#count1", "6");
+  await tpage.click("main button[type=submit]");
+  await check(tpage, "cascade recorded", "Your cascade session is recorded");
+  await page.goto(dashboardOf(course.programme_id, cascadeYear));
+  await check(page, "dashboard after the cascade", "People reached by the cascade");
+  const reachAfter = Number(await figure(page, "People reached by the cascade"));
+  if (reachAfter !== reachBefore + 7) {
+    console.log(`FAIL people reached ${reachBefore} → ${reachAfter}`);
+    failures++;
+  }
+  await page.goto(`${base}/console/trainers?programme=${course.programme_id}`);
+  await check(page, "trainer pipeline", "Zoë Ashworth");
+  await page.locator("main a[href*='/sign-off']").first().click();
+  await check(page, "sign off a step", "Sign off a step");
+  await trainer.close();
+
+  // A partner lead sees only their own organisation's staff.
+  const lukasz = (await api("GET", "/people?email=lukasz.nowak@nhs.example")).items[0];
+  await api("PUT", `/people/${lukasz.id}/sign-in-role`, { role: "partner_lead" });
+  const lead = await browser.newContext({ viewport: phone });
+  const lpage = await lead.newPage();
+  await signInAs(lpage, "lukasz.nowak@nhs.example");
+  await lpage.goto(`${base}/console/people`);
+  await check(lpage, "a partner lead's staff", "Zoë Ashworth");
+  if ((await lpage.textContent("main")).includes("Siân Roberts")) {
+    console.log("FAIL a partner lead sees another partner's staff");
+    failures++;
+  }
+  await lead.close();
+  await context.close();
+  await serverClock("+0d");
+  return failures;
 }
 
 main().catch((err) => {

@@ -247,6 +247,14 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         )
         .at("/console/sessions/:id", get(pages::console::session))
         .at(
+            "/console/sessions/:id/edit",
+            get(pages::console::edit_form).post(pages::console::edit),
+        )
+        .at(
+            "/console/sessions/:id/message",
+            get(pages::console::message_form).post(pages::console::send_message),
+        )
+        .at(
             "/console/sessions/:id/book",
             poem::post(pages::console::book),
         )
@@ -269,6 +277,19 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at(
             "/console/bookings/:id/cancel",
             poem::post(pages::console::cancel_booking),
+        )
+        .at(
+            "/console/bookings/:id/place",
+            poem::post(pages::console::give_place),
+        )
+        .at("/console/trainers", get(pages::pipeline::board))
+        .at(
+            "/console/trainers/:id/sign-off",
+            get(pages::pipeline::sign_off_form).post(pages::pipeline::sign_off),
+        )
+        .at(
+            "/my/cascades/new",
+            get(pages::pipeline::cascade_form).post(pages::pipeline::record_cascade),
         )
         .at("/console/people", get(pages::people::search))
         .at("/console/people/:id", get(pages::people::person))

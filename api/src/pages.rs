@@ -13,6 +13,7 @@ pub mod console;
 pub mod door;
 pub mod my;
 pub mod people;
+pub mod pipeline;
 
 use askama::Template;
 use chrono::NaiveDate;

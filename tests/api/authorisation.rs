@@ -437,6 +437,22 @@ async fn every_operation_answers_every_role_as_the_scope_rules_say() {
             })),
             manage(200),
         ),
+        // Nobody waits on this booking: those who schedule hear so; nobody else may ask.
+        row(
+            "POST",
+            "/bookings/{id}/place",
+            format!("/bookings/{their_booking}/place"),
+            None,
+            [401, 409, 409, 403, 403, 403],
+        ),
+        // An empty message is refused before anything is queued.
+        row(
+            "POST",
+            "/sessions/{id}/messages",
+            format!("/sessions/{session}/messages"),
+            Some(json!({ "subject": "", "text": "" })),
+            [401, 422, 422, 403, 403, 403],
+        ),
         // Booking is still open: the register's keepers hear so; nobody else may ask.
         row(
             "POST",

@@ -501,3 +501,276 @@ async fn each_role_sees_only_its_pages_and_a_partner_lead_only_its_staff() {
         .expect(422);
     let _ = (w.course, w.council, w.charity, w.programme, id_of);
 }
+
+#[tokio::test]
+async fn a_coordinator_moves_a_session_messages_its_attendees_and_gives_a_waiting_person_a_place() {
+    let w = world().await;
+    let app = &w.app;
+    // Two places, one held for the voluntary sector: Siân takes the other, Tomás waits.
+    let session = id_of(&app.session(w.course, 30, 2).await);
+    let sian: Uuid = person_id(app, "sian@example.org")
+        .await
+        .parse()
+        .expect("id");
+    let tomas: Uuid = person_id(app, "tomas@example.org")
+        .await
+        .parse()
+        .expect("id");
+    app.book(session, sian, &app.admin).await.expect(201);
+    let waiting = id_of(&app.book(session, tomas, &app.admin).await.expect(201).body);
+    let mut b = Browser::new(app);
+    b.sign_in("priya@example.org").await;
+
+    // Move it a day later: Siân gets an updated invitation.
+    let form = b
+        .get(&format!("/console/sessions/{session}/edit"))
+        .await
+        .expect(200);
+    assert!(form.text.contains("Change or move"), "{}", form.text);
+    let day = (app.clock.now() + chrono::Duration::days(31))
+        .date_naive()
+        .to_string();
+    let csrf = form_token(&form.text);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("course", &w.course.to_string()),
+        ("date1", &day),
+        ("start1", "09:30"),
+        ("end1", "16:00"),
+        ("venue", "Corn Exchange, Devizes"),
+        ("capacity", "2"),
+        ("step", "save"),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, *v)).collect();
+    b.post(&format!("/console/sessions/{session}/edit"), &fields)
+        .await
+        .expect(303);
+    let moved = app
+        .get(&format!("/api/v1/sessions/{session}"), &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(moved.body["sittings"][0]["date"], day);
+
+    // A message to everyone with a place (Siân, not Tomás who waits).
+    let page = b
+        .get(&format!("/console/sessions/{session}/message"))
+        .await
+        .expect(200);
+    let empty = b
+        .post(
+            &format!("/console/sessions/{session}/message"),
+            &[
+                ("csrf", &form_token(&page.text)),
+                ("subject", ""),
+                ("text", ""),
+            ],
+        )
+        .await
+        .expect(422);
+    assert!(empty.text.contains("Subject"), "{}", empty.text);
+    b.post(
+        &format!("/console/sessions/{session}/message"),
+        &[
+            ("csrf", &form_token(&page.text)),
+            ("subject", "Room change"),
+            (
+                "text",
+                "We are in the Long Room now.\n\nBring a packed lunch.",
+            ),
+        ],
+    )
+    .await
+    .expect(303);
+
+    // Tomás moves off the waitlist: the session gains a place for him.
+    let page = b
+        .get(&format!("/console/sessions/{session}"))
+        .await
+        .expect(200);
+    assert!(page.text.contains("Give a place"), "{}", page.text);
+    b.post(
+        &format!("/console/bookings/{waiting}/place"),
+        &[("csrf", &form_token(&page.text))],
+    )
+    .await
+    .expect(303);
+    let after = app
+        .get(&format!("/api/v1/bookings/{waiting}"), &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(after.body["status"], "confirmed");
+    let s = app
+        .get(&format!("/api/v1/sessions/{session}"), &app.admin)
+        .await
+        .expect(200);
+    assert_eq!(s.body["availability"]["capacity"], 3);
+    // Again: he no longer waits, and nothing changes.
+    app.post(
+        &format!("/api/v1/bookings/{waiting}/place"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(409);
+
+    app.send_mail().await;
+    let kinds: Vec<String> = app
+        .mailbox()
+        .iter()
+        .map(|m| format!("{} {}", m.to_address, m.kind))
+        .collect();
+    assert_eq!(
+        app.mail_to("sian@example.org", "session_changed").len(),
+        1,
+        "{kinds:?}"
+    );
+    let message = app.mail_to("sian@example.org", "session_message");
+    assert_eq!(message.len(), 1);
+    assert!(
+        message[0].subject.contains("Room change"),
+        "{}",
+        message[0].subject
+    );
+    assert!(message[0].text.contains("Long Room") && message[0].text.contains("Priya Sharma"));
+    assert!(
+        app.mail_to("tomas@example.org", "session_message")
+            .is_empty()
+    );
+    assert_eq!(
+        app.mail_to("tomas@example.org", "booking_promoted").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_trainer_board_shows_the_pipeline_and_a_trainer_records_a_cascade_that_reach_counts() {
+    let app = TestApp::spawn().await;
+    cascade::demo::load(&app.db)
+        .await
+        .expect("the partnership loads");
+    cascade::demo::year::load(&app.state)
+        .await
+        .expect("the year loads");
+    let programme = app
+        .get("/api/v1/programmes?limit=50", &app.admin)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .expect("programmes")
+        .iter()
+        .find(|p| {
+            p["code"] == "five-to-thrive" || p["name"].as_str().is_some_and(|n| n.contains("Five"))
+        })
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .expect("the Five to Thrive programme");
+    let mut coordinator = Browser::new(&app);
+    coordinator.sign_in("priya.sharma@wiltshire.example").await;
+    let board = coordinator
+        .get(&format!("/console/trainers?programme={programme}"))
+        .await
+        .expect(200);
+    assert!(board.text.contains("Zoë Ashworth"), "{}", board.text);
+    assert!(
+        board.text.contains("of the year’s cap of 25"),
+        "{}",
+        board.text
+    );
+    let reach = |body: &serde_json::Value| body["people_reached"].as_i64().expect("reach");
+    let before = reach(
+        &app.get(
+            &format!("/api/v1/reports/reach?programme_id={programme}"),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body,
+    );
+    let dashboard = coordinator
+        .get(&format!("/console?programme={programme}"))
+        .await
+        .expect(200);
+    assert!(dashboard.text.contains(&format!(
+        "<dt>People reached by the cascade</dt><dd>{before}</dd>"
+    )));
+
+    // Zoë records a session she led: two named attendees and a headcount of five.
+    let mut zoe = Browser::new(&app);
+    zoe.sign_in("zoe.ashworth@nhs.example").await;
+    let my = zoe.get("/my").await.expect(200);
+    assert!(my.text.contains("/my/cascades/new"), "{}", my.text);
+    let form = zoe.get("/my/cascades/new").await.expect(200);
+    let pick = |html: &str, select: &str| {
+        let at = html.find(&format!("id=\"{select}\"")).expect("the select");
+        let rest = &html[at..];
+        let opt = rest.find("<option value=\"").expect("an option") + 15;
+        let rest = &rest[opt..];
+        let first = if rest.starts_with('"') {
+            let next = rest.find("<option value=\"").expect("a second option") + 15;
+            &rest[next..]
+        } else {
+            rest
+        };
+        first[..first.find('"').expect("end")].to_owned()
+    };
+    let course = pick(&form.text, "course");
+    let org = pick(&form.text, "org1");
+    let unknown = zoe
+        .post(
+            "/my/cascades/new",
+            &[
+                ("csrf", &form_token(&form.text)),
+                ("course", &course),
+                ("delivered_on", &app.clock.now().date_naive().to_string()),
+                ("start", "10:00"),
+                ("minutes", "90"),
+                ("mode", "in_person"),
+                ("attendees", "nobody@nowhere.example"),
+            ],
+        )
+        .await
+        .expect(422);
+    assert!(
+        unknown.text.contains("nobody@nowhere.example"),
+        "{}",
+        unknown.text
+    );
+    zoe.post(
+        "/my/cascades/new",
+        &[
+            ("csrf", &form_token(&form.text)),
+            ("course", &course),
+            ("delivered_on", &app.clock.now().date_naive().to_string()),
+            ("start", "10:00"),
+            ("minutes", "90"),
+            ("mode", "in_person"),
+            (
+                "attendees",
+                "sian.roberts@wiltshire.example\npriya.sharma@wiltshire.example",
+            ),
+            ("org1", &org),
+            ("count1", "5"),
+        ],
+    )
+    .await
+    .expect(303);
+    let after = reach(
+        &app.get(
+            &format!("/api/v1/reports/reach?programme_id={programme}"),
+            &app.admin,
+        )
+        .await
+        .expect(200)
+        .body,
+    );
+    assert_eq!(after, before + 7);
+    let dashboard = coordinator
+        .get(&format!("/console?programme={programme}"))
+        .await
+        .expect(200);
+    assert!(dashboard.text.contains(&format!(
+        "<dt>People reached by the cascade</dt><dd>{after}</dd>"
+    )));
+    // The board is a coordinator's; a trainer has no way in.
+    zoe.get("/console/trainers").await.expect(403);
+}

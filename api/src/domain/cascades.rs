@@ -436,3 +436,30 @@ fn summary(course_id: Uuid, input: &CascadeSessionInput) -> String {
         input.headcounts.len()
     )
 }
+
+/// Named attendees by work email, in one query: the ids found, and the addresses nobody has.
+/// For the trainer's form, which takes the addresses a sign-in sheet lists.
+pub async fn attendees_by_email(
+    db: &impl ConnectionTrait,
+    emails: &[String],
+) -> ApiResult<(Vec<Uuid>, Vec<String>)> {
+    use crate::domain::validation::Email;
+    let keys: Vec<String> = emails.iter().map(|e| Email::key_of(e)).collect();
+    let found: HashMap<String, Uuid> = entities::people::Entity::find()
+        .filter(entities::people::Column::EmailKey.is_in(keys.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.email_key, p.id))
+        .collect();
+    let mut ids = Vec::new();
+    let mut unknown = Vec::new();
+    for (email, key) in emails.iter().zip(keys) {
+        match found.get(&key) {
+            Some(id) if !ids.contains(id) => ids.push(*id),
+            Some(_) => {}
+            None => unknown.push(email.clone()),
+        }
+    }
+    Ok((ids, unknown))
+}

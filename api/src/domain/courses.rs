@@ -526,3 +526,18 @@ pub async fn bookable_titles(db: &impl ConnectionTrait) -> ApiResult<Vec<(Uuid, 
         .all(db)
         .await?)
 }
+
+/// Active cascade courses, by title, in one query (the trainer's cascade form).
+pub async fn cascade_titles(db: &impl ConnectionTrait) -> ApiResult<Vec<(Uuid, String)>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(courses::Entity::find()
+        .select_only()
+        .columns([courses::Column::Id, courses::Column::Title])
+        .filter(courses::Column::Active.eq(true))
+        .filter(courses::Column::Kind.eq(entities::enums::CourseKind::Cascade))
+        .order_by_asc(courses::Column::Title)
+        .limit(500)
+        .into_tuple()
+        .all(db)
+        .await?)
+}

@@ -33,10 +33,12 @@ pub enum Kind {
     RefreshDue,
     LicenceExpiring,
     SignInLink,
+    /// A coordinator's message to everyone with a place on a session.
+    SessionMessage,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::BookingConfirmed,
         Kind::BookingWaitlisted,
         Kind::BookingPromoted,
@@ -48,6 +50,7 @@ impl Kind {
         Kind::RefreshDue,
         Kind::LicenceExpiring,
         Kind::SignInLink,
+        Kind::SessionMessage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +66,7 @@ impl Kind {
             Kind::RefreshDue => "refresh_due",
             Kind::LicenceExpiring => "licence_expiring",
             Kind::SignInLink => "sign_in_link",
+            Kind::SessionMessage => "session_message",
         }
     }
 
@@ -266,4 +270,89 @@ pub async fn unsubscribe_target(db: &impl ConnectionTrait, token: &str) -> ApiRe
         .into_tuple()
         .one(db)
         .await?)
+}
+
+/// A coordinator's message to the people with a place on a session.
+#[derive(Debug, Clone, poem_openapi::Object)]
+#[oai(skip_serializing_if_is_none, deny_unknown_fields)]
+pub struct SessionMessage {
+    /// 1–150 characters; the email's subject follows the session's title.
+    pub subject: String,
+    /// 1–5,000 characters of plain text; blank lines separate paragraphs.
+    pub text: String,
+}
+
+/// Who a message went to.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct MessageSent {
+    /// People with a confirmed place, each queued one email.
+    pub recipients: i32,
+}
+
+/// Queues `message` to everyone with a confirmed place on a scheduled session (one email
+/// each, sent by the mail worker with the session's details and the sender's name).
+pub async fn message_attendees(
+    ctx: &crate::ctx::Ctx,
+    session_id: Uuid,
+    sender: &str,
+    message: SessionMessage,
+) -> ApiResult<MessageSent> {
+    use crate::domain::validation::{FieldErrors, clean_text};
+    let subject = clean_text(&message.subject);
+    let text = message.text.trim().replace("\r\n", "\n");
+    let mut errors = FieldErrors::default();
+    errors.check(
+        (1..=150).contains(&subject.chars().count()),
+        "subject",
+        "must be 1 to 150 characters",
+    );
+    errors.check(
+        (1..=5000).contains(&text.chars().count()),
+        "text",
+        "must be 1 to 5000 characters",
+    );
+    errors.finish()?;
+    let now = ctx.clock.now();
+    let txn = ctx.begin().await?;
+    let session = crate::domain::sessions::lock(&txn, session_id).await?;
+    if session.status != entities::enums::SessionStatus::Scheduled {
+        return Err(crate::error::refused(
+            crate::problem::ProblemKind::SessionNotScheduled,
+            "The session is no longer scheduled: nobody holds a place to message.",
+        ));
+    }
+    let rows: Vec<(Uuid, Uuid)> = bookings::Entity::find()
+        .select_only()
+        .columns([bookings::Column::Id, bookings::Column::PersonId])
+        .filter(bookings::Column::SessionId.eq(session_id))
+        .filter(bookings::Column::Status.eq(BookingStatus::Confirmed))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let key = Uuid::now_v7();
+    let data = serde_json::json!({ "subject": subject, "text": text, "from": sender });
+    let recipients = rows.len() as i32;
+    enqueue(
+        &txn,
+        rows.into_iter()
+            .map(|(booking, person)| Outgoing {
+                data: data.clone(),
+                ..Outgoing::about_booking(
+                    Kind::SessionMessage,
+                    (booking, session_id, person),
+                    format!("session_message:{key}"),
+                )
+            })
+            .collect(),
+        now,
+    )
+    .await?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Change::new("session", session_id, "message")
+            .summary(format!("message to {recipients} attendee(s)")),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(MessageSent { recipients })
 }

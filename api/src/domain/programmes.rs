@@ -213,3 +213,22 @@ pub async fn names(
         .map(|p| (p.id, p.name))
         .collect())
 }
+
+/// The programme with the most sessions (the dashboards' default), in one grouped query.
+pub async fn busiest(db: &impl ConnectionTrait) -> ApiResult<Option<Uuid>> {
+    use sea_orm::{
+        QueryOrder, QuerySelect,
+        sea_query::{Expr, ExprTrait},
+    };
+    let row: Option<(Uuid, i64)> = entities::sessions::Entity::find()
+        .select_only()
+        .column(entities::sessions::Column::ProgrammeId)
+        .column_as(Expr::col(entities::sessions::Column::Id).count(), "n")
+        .group_by(entities::sessions::Column::ProgrammeId)
+        .order_by_desc(Expr::col(sea_orm::sea_query::Alias::new("n")))
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(row.map(|r| r.0))
+}

@@ -11,6 +11,7 @@ use poem::{
     http::{StatusCode, header},
     web::{Data, Form, Path, Query},
 };
+use poem_openapi::types::MaybeUndefined;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -32,7 +33,7 @@ use crate::{
         programmes, reference,
         sessions::{
             self, NewSession, SessionFilter, SittingInput, Venue,
-            changes::SessionCancellation,
+            changes::{SessionCancellation, SessionChanges},
             preview::{self, ConflictKind},
         },
         sign_in::SignedIn,
@@ -81,7 +82,8 @@ async fn programme_and_year(
     let mut choices: Vec<(Uuid, String)> = list.into_iter().map(|p| (p.id, p.name)).collect();
     choices.sort_by(|a, b| a.1.cmp(&b.1));
     let asked = q.programme.as_deref().and_then(|p| p.parse::<Uuid>().ok());
-    let programme = asked.or_else(|| choices.first().map(|c| c.0));
+    let busiest = programmes::busiest(&state.db).await?;
+    let programme = asked.or(busiest).or_else(|| choices.first().map(|c| c.0));
     let year = q
         .year
         .as_deref()
@@ -110,6 +112,9 @@ struct DashboardPage {
     summary: Vec<(String, String)>,
     targets: ChartView,
     charts: Vec<ChartView>,
+    /// Places by partner: booked, attended, no-shows, late cancellations, charges (a partner
+    /// lead sees its own organisation's line).
+    partners: Vec<[String; 6]>,
     query: String,
 }
 
@@ -200,6 +205,21 @@ fn dashboard_page(me: &SignedIn, d: Dashboard, choices: Vec<(Uuid, String)>) -> 
         charts.push(view(chart, rows));
     }
     let targets_rows = chart_rows(&d.targets);
+    let partners = d
+        .partners
+        .partners
+        .iter()
+        .map(|l| {
+            [
+                l.name.clone(),
+                l.booked.to_string(),
+                l.attended.to_string(),
+                l.no_show.to_string(),
+                l.late_cancelled.to_string(),
+                money(l.charges_pence),
+            ]
+        })
+        .collect();
     DashboardPage {
         chrome: Chrome::of(me),
         programme: p.programme_id.to_string(),
@@ -217,6 +237,7 @@ fn dashboard_page(me: &SignedIn, d: Dashboard, choices: Vec<(Uuid, String)>) -> 
         summary,
         targets: view(d.targets, targets_rows),
         charts,
+        partners,
         query: format!("programme={}&year={year}", p.programme_id),
         year,
     }
@@ -529,6 +550,8 @@ impl ScheduleForm {
 #[template(path = "console_schedule.html")]
 struct SchedulePage {
     chrome: Chrome,
+    /// Changing a scheduled session: its id and course title (the course stays).
+    editing: Option<(Uuid, String)>,
     sittings: Vec<(String, String, String)>,
     form: ScheduleForm,
     courses: Vec<(String, String)>,
@@ -553,6 +576,7 @@ async fn schedule_page(
     let trainers = crate::domain::trainers::steps::facilitator_choices(&state.db).await?;
     Ok(SchedulePage {
         chrome: Chrome::of(me),
+        editing: None,
         sittings: form.sittings(),
         form,
         courses: courses
@@ -617,6 +641,8 @@ fn field_errors(e: &ApiError) -> Option<Vec<(String, String)>> {
                     "capacity" => "capacity".to_owned(),
                     "booking_closes_at" => "closes".to_owned(),
                     "online_url" => "online_url".to_owned(),
+                    "subject" => "subject".to_owned(),
+                    "text" => "text".to_owned(),
                     f if f.starts_with("venue") => "venue".to_owned(),
                     f if f.starts_with("sittings[") => {
                         let n: usize = f[9..]
@@ -640,6 +666,8 @@ fn humane(field: &str) -> String {
         "capacity" => "Places".into(),
         "booking_closes_at" => "Booking closes".into(),
         "online_url" => "Online link".into(),
+        "subject" => "Subject".into(),
+        "text" => "Message".into(),
         "venue" | "venue.name" => "Venue".into(),
         "facilitator_ids" => "Facilitators".into(),
         f if f.starts_with("sittings[") => {
@@ -716,31 +744,7 @@ pub async fn schedule(state: Data<&AppState>, me: SignedIn, form: Form<ScheduleF
                     None => "None: the course holds no places for a sector".to_owned(),
                 },
             ));
-            let names = people::names(
-                &state.db,
-                &me.principal,
-                p.conflicts.iter().filter_map(|c| c.person_id),
-            )
-            .await
-            .unwrap_or_default();
-            let conflicts = p
-                .conflicts
-                .iter()
-                .map(|c| match c.kind {
-                    ConflictKind::Facilitator => format!(
-                        "{} is facilitating another session at {}",
-                        c.person_id
-                            .and_then(|id| names.get(&id).cloned())
-                            .unwrap_or_else(|| "A facilitator".into()),
-                        spoken_span(c.starts_at, c.ends_at)
-                    ),
-                    ConflictKind::Venue => format!(
-                        "{} is booked for another session at {}",
-                        c.venue_name.clone().unwrap_or_default(),
-                        spoken_span(c.starts_at, c.ends_at)
-                    ),
-                })
-                .collect();
+            let conflicts = describe(&state, &me, &p.conflicts).await;
             render(
                 schedule_page(&state, &me, form, Vec::new(), Some(check), conflicts).await,
                 StatusCode::OK,
@@ -926,6 +930,8 @@ async fn session_page(
         Some("booked") => Some("The place is booked; we have emailed the invitation"),
         Some("waitlisted") => Some("They are on the waitlist"),
         Some("cancelled") => Some("The place is cancelled; we have emailed them"),
+        Some("placed") => Some("They have a place now; we have emailed them"),
+        Some("messaged") => Some("Your message is on its way to everyone with a place"),
         Some("completed") => Some("The session is complete; certificates are issued and emailed"),
         Some("changed") => Some("The session is changed; attendees have an updated invitation"),
         _ => None,
@@ -1048,6 +1054,307 @@ pub async fn cancel_booking(
             booking.session_id
         )),
         Err(e) => session_refusal(&state, &me, booking.session_id, e).await,
+    }
+}
+
+/// The edit form, filled from the session as it stands.
+async fn edit_page(
+    state: &AppState,
+    me: &SignedIn,
+    id: Uuid,
+    form: Option<ScheduleForm>,
+    errors: Vec<(String, String)>,
+    conflicts: Option<Vec<String>>,
+) -> Result<SchedulePage, ApiError> {
+    let s = sessions::get(&state.db, &state.clock, id).await?;
+    let title = courses::titles(&state.db, [s.course_id])
+        .await?
+        .remove(&s.course_id)
+        .unwrap_or_default();
+    let form = form.unwrap_or_else(|| {
+        let sitting = |i: usize| {
+            s.sittings.get(i).map_or_else(Default::default, |x| {
+                (x.date.to_string(), x.start.clone(), x.end.clone())
+            })
+        };
+        let ((date1, start1, end1), (date2, start2, end2), (date3, start3, end3)) =
+            (sitting(0), sitting(1), sitting(2));
+        ScheduleForm {
+            course: s.course_id.to_string(),
+            date1,
+            start1,
+            end1,
+            date2,
+            start2,
+            end2,
+            date3,
+            start3,
+            end3,
+            venue: s.venue.as_ref().map(|v| v.name.clone()).unwrap_or_default(),
+            address: s
+                .venue
+                .as_ref()
+                .and_then(|v| v.address.clone())
+                .unwrap_or_default(),
+            locality: s
+                .venue
+                .as_ref()
+                .and_then(|v| v.locality_id)
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
+            online_url: s.online_url.clone().unwrap_or_default(),
+            facilitators: s
+                .facilitator_ids
+                .first()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            capacity: s.availability.capacity.to_string(),
+            closes: sessions::london_today(s.booking_closes_at).to_string(),
+            ..ScheduleForm::default()
+        }
+    });
+    let check = conflicts.as_ref().map(|_| Vec::new());
+    let mut p = schedule_page(
+        state,
+        me,
+        form,
+        errors,
+        check,
+        conflicts.unwrap_or_default(),
+    )
+    .await?;
+    p.editing = Some((id, title));
+    Ok(p)
+}
+
+/// `GET /console/sessions/{id}/edit`: change or move a session.
+#[handler]
+pub async fn edit_form(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
+    if let Some(r) = may(&me, Action::ManageSessions) {
+        return r;
+    }
+    match edit_page(&state, &me, id.0, None, Vec::new(), None).await {
+        Ok(p) => page(StatusCode::OK, &p),
+        Err(e) => not_found_page(e),
+    }
+}
+
+/// `POST /console/sessions/{id}/edit`: `step=check` shows the clashes the change would make;
+/// `step=save` is the API's session change (attendees get an updated invitation).
+#[handler]
+pub async fn edit(
+    state: Data<&AppState>,
+    me: SignedIn,
+    id: Path<Uuid>,
+    form: Form<ScheduleForm>,
+) -> Response {
+    if let Some(r) = posted(&me, Action::ManageSessions, &form.csrf) {
+        return r;
+    }
+    let form = form.0;
+    let input = match form.input() {
+        Ok(i) => i,
+        Err(errors) => {
+            crate::audit::mark_read_only();
+            return render(
+                edit_page(&state, &me, id.0, Some(form), errors, None).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    if form.step != "save" {
+        crate::audit::mark_read_only();
+        let mut errors = crate::domain::validation::FieldErrors::default();
+        let parsed = sessions::parse_sittings(&mut errors, &input.sittings, state.clock.now());
+        let found = preview::conflicts(
+            &state.db,
+            &parsed.0,
+            &input.facilitator_ids,
+            input.venue.as_ref().map(|v| v.name.as_str()),
+            Some(id.0),
+        )
+        .await;
+        let conflicts = match found {
+            Ok(c) => describe(&state, &me, &c).await,
+            Err(e) => return e.into_response(),
+        };
+        return render(
+            edit_page(&state, &me, id.0, Some(form), Vec::new(), Some(conflicts)).await,
+            StatusCode::OK,
+        );
+    }
+    let changes = SessionChanges {
+        sittings: Some(input.sittings),
+        venue: match input.venue {
+            Some(v) => MaybeUndefined::Value(v),
+            None => MaybeUndefined::Null,
+        },
+        online_url: match input.online_url {
+            Some(u) => MaybeUndefined::Value(u),
+            None => MaybeUndefined::Null,
+        },
+        capacity: input.capacity,
+        facilitator_ids: Some(input.facilitator_ids),
+        audience_staff_group_ids: None,
+        booking_opens_at: MaybeUndefined::Undefined,
+        booking_closes_at: input.booking_closes_at,
+        late_cancellation_days: None,
+    };
+    let ctx = Ctx::request(&state, &me.principal);
+    match sessions::update(&ctx, id.0, changes).await {
+        Ok(_) => see_other(&format!("/console/sessions/{}?done=changed", id.0)),
+        Err(e) => match field_errors(&e) {
+            Some(errors) => render(
+                edit_page(&state, &me, id.0, Some(form), errors, None).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            None => session_refusal(&state, &me, id.0, e).await,
+        },
+    }
+}
+
+/// Clashes in words, with the facilitators' names.
+async fn describe(state: &AppState, me: &SignedIn, found: &[preview::Conflict]) -> Vec<String> {
+    let names = people::names(
+        &state.db,
+        &me.principal,
+        found.iter().filter_map(|c| c.person_id),
+    )
+    .await
+    .unwrap_or_default();
+    found
+        .iter()
+        .map(|c| match c.kind {
+            ConflictKind::Facilitator => format!(
+                "{} is facilitating another session at {}",
+                c.person_id
+                    .and_then(|id| names.get(&id).cloned())
+                    .unwrap_or_else(|| "A facilitator".into()),
+                spoken_span(c.starts_at, c.ends_at)
+            ),
+            ConflictKind::Venue => format!(
+                "{} is booked for another session at {}",
+                c.venue_name.clone().unwrap_or_default(),
+                spoken_span(c.starts_at, c.ends_at)
+            ),
+        })
+        .collect()
+}
+
+/// `POST /console/bookings/{id}/place`: the API's move off the waitlist.
+#[handler]
+pub async fn give_place(
+    state: Data<&AppState>,
+    me: SignedIn,
+    id: Path<Uuid>,
+    form: Form<CsrfForm>,
+) -> Response {
+    if let Some(r) = posted(&me, Action::ManageSessions, &form.csrf) {
+        return r;
+    }
+    let booking = match bookings::get(&state.db, &me.principal, id.0).await {
+        Ok(b) => b,
+        Err(e) => return not_found_page(e),
+    };
+    let ctx = Ctx::request(&state, &me.principal);
+    match sessions::waitlist::give_place(&ctx, id.0).await {
+        Ok(_) => see_other(&format!(
+            "/console/sessions/{}?done=placed",
+            booking.session_id
+        )),
+        Err(e) => session_refusal(&state, &me, booking.session_id, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console_message.html")]
+struct MessagePageForm {
+    chrome: Chrome,
+    id: Uuid,
+    title: String,
+    recipients: i32,
+    subject: String,
+    text: String,
+    errors: Vec<(String, String)>,
+}
+
+async fn message_page(
+    state: &AppState,
+    me: &SignedIn,
+    id: Uuid,
+    form: Option<&MessageForm>,
+    errors: Vec<(String, String)>,
+) -> Result<MessagePageForm, ApiError> {
+    let s = sessions::get(&state.db, &state.clock, id).await?;
+    let title = courses::titles(&state.db, [s.course_id])
+        .await?
+        .remove(&s.course_id)
+        .unwrap_or_default();
+    Ok(MessagePageForm {
+        chrome: Chrome::of(me),
+        id,
+        title,
+        recipients: s.availability.confirmed,
+        subject: form.map(|f| f.subject.clone()).unwrap_or_default(),
+        text: form.map(|f| f.text.clone()).unwrap_or_default(),
+        errors,
+    })
+}
+
+/// `GET /console/sessions/{id}/message`: write to everyone with a place.
+#[handler]
+pub async fn message_form(state: Data<&AppState>, me: SignedIn, id: Path<Uuid>) -> Response {
+    if let Some(r) = may(&me, Action::ManageSessions) {
+        return r;
+    }
+    match message_page(&state, &me, id.0, None, Vec::new()).await {
+        Ok(p) => page(StatusCode::OK, &p),
+        Err(e) => not_found_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MessageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// `POST /console/sessions/{id}/message`: the API's message to attendees, signed with the
+/// coordinator's name.
+#[handler]
+pub async fn send_message(
+    state: Data<&AppState>,
+    me: SignedIn,
+    id: Path<Uuid>,
+    form: Form<MessageForm>,
+) -> Response {
+    if let Some(r) = posted(&me, Action::ManageSessions, &form.csrf) {
+        return r;
+    }
+    let ctx = Ctx::request(&state, &me.principal);
+    let sent = crate::domain::mail::message_attendees(
+        &ctx,
+        id.0,
+        &me.person.name,
+        crate::domain::mail::SessionMessage {
+            subject: form.subject.clone(),
+            text: form.text.clone(),
+        },
+    )
+    .await;
+    match sent {
+        Ok(_) => see_other(&format!("/console/sessions/{}?done=messaged", id.0)),
+        Err(e) => match field_errors(&e) {
+            Some(errors) => render(
+                message_page(&state, &me, id.0, Some(&form), errors).await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            None => session_refusal(&state, &me, id.0, e).await,
+        },
     }
 }
 

@@ -49,8 +49,14 @@ impl Chrome {
         if may(Action::ManageSessions) || may(Action::KeepRegister) {
             links.push(("/console/sessions", "Sessions"));
         }
+        if may(Action::RecordSteps) && who.coordinates() {
+            links.push(("/console/trainers", "Trainers"));
+        }
         if who.require_people_search().is_ok() {
             links.push(("/console/people", "People"));
+        }
+        if may(Action::Cascades) && !who.coordinates() {
+            links.push(("/my/cascades/new", "Record a cascade"));
         }
         Self {
             signed_in_as: Some(s.person.name.clone()),

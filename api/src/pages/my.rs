@@ -281,6 +281,10 @@ async fn home_page(
             "We will email you if a place comes free.",
         )),
         Some("cancelled") => Some(("Your place is cancelled", "We have emailed you to confirm.")),
+        Some("cascade") => Some((
+            "Your cascade session is recorded",
+            "It counts towards the programme's reach from now.",
+        )),
         Some("email") => Some((
             "Your email choices are saved",
             "They apply from the next message.",

@@ -202,6 +202,31 @@ impl BookingsApi {
         ))
     }
 
+    /// Move someone off the waitlist (coordinators and admins)
+    ///
+    /// Ahead of the waitlist's order: the person takes a free place if the rules give them one,
+    /// otherwise the session gains a place for them (its capacity rises by one, at most 1,000).
+    /// Only before the first sitting starts (`session-started`); `booking-not-active` when the
+    /// booking is not waiting; `schedule-clash` when they hold a place at an overlapping time.
+    /// They are emailed as for any promotion.
+    #[oai(
+        path = "/bookings/:id/place",
+        method = "post",
+        operation_id = "give_waitlisted_place"
+    )]
+    async fn give_place(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<Booking>> {
+        auth.0.require(Action::ManageSessions)?;
+        let id =
+            crate::domain::sessions::waitlist::give_place(&Ctx::request(&state, &auth.0), id.0)
+                .await?;
+        Ok(Json(bookings::get(&state.db, &auth.0, id).await?))
+    }
+
     /// List a person's bookings
     ///
     /// A partner sees the places booked for its organisation; a learner or trainer its own.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{ApiTags, Created, Page};
 use crate::{
     auth::{Action, ApiKey},
+    domain::mail,
     domain::sessions::{
         self, NewSession, Session, SessionFilter, SessionStatusCode,
         changes::{SessionCancellation, SessionChanges},
@@ -170,6 +171,35 @@ impl SessionsApi {
         auth.0.require(Action::ManageSessions)?;
         Ok(Json(
             sessions::cancel(&Ctx::request(&state, &auth.0), id.0, body.0).await?,
+        ))
+    }
+
+    /// Message everyone with a place (coordinators and admins)
+    ///
+    /// One email to each person with a confirmed place on a scheduled session: the subject after
+    /// the session's title, the text, and the session's details (a room change, what to bring).
+    /// Sent by the mail worker like every other message; the answer says how many were queued.
+    #[oai(
+        path = "/:id/messages",
+        method = "post",
+        operation_id = "message_session_attendees"
+    )]
+    async fn message(
+        &self,
+        auth: ApiKey,
+        state: poem::web::Data<&AppState>,
+        id: Path<Uuid>,
+        body: Json<mail::SessionMessage>,
+    ) -> ApiResult<Json<mail::MessageSent>> {
+        auth.0.require(Action::ManageSessions)?;
+        Ok(Json(
+            mail::message_attendees(
+                &Ctx::request(&state, &auth.0),
+                id.0,
+                "Your training coordinator",
+                body.0,
+            )
+            .await?,
         ))
     }
 }

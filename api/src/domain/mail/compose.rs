@@ -298,6 +298,28 @@ pub async fn compose(
             letter.calendar = calendar;
             letter
         }
+        (Kind::SessionMessage, Some(b), Some(f)) => {
+            if b.status != BookingStatus::Confirmed || f.session.status == SessionStatus::Cancelled
+            {
+                return skip("the place is no longer held");
+            }
+            let subject = data["subject"].as_str().unwrap_or_default();
+            let from = data["from"].as_str().unwrap_or("Your training coordinator");
+            let mut letter = Letter::new(format!("{}: {subject}", f.title))
+                .say(format!("A message from {from} about {}:", f.title));
+            for paragraph in data["text"]
+                .as_str()
+                .unwrap_or_default()
+                .split("\n\n")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                letter = letter.say(paragraph.to_owned());
+            }
+            letter.details = f.details();
+            letter.action = Some(("See your place".to_owned(), my.clone()));
+            letter
+        }
         (Kind::BookingWaitlisted, Some(b), Some(f)) => {
             if b.status != BookingStatus::Waitlisted {
                 return skip("no longer on the waitlist");

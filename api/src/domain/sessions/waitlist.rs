@@ -228,3 +228,101 @@ pub async fn settle_due_releases(ctx: &Ctx) -> ApiResult<usize> {
     }
     Ok(due.len())
 }
+
+/// A coordinator moves one person off the waitlist, ahead of its order: they take a free place
+/// if the rules give them one, otherwise the session gains a place for them (capacity + 1, at
+/// most 1,000). Only before the first sitting starts; emailed as a promotion.
+pub async fn give_place(ctx: &Ctx, booking_id: Uuid) -> ApiResult<Uuid> {
+    use crate::{error::refused, problem::ProblemKind};
+    let now = ctx.clock.now();
+    let txn = ctx.begin().await?;
+    let booking = bookings::Entity::find_by_id(booking_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("Booking"))?;
+    let mut session = lock(&txn, booking.session_id).await?;
+    // Read again under the session's lock: a promotion may have just taken it.
+    let booking = bookings::Entity::find_by_id(booking_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| crate::error::ApiError::not_found("Booking"))?;
+    if booking.status != BookingStatus::Waitlisted {
+        return Err(refused(
+            ProblemKind::BookingNotActive,
+            "The booking is not on the waitlist.",
+        ));
+    }
+    if session.status != SessionStatus::Scheduled || now >= session.starts_at {
+        return Err(refused(
+            ProblemKind::SessionStarted,
+            "The session has started or is no longer scheduled.",
+        ));
+    }
+    let sector = organisations::Entity::find_by_id(booking.organisation_id)
+        .one(&txn)
+        .await?
+        .map_or(Sector::Other, |o| o.sector);
+    let times = sittings_of(&txn, session.id).await?;
+    if !clashing_people(&txn, session.id, &times, &[booking.person_id])
+        .await?
+        .is_empty()
+    {
+        return Err(refused(
+            ProblemKind::ScheduleClash,
+            "They hold a place on a session at an overlapping time.",
+        ));
+    }
+    let mut added = false;
+    let place = match place_for(&session, &Availability::of(&session, now), sector) {
+        Some(place) => place,
+        None => {
+            if session.capacity >= 1000 {
+                return Err(refused(
+                    ProblemKind::SessionFull,
+                    "The session already has 1,000 places.",
+                ));
+            }
+            session.capacity += 1;
+            added = true;
+            Place::General
+        }
+    };
+    let mut model: bookings::ActiveModel = booking.into();
+    model.status = Set(BookingStatus::Confirmed);
+    model.place = Set(Some(place));
+    model.waitlist_seq = Set(None);
+    model.confirmed_at = Set(Some(now));
+    model.promoted_at = Set(Some(now));
+    model.updated_at = Set(now);
+    let promoted = model.update(&txn).await?;
+    crate::domain::events::booking(&txn, "booking.promoted", &promoted, now).await?;
+    session.confirmed_count += 1;
+    session.waitlist_count -= 1;
+    if place == Place::Reserved {
+        session.reserved_confirmed += 1;
+    }
+    if added {
+        sessions::ActiveModel {
+            id: Set(session.id),
+            capacity: Set(session.capacity),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+    }
+    save_counts(&txn, &session, now).await?;
+    audit::record(
+        &txn,
+        Change::new("booking", booking_id, "give_place").summary(if added {
+            format!(
+                "moved off the waitlist; capacity raised to {}",
+                session.capacity
+            )
+        } else {
+            "moved off the waitlist into a free place".to_owned()
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(booking_id)
+}
