@@ -240,6 +240,10 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .at("/console", get(pages::console::dashboard))
         .at("/console/board.pdf", get(pages::console::board))
         .at("/console/progress.csv", get(pages::console::progress_csv))
+        .at(
+            "/console/reserved-places.csv",
+            get(pages::console::reserved_csv),
+        )
         .at("/console/sessions", get(pages::console::session_list))
         .at(
             "/console/sessions/new",

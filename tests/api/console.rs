@@ -774,3 +774,115 @@ async fn the_trainer_board_shows_the_pipeline_and_a_trainer_records_a_cascade_th
     // The board is a coordinator's; a trainer has no way in.
     zoe.get("/console/trainers").await.expect(403);
 }
+
+#[tokio::test]
+async fn the_preview_names_each_clash_and_a_walk_in_takes_only_a_free_place() {
+    let w = world().await;
+    let app = &w.app;
+    let sian = person_id(app, "sian@example.org").await;
+    let tomas = person_id(app, "tomas@example.org").await;
+    let day = (app.clock.now() + chrono::Duration::days(20)).date_naive();
+    let taken = id_of(
+        &app.post(
+            "/api/v1/sessions",
+            &app.admin,
+            json!({
+                "course_id": w.course,
+                "sittings": [{ "date": day, "start": "09:30", "end": "12:30" }],
+                "venue": { "name": "Town Hall" },
+                "facilitator_ids": [sian],
+                "capacity": 1,
+            }),
+        )
+        .await
+        .expect(201)
+        .body,
+    );
+    let preview = |start: &str, end: &str| {
+        json!({
+            "course_id": w.course,
+            "sittings": [{ "date": day, "start": start, "end": end }],
+            "venue": { "name": "TOWN HALL" },
+            "facilitator_ids": [sian],
+            "capacity": 20,
+        })
+    };
+    let clash = app
+        .post(
+            "/api/v1/sessions/preview",
+            &app.admin,
+            preview("12:00", "13:00"),
+        )
+        .await
+        .expect(200)
+        .body;
+    let kinds: Vec<&str> = clash["conflicts"]
+        .as_array()
+        .expect("conflicts")
+        .iter()
+        .map(|c| c["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["facilitator", "venue"]);
+    assert_eq!(clash["conflicts"][0]["session_id"], taken.to_string());
+    assert_eq!(clash["conflicts"][0]["person_id"], sian);
+    assert_eq!(clash["reserved_places"]["places"], 2);
+    // Back to back is no clash; a refusal is the same as scheduling's, and nothing is written.
+    let free = app
+        .post(
+            "/api/v1/sessions/preview",
+            &app.admin,
+            preview("12:30", "13:30"),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(free["conflicts"], json!([]));
+    let before = app
+        .get("/api/v1/sessions", &app.admin)
+        .await
+        .expect(200)
+        .body;
+    app.post(
+        "/api/v1/sessions/preview",
+        &app.admin,
+        preview("13:00", "12:00"),
+    )
+    .await
+    .expect(422);
+    let after = app
+        .get("/api/v1/sessions", &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(before["items"], after["items"]);
+
+    // Walk-ins: not while booking is open; then a free place, and none when it is full.
+    let walk_in = |person: &str| json!({ "person_id": person });
+    let refused = app
+        .post(
+            &format!("/api/v1/sessions/{taken}/walk-ins"),
+            &app.admin,
+            walk_in(&tomas),
+        )
+        .await
+        .problem(409);
+    assert_eq!(cascade_tests::kind(&refused), "booking-still-open");
+    app.clock
+        .advance(chrono::Duration::days(20) - chrono::Duration::hours(2));
+    app.post(
+        &format!("/api/v1/sessions/{taken}/walk-ins"),
+        &app.admin,
+        walk_in(&tomas),
+    )
+    .await
+    .expect(201);
+    let full = app
+        .post(
+            &format!("/api/v1/sessions/{taken}/walk-ins"),
+            &app.admin,
+            walk_in(&sian),
+        )
+        .await
+        .problem(409);
+    assert_eq!(cascade_tests::kind(&full), "session-full");
+}

@@ -305,6 +305,40 @@ pub async fn board(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) ->
     }
 }
 
+/// `GET /console/reserved-places.csv`: the API's reserved-places CSV.
+#[handler]
+pub async fn reserved_csv(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) -> Response {
+    if let Some(r) = may(&me, Action::ReadReports) {
+        return r;
+    }
+    let (_, programme, year) = match programme_and_year(&state, &q).await {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let Some(programme) = programme else {
+        return not_found_page(ApiError::not_found("Programme"));
+    };
+    let now = state.clock.now();
+    match crate::domain::progress_report::reserved_places(&state.db, programme, year, now).await {
+        Ok(report) => csv_file(
+            &format!("reserved-places-{year}.csv"),
+            crate::routes::reports::reserved_csv(&report),
+        ),
+        Err(e) => refusal(&me, "The CSV could not be made", e, BACK),
+    }
+}
+
+fn csv_file(name: &str, body: String) -> Response {
+    Response::builder()
+        .content_type("text/csv; charset=utf-8")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        )
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body)
+}
+
 /// `GET /console/progress.csv`: the API's progress CSV.
 #[handler]
 pub async fn progress_csv(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) -> Response {
@@ -319,14 +353,10 @@ pub async fn progress_csv(state: Data<&AppState>, me: SignedIn, q: Query<YearQue
         return not_found_page(ApiError::not_found("Programme"));
     };
     match crate::domain::progress_report::progress(&state.db, &state.clock, programme, year).await {
-        Ok(report) => Response::builder()
-            .content_type("text/csv; charset=utf-8")
-            .header(
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"progress-{year}.csv\""),
-            )
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(crate::routes::reports::progress_csv(&report)),
+        Ok(report) => csv_file(
+            &format!("progress-{year}.csv"),
+            crate::routes::reports::progress_csv(&report),
+        ),
         Err(e) => refusal(&me, "The CSV could not be made", e, BACK),
     }
 }
@@ -442,6 +472,9 @@ pub struct ScheduleForm {
     online_url: String,
     #[serde(default)]
     facilitators: String,
+    /// A second facilitator (optional).
+    #[serde(default)]
+    facilitator2: String,
     #[serde(default)]
     capacity: String,
     #[serde(default)]
@@ -500,12 +533,11 @@ impl ScheduleForm {
                 }
             },
         };
-        let facilitators: Vec<Uuid> = self
-            .facilitators
-            .split(',')
-            .filter(|f| !f.trim().is_empty())
+        let mut facilitators: Vec<Uuid> = [&self.facilitators, &self.facilitator2]
+            .into_iter()
             .filter_map(|f| f.trim().parse().ok())
             .collect();
+        facilitators.dedup();
         let closes = match self.closes.trim() {
             "" => None,
             c => match NaiveDate::parse_from_str(c, "%Y-%m-%d") {
@@ -1106,6 +1138,11 @@ async fn edit_page(
             facilitators: s
                 .facilitator_ids
                 .first()
+                .map(|f| f.to_string())
+                .unwrap_or_default(),
+            facilitator2: s
+                .facilitator_ids
+                .get(1)
                 .map(|f| f.to_string())
                 .unwrap_or_default(),
             capacity: s.availability.capacity.to_string(),

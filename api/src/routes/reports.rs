@@ -85,7 +85,7 @@ pub(crate) fn progress_csv(r: &ProgressReport) -> String {
     csv::render(&["measure", "name", "target", "actual", "forecast"], &rows)
 }
 
-fn reserved_csv(r: &ReservedReport) -> String {
+pub(crate) fn reserved_csv(r: &ReservedReport) -> String {
     let row = |l: &ReservedLine| {
         vec![
             l.session_id
