@@ -60,12 +60,14 @@ struct BoardPage {
     lapsed: i32,
     sign_off: bool,
     banner: Option<String>,
+    next_page: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 pub struct BoardQuery {
     programme: Option<String>,
     done: Option<String>,
+    after: Option<String>,
 }
 
 async fn programme_choice(
@@ -126,10 +128,7 @@ async fn board_page(
         programme,
         None,
         None,
-        PageRequest {
-            limit: 200,
-            after: None,
-        },
+        PageRequest::parse(Some(200), q.after.as_deref())?,
     )
     .await?;
     let today = london_today(state.clock.now());
@@ -194,6 +193,12 @@ async fn board_page(
         lapsed: listed.lapsed,
         sign_off: me.principal.coordinates(),
         banner: (q.done.as_deref() == Some("signed")).then(|| "The step is recorded".to_owned()),
+        next_page: listed.next_cursor.map(|c| {
+            format!(
+                "/console/trainers?programme={programme}&after={}",
+                super::my::urlencode(&c)
+            )
+        }),
     })
 }
 
