@@ -271,18 +271,28 @@ pub async fn dashboard(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>
     }
 }
 
+/// The programme and year of a report a page exports, for a role that may read reports.
+async fn report_of(
+    state: &AppState,
+    me: &SignedIn,
+    q: &YearQuery,
+) -> Result<(Uuid, i32), Box<Response>> {
+    if let Some(r) = may(me, Action::ReadReports) {
+        return Err(Box::new(r));
+    }
+    match programme_and_year(state, q).await {
+        Ok((_, Some(programme), year)) => Ok((programme, year)),
+        Ok((_, None, _)) => Err(Box::new(not_found_page(ApiError::not_found("Programme")))),
+        Err(e) => Err(Box::new(e.into_response())),
+    }
+}
+
 /// `GET /console/board.pdf`: the API's board summary, for the signed-in person.
 #[handler]
 pub async fn board(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) -> Response {
-    if let Some(r) = may(&me, Action::ReadReports) {
-        return r;
-    }
-    let (_, programme, year) = match programme_and_year(&state, &q).await {
+    let (programme, year) = match report_of(&state, &me, &q).await {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Some(programme) = programme else {
-        return not_found_page(ApiError::not_found("Programme"));
+        Err(r) => return *r,
     };
     let board = crate::domain::progress_report::board(
         &state.db,
@@ -308,15 +318,9 @@ pub async fn board(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) ->
 /// `GET /console/reserved-places.csv`: the API's reserved-places CSV.
 #[handler]
 pub async fn reserved_csv(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) -> Response {
-    if let Some(r) = may(&me, Action::ReadReports) {
-        return r;
-    }
-    let (_, programme, year) = match programme_and_year(&state, &q).await {
+    let (programme, year) = match report_of(&state, &me, &q).await {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Some(programme) = programme else {
-        return not_found_page(ApiError::not_found("Programme"));
+        Err(r) => return *r,
     };
     let now = state.clock.now();
     match crate::domain::progress_report::reserved_places(&state.db, programme, year, now).await {
@@ -342,15 +346,9 @@ fn csv_file(name: &str, body: String) -> Response {
 /// `GET /console/progress.csv`: the API's progress CSV.
 #[handler]
 pub async fn progress_csv(state: Data<&AppState>, me: SignedIn, q: Query<YearQuery>) -> Response {
-    if let Some(r) = may(&me, Action::ReadReports) {
-        return r;
-    }
-    let (_, programme, year) = match programme_and_year(&state, &q).await {
+    let (programme, year) = match report_of(&state, &me, &q).await {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Some(programme) = programme else {
-        return not_found_page(ApiError::not_found("Programme"));
+        Err(r) => return *r,
     };
     match crate::domain::progress_report::progress(&state.db, &state.clock, programme, year).await {
         Ok(report) => csv_file(
