@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     door::{Chrome, ConfirmPage, forged, page, see_other, session_form_ok},
-    my::{CsrfForm, not_found_page, place, places, refusal, urlencode, when},
+    my::{CsrfForm, not_found_page, place, places, refusal, refused_words, urlencode, when},
 };
 use crate::{
     auth::Action,
@@ -1043,20 +1043,11 @@ pub async fn book(
 
 /// The session page again with the refusal's words in its error summary.
 async fn session_refusal(state: &AppState, me: &SignedIn, id: Uuid, e: ApiError) -> Response {
-    let problem = e.to_problem();
-    if problem.status >= 500 || problem.status == 404 {
-        return not_found_page(e);
-    }
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
-    match session_page(
-        state,
-        me,
-        id,
-        &SessionQuery::default(),
-        Some(problem.detail),
-    )
-    .await
-    {
+    let (status, words) = match refused_words(e) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    match session_page(state, me, id, &SessionQuery::default(), Some(words)).await {
         Ok(p) => page(status, &p),
         Err(e) => e.into_response(),
     }
@@ -1613,16 +1604,11 @@ pub async fn register(
 }
 
 async fn register_refusal(state: &AppState, me: &SignedIn, id: Uuid, e: ApiError) -> Response {
-    let problem = e.to_problem();
-    if problem.status >= 500 || problem.status == 404 {
-        return not_found_page(e);
-    }
-    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
-    let detail = match problem.errors.as_ref().and_then(|f| f.first()) {
-        Some(f) => format!("{} {}", problem.detail, f.message),
-        None => problem.detail,
+    let (status, words) = match refused_words(e) {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
-    match register_page(state, me, id, "", Some(detail)).await {
+    match register_page(state, me, id, "", Some(words)).await {
         Ok(p) => page(status, &p),
         Err(e) => e.into_response(),
     }

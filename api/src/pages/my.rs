@@ -619,6 +619,29 @@ pub(super) fn not_found_page(e: ApiError) -> Response {
     }
 }
 
+/// A refusal a page shows in its own error summary: the status and the words the API sends (the
+/// problem's detail, then its first field's message). `Err` holds the answer when the refusal is
+/// not the page's to show: not found (the not-found page), or a server error (problem+json).
+pub(super) fn refused_words(e: ApiError) -> Result<(StatusCode, String), Box<Response>> {
+    let problem = e.to_problem();
+    if problem.status >= 500 || problem.status == 404 {
+        return Err(Box::new(not_found_page(e)));
+    }
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
+    Ok(match problem.errors.as_ref().and_then(|f| f.first()) {
+        Some(f) => (
+            status,
+            format!(
+                "{} {}: {}",
+                problem.detail,
+                f.field.replace('_', " "),
+                f.message
+            ),
+        ),
+        None => (status, problem.detail),
+    })
+}
+
 /// A refusal in words: the problem's own detail, which the API also sends.
 fn refusal_page(me: &SignedIn, heading: &str, e: ApiError) -> Response {
     refusal(me, heading, e, ("Go to My training", "/my"))

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     door::{Chrome, forged, page, see_other, session_form_ok},
-    my::{not_found_page, refusal},
+    my::{not_found_page, refusal, refused_words},
 };
 use crate::{
     auth::Action,
@@ -324,16 +324,11 @@ pub async fn sign_off(
             "/console/trainers?programme={programme_id}&done=signed"
         )),
         Err(e) => {
-            let problem = e.to_problem();
-            if problem.status >= 500 || problem.status == 404 {
-                return not_found_page(e);
-            }
-            let detail = match problem.errors.as_ref().and_then(|f| f.first()) {
-                Some(f) => format!("{}: {}", f.field, f.message),
-                None => problem.detail,
+            let (status, words) = match refused_words(e) {
+                Ok(x) => x,
+                Err(r) => return *r,
             };
-            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::CONFLICT);
-            match sign_off_page(&state, &me, person.0, form, Some(detail)).await {
+            match sign_off_page(&state, &me, person.0, form, Some(words)).await {
                 Ok(p) => page(status, &p),
                 Err(e) => e.into_response(),
             }
