@@ -765,53 +765,12 @@ async fn the_trainer_board_shows_the_pipeline_and_a_trainer_records_a_cascade_th
     assert!(dashboard.text.contains(&format!(
         "<dt>People reached by the cascade</dt><dd>{after}</dd>"
     )));
-    // A coordinator signs off a step with its evidence; a step out of order is refused in the
-    // API's words and records nothing.
-    let priya = person_id(&app, "priya.sharma@wiltshire.example").await;
-    let form = coordinator
-        .get(&format!(
-            "/console/trainers/{priya}/sign-off?programme={programme}"
-        ))
-        .await
-        .expect(200);
-    let sign = |step: &'static str| {
-        vec![
-            ("csrf", form_token(&form.text)),
-            ("programme", programme.clone()),
-            ("step", step.to_owned()),
-            ("evidence", "Nominated by her service manager".to_owned()),
-        ]
-    };
-    let refused_fields = sign("accredited");
-    let refs: Vec<(&str, &str)> = refused_fields
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .collect();
-    let refused = coordinator
-        .post(&format!("/console/trainers/{priya}/sign-off"), &refs)
-        .await
-        .expect(409);
-    assert!(
-        refused.text.contains("The step could not be recorded"),
-        "{}",
-        refused.text
-    );
-    let fields = sign("nominated");
-    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    coordinator
-        .post(&format!("/console/trainers/{priya}/sign-off"), &refs)
-        .await
-        .expect(303);
-    let progress = app
-        .get(&format!("/api/v1/trainers/{priya}"), &app.admin)
-        .await
-        .expect(200);
-    assert!(
-        progress.text.contains("\"step\":\"nominated\""),
-        "{}",
-        progress.text
-    );
-
+    Box::pin(sign_off_through_the_page(
+        &app,
+        &mut coordinator,
+        &programme,
+    ))
+    .await;
     // The board is a coordinator's; a trainer has no way in.
     zoe.get("/console/trainers").await.expect(403);
 }
@@ -926,4 +885,53 @@ async fn the_preview_names_each_clash_and_a_walk_in_takes_only_a_free_place() {
         .await
         .problem(409);
     assert_eq!(cascade_tests::kind(&full), "session-full");
+}
+
+async fn sign_off_through_the_page(app: &TestApp, coordinator: &mut Browser<'_>, programme: &str) {
+    // A coordinator signs off a step with its evidence; a step out of order is refused in the
+    // API's words and records nothing.
+    let priya = person_id(app, "priya.sharma@wiltshire.example").await;
+    let form = coordinator
+        .get(&format!(
+            "/console/trainers/{priya}/sign-off?programme={programme}"
+        ))
+        .await
+        .expect(200);
+    let sign = |step: &'static str| {
+        vec![
+            ("csrf", form_token(&form.text)),
+            ("programme", programme.to_owned()),
+            ("step", step.to_owned()),
+            ("evidence", "Nominated by her service manager".to_owned()),
+        ]
+    };
+    let refused_fields = sign("accredited");
+    let refs: Vec<(&str, &str)> = refused_fields
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    let refused = coordinator
+        .post(&format!("/console/trainers/{priya}/sign-off"), &refs)
+        .await
+        .expect(409);
+    assert!(
+        refused.text.contains("The step could not be recorded"),
+        "{}",
+        refused.text
+    );
+    let fields = sign("nominated");
+    let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    coordinator
+        .post(&format!("/console/trainers/{priya}/sign-off"), &refs)
+        .await
+        .expect(303);
+    let progress = app
+        .get(&format!("/api/v1/trainers/{priya}"), &app.admin)
+        .await
+        .expect(200);
+    assert!(
+        progress.text.contains("\"step\":\"nominated\""),
+        "{}",
+        progress.text
+    );
 }

@@ -277,7 +277,8 @@ impl TestApp {
         if let Some(body) = body {
             req = req.body_json(&body);
         }
-        Reply::read(req.send().await).await
+        // Boxed: the app's future is large and a test thread's stack is 2 MiB.
+        Reply::read(Box::pin(req.send()).await).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Reply {
@@ -331,7 +332,8 @@ impl TestApp {
             .header("Authorization", format!("Bearer {key}"))
             .content_type(content_type)
             .body(body);
-        Reply::read(req.send().await).await
+        // Boxed: the app's future is large and a test thread's stack is 2 MiB.
+        Reply::read(Box::pin(req.send()).await).await
     }
 
     /// Rows in a table, to prove that refused input wrote nothing.
@@ -865,14 +867,16 @@ impl<'a> Browser<'a> {
             .collect::<Vec<_>>()
             .join("&");
         let reply = Reply::read(
-            self.app
-                .client
-                .post(path)
-                .header("Cookie", self.cookie_header())
-                .content_type("application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await,
+            Box::pin(
+                self.app
+                    .client
+                    .post(path)
+                    .header("Cookie", self.cookie_header())
+                    .content_type("application/x-www-form-urlencoded")
+                    .body(body)
+                    .send(),
+            )
+            .await,
         )
         .await;
         self.keep(&reply);

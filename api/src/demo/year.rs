@@ -51,9 +51,9 @@ impl<E: Endpoint> Client<E> {
             None => req.finish(),
         };
         req.extensions_mut().insert(crate::guard::InProcess);
-        let resp = self
-            .app
-            .call(req)
+        // Boxed: the whole middleware stack's future is large, and the loader's caller may be
+        // on a small stack (a test thread); on the heap it costs one allocation per request.
+        let resp = Box::pin(self.app.call(req))
             .await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("demo {method} {path}: {e}")))?
             .into_response();
