@@ -45,7 +45,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 }
 
 /// Applies every pending migration, then fills the name-search keys of people who have none
-/// yet (rows older than the keys: the folding rule lives in `entities::people::fold`).
+/// yet (rows older than the keys: the folding rule lives in `entities::people::fold`). Start
+/// through `domain::migrate`, which also fills what the domain derives.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await?;
     use entities::people;

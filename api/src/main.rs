@@ -184,6 +184,9 @@ enum BenchCommand {
         /// Requests per list scenario (reports get a tenth as many).
         #[arg(long, default_value_t = 2000)]
         requests: usize,
+        /// Where to write the figures as CSV and the charts as SVG.
+        #[arg(long, default_value = "target/bench")]
+        out: std::path::PathBuf,
     },
 }
 
@@ -269,6 +272,7 @@ async fn main() -> anyhow::Result<()> {
                     postgres_url,
                     levels,
                     requests,
+                    out,
                 },
         } => print!(
             "{}",
@@ -276,6 +280,7 @@ async fn main() -> anyhow::Result<()> {
                 postgres_url,
                 levels,
                 requests,
+                out,
             })
             .await?
         ),
@@ -407,7 +412,9 @@ async fn open(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = db::connect(url)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))?;
-    db::migrate(&db).await.context("applying migrations")?;
+    cascade::domain::migrate(&db)
+        .await
+        .context("applying migrations")?;
     Ok(db)
 }
 

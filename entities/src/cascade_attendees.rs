@@ -8,6 +8,10 @@ pub struct Model {
     pub cascade_session_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub person_id: Uuid,
+    /// Their employing (primary) organisation when the session was recorded.
+    pub organisation_id: Option<Uuid>,
+    /// Their staff group when the session was recorded.
+    pub staff_group_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,7 @@ pub mod people;
 pub mod pipeline_steps;
 pub mod programme_years;
 pub mod programmes;
+pub mod reach_rollup;
 pub mod role_grants;
 pub mod session_audiences;
 pub mod session_facilitators;

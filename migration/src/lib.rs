@@ -17,6 +17,7 @@ mod m20261130_000011_scim_user_attributes;
 mod m20261130_000012_versions;
 mod m20261130_000013_mail_sign_in;
 mod m20261201_000014_name_search;
+mod m20261201_000015_reach_rollup;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_versions::Migration),
             Box::new(m20261130_000013_mail_sign_in::Migration),
             Box::new(m20261201_000014_name_search::Migration),
+            Box::new(m20261201_000015_reach_rollup::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ mod partners;
 mod people;
 mod programmes;
 mod progression;
+mod reach;
 mod reference;
 mod reliability;
 mod scim;

@@ -169,7 +169,9 @@ impl TestApp {
             }
         };
         let db = db::connect(&url).await.expect("connect to test database");
-        db::migrate(&db).await.expect("migrate test database");
+        cascade::domain::migrate(&db)
+            .await
+            .expect("migrate test database");
         // Today at noon UTC, whatever the hour the suite runs at: rules turn on London dates and
         // times of day (a session starting at 09:30, a day's end), so a test that moves the clock
         // by whole days must land on the same side of them at 00:01 as at 15:00.

@@ -119,7 +119,7 @@ impl Server {
     /// 127.0.0.1 with no per-key rate limit.
     pub async fn start(url: &str) -> anyhow::Result<Self> {
         let conn = db::connect(url).await?;
-        db::migrate(&conn).await?;
+        crate::domain::migrate(&conn).await?;
         let ctx = crate::ctx::Ctx::cli(&conn);
         let txn = ctx.begin().await?;
         let key = api_keys::create(
@@ -179,6 +179,32 @@ impl Server {
                     .and_then(|kb| kb.parse::<f64>().ok())
             })
             .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    /// The server process's resident memory now (VmRSS), in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        rss_of(self.child.id())
+    }
+
+    /// Runs `work` while sampling the server's resident memory every 5 ms; returns the work's
+    /// result and the highest sample.
+    pub async fn sampling_rss<T>(&self, work: impl std::future::Future<Output = T>) -> (T, f64) {
+        let pid = self.child.id();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = tokio::spawn({
+            let done = done.clone();
+            async move {
+                let mut peak = 0.0f64;
+                while !done.load(Ordering::Relaxed) {
+                    peak = peak.max(rss_of(pid));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                peak.max(rss_of(pid))
+            }
+        });
+        let result = work.await;
+        done.store(true, Ordering::Relaxed);
+        (result, sampler.await.unwrap_or(0.0))
     }
 
     pub fn stop(&mut self) {
@@ -244,6 +270,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn rss_of(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 pub fn id(v: &Value) -> anyhow::Result<Uuid> {

@@ -3,6 +3,7 @@
 
 pub mod booking;
 mod harness;
+mod output;
 pub mod reads;
 mod render;
 

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::{
     completions::{Origin, record},
     programmes,
+    reach::rollup,
     sessions::london_today,
     trainers::{self, TrainerState, facts_of, pipeline_of, standing},
     validation::FieldErrors,
@@ -144,11 +145,15 @@ async fn write_attendance(
     who: &Principal,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
+    let placed = super::reach::rollup::placed(db, &input.attendee_ids).await?;
+    let place = |p: &Uuid| placed.get(p).copied().unwrap_or_default();
     if !input.attendee_ids.is_empty() {
         cascade_attendees::Entity::insert_many(input.attendee_ids.iter().map(|p| {
             cascade_attendees::ActiveModel {
                 cascade_session_id: Set(id),
                 person_id: Set(*p),
+                organisation_id: Set(place(p).0),
+                staff_group_id: Set(place(p).1),
             }
         }))
         .exec(db)
@@ -177,7 +182,7 @@ async fn write_attendance(
             source: CompletionSource::CascadeSession,
             source_id: Some(id),
             key_id: Some(who.key_id),
-            organisation_id: super::events::employer(db, *person).await?,
+            organisation_id: place(person).0,
             certify: true,
         };
         record(db, config, *person, course, input.delivered_on, origin, now).await?;
@@ -280,6 +285,7 @@ pub async fn create(
     .await?;
     let everyone: HashSet<Uuid> = input.attendee_ids.iter().copied().collect();
     write_attendance(&txn, config, id, &course, &input, &everyone, who, now).await?;
+    rollup::apply(&txn, &[id], 1).await?;
     let trainers: Vec<Uuid> = [Some(input.lead_trainer_id), input.co_trainer_id]
         .into_iter()
         .flatten()
@@ -359,6 +365,7 @@ pub async fn update(
         HashSet::new()
     };
     let newly_named: HashSet<Uuid> = named_now.difference(&still_named).copied().collect();
+    rollup::apply(&txn, &[id], -1).await?;
     clear_attendance(&txn, id, &still_named, now).await?;
     let mut model: cascade_sessions::ActiveModel = current.clone().into();
     model.course_id = Set(course.id);
@@ -374,6 +381,7 @@ pub async fn update(
     model.updated_at = Set(now);
     model.update(&txn).await?;
     write_attendance(&txn, config, id, &course, &input, &newly_named, who, now).await?;
+    rollup::apply(&txn, &[id], 1).await?;
     let trainers: Vec<Uuid> = [
         Some(current.lead_trainer_id),
         current.co_trainer_id,
@@ -406,6 +414,7 @@ pub async fn delete(ctx: &Ctx, id: Uuid) -> ApiResult<()> {
     let txn = ctx.begin().await?;
     let current = find_correctable(&txn, who, id, now).await?;
     programmes::lock(&txn, current.programme_id).await?;
+    rollup::apply(&txn, &[id], -1).await?;
     clear_attendance(&txn, id, &HashSet::new(), now).await?;
     cascade_sessions::Entity::delete_by_id(id)
         .exec(&txn)

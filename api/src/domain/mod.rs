@@ -33,3 +33,13 @@ pub mod trainers;
 pub mod validation;
 pub mod webhook_targets;
 pub mod webhooks;
+
+/// Applies every pending migration (`db::migrate`), then fills what the domain keeps derived
+/// from recorded rows when a database predates it: an empty reach rollup from the cascade
+/// attendance already recorded.
+pub async fn migrate(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    crate::db::migrate(db).await?;
+    reach::rollup::fill_if_empty(db)
+        .await
+        .map_err(|e| sea_orm::DbErr::Custom(format!("filling the reach rollup: {e:?}")))
+}

@@ -8,7 +8,11 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use uuid::Uuid;
 use validator::Validate;
 
-use super::validation::{FieldErrors, check_text, clean_text, ensure_free};
+use super::{
+    programmes,
+    reach::rollup,
+    validation::{FieldErrors, check_text, clean_text, ensure_free},
+};
 use crate::{
     audit::{self, Change},
     error::{ApiError, ApiResult},
@@ -156,6 +160,20 @@ pub async fn update(
     if let Some(name) = &name {
         ensure_name_free(db, name, Some(id)).await?;
     }
+    // The reach rollup counts sessions by sector: a new sector moves what reached this
+    // organisation's staff from the old sector's lines to the new one's, under the programme
+    // locks every cascade session write takes (in id order).
+    let resector = match changes.sector {
+        Some(sector) if current.sector != Sector::from(sector) => {
+            for programme in programmes::all_ids(db).await? {
+                programmes::lock(db, programme).await?;
+            }
+            let reached = rollup::reaching(db, id).await?;
+            rollup::apply(db, &reached, -1).await?;
+            Some(reached)
+        }
+        _ => None,
+    };
     let mut model: organisations::ActiveModel = current.into();
     if let Some(name) = name {
         model.name = Set(name);
@@ -171,6 +189,9 @@ pub async fn update(
     }
     model.updated_at = Set(now);
     let saved = model.update(db).await?;
+    if let Some(reached) = resector {
+        rollup::apply(db, &reached, 1).await?;
+    }
     audit::record(
         db,
         Change::new("organisation", id, "update").summary(summary),

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use entities::programmes;
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 use validator::Validate;
@@ -132,6 +133,17 @@ pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme"))
+}
+
+/// Every programme's id, in id order (the order their locks are taken in).
+pub async fn all_ids(db: &impl ConnectionTrait) -> ApiResult<Vec<Uuid>> {
+    Ok(programmes::Entity::find()
+        .select_only()
+        .column(programmes::Column::Id)
+        .order_by_asc(programmes::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?)
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::Model> {

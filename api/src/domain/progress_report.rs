@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{
-    bookings, cascade_attendees, cascade_headcounts, cascade_sessions, completions, courses,
+    bookings, completions, courses,
     enums::{BookingStatus, CourseKind, Place, Sector, SessionStatus},
     localities, memberships, organisations, people, programme_years, sessions, staff_groups,
 };
@@ -128,35 +128,29 @@ pub fn sector_code(sector: Sector) -> &'static str {
     }
 }
 
-/// People reached by the programme's cascade sessions delivered in the range.
+/// People reached by the programme's cascade sessions delivered in the range (`to` excluded),
+/// from the reach rollup.
 async fn reach(
     db: &impl ConnectionTrait,
     programme_id: Uuid,
     from: NaiveDate,
     to: NaiveDate,
 ) -> ApiResult<i64> {
-    let ids: Vec<Uuid> = cascade_sessions::Entity::find()
-        .filter(cascade_sessions::Column::ProgrammeId.eq(programme_id))
-        .filter(cascade_sessions::Column::DeliveredOn.gte(from))
-        .filter(cascade_sessions::Column::DeliveredOn.lt(to))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    let named = cascade_attendees::Entity::find()
-        .filter(cascade_attendees::Column::CascadeSessionId.is_in(ids.clone()))
-        .all(db)
-        .await?
-        .len() as i64;
-    let counted: i64 = cascade_headcounts::Entity::find()
-        .filter(cascade_headcounts::Column::CascadeSessionId.is_in(ids))
-        .all(db)
-        .await?
-        .iter()
-        .map(|h| i64::from(h.count))
-        .sum();
-    Ok(named + counted)
+    use super::reach::rollup;
+    let Some(last) = to.pred_opt().filter(|last| *last >= from) else {
+        return Ok(0);
+    };
+    Ok(rollup::lines(
+        db,
+        programme_id,
+        rollup::PROGRAMME,
+        from,
+        last,
+        &[rollup::TOTAL],
+    )
+    .await?
+    .first()
+    .map_or(0, |t| t.named + t.headcount))
 }
 
 struct Year {

@@ -7,13 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 use entities::{
     cascade_attendees, cascade_headcounts, cascade_sessions, completions, enums::CompletionSource,
-    localities, memberships, organisations, people, sessions, staff_groups,
+    localities, organisations, people, sessions, staff_groups,
 };
 use poem_openapi::Object;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    sea_query::{Expr, ExprTrait, IntoColumnRef, Query, SelectStatement},
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{
@@ -84,40 +81,23 @@ pub struct ReachReport {
     pub by_staff_group: Vec<ReachLine>,
 }
 
-/// People reached on one dimension set: a named attendee (1) or a headcount row (n).
-struct Unit {
-    session: Uuid,
-    count: i32,
-    trainer: Uuid,
-    cohort: Option<Uuid>,
-    organisation: Option<Uuid>,
-    staff_group: Option<Uuid>,
-    locality: Option<Uuid>,
-}
+pub mod rollup;
 
+/// Lines of one breakdown, largest first; keys that are ids are named by `name`.
 fn breakdown(
-    units: &[&Unit],
-    key: impl Fn(&Unit) -> Option<String>,
+    lines: impl Iterator<Item = (String, i64, i64)>,
     name: impl Fn(&str) -> String,
 ) -> Vec<ReachLine> {
-    let mut lines: BTreeMap<String, (HashSet<Uuid>, i32)> = BTreeMap::new();
-    for u in units {
-        let k = key(u).unwrap_or_else(|| "unknown".to_owned());
-        let line = lines.entry(k).or_default();
-        line.0.insert(u.session);
-        line.1 += u.count;
-    }
     let mut out: Vec<ReachLine> = lines
-        .into_iter()
-        .map(|(k, (sessions, reached))| ReachLine {
-            name: if k == "unknown" {
+        .map(|(key, sessions, reached)| ReachLine {
+            name: if key == rollup::UNKNOWN {
                 "Unknown".to_owned()
             } else {
-                name(&k)
+                name(&key)
             },
-            key: k,
-            cascade_sessions: sessions.len() as i32,
-            people_reached: reached,
+            key,
+            cascade_sessions: i32::try_from(sessions).unwrap_or(i32::MAX),
+            people_reached: i32::try_from(reached).unwrap_or(i32::MAX),
         })
         .collect();
     out.sort_by(|a, b| {
@@ -147,79 +127,6 @@ async fn cohorts(
         .collect())
 }
 
-/// People reached, counted in the database, by cascade session, organisation and staff group.
-#[derive(Debug, FromQueryResult)]
-struct Group {
-    cascade_session_id: Uuid,
-    organisation_id: Option<Uuid>,
-    staff_group_id: Option<Uuid>,
-    people: i64,
-}
-
-/// The programme's cascade sessions delivered in the period, as a subquery.
-fn delivered_between(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
-    Query::select()
-        .column(cascade_sessions::Column::Id)
-        .from(cascade_sessions::Entity)
-        .and_where(cascade_sessions::Column::ProgrammeId.eq(programme_id))
-        .and_where(cascade_sessions::Column::DeliveredOn.gte(from))
-        .and_where(cascade_sessions::Column::DeliveredOn.lte(to))
-        .to_owned()
-}
-
-/// Named attendees grouped by session, their employing (primary) organisation and staff group.
-/// The grouping happens in the database: rows come back one per session, organisation and
-/// staff group, not one per attendee.
-fn attendee_groups(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
-    use cascade_attendees::Column as A;
-    Query::select()
-        .column((cascade_attendees::Entity, A::CascadeSessionId))
-        .column((memberships::Entity, memberships::Column::OrganisationId))
-        .column((people::Entity, people::Column::StaffGroupId))
-        .expr_as(
-            Expr::col((cascade_attendees::Entity, A::PersonId)).count(),
-            "people",
-        )
-        .from(cascade_attendees::Entity)
-        .inner_join(
-            people::Entity,
-            Expr::col((people::Entity, people::Column::Id))
-                .equals((cascade_attendees::Entity, A::PersonId)),
-        )
-        .left_join(
-            memberships::Entity,
-            Expr::col((memberships::Entity, memberships::Column::PersonId))
-                .equals((cascade_attendees::Entity, A::PersonId))
-                .and(Expr::col((memberships::Entity, memberships::Column::IsPrimary)).eq(true)),
-        )
-        .and_where(
-            Expr::col((cascade_attendees::Entity, A::CascadeSessionId))
-                .in_subquery(delivered_between(programme_id, from, to)),
-        )
-        .group_by_columns([
-            (cascade_attendees::Entity, A::CascadeSessionId).into_column_ref(),
-            (memberships::Entity, memberships::Column::OrganisationId).into_column_ref(),
-            (people::Entity, people::Column::StaffGroupId).into_column_ref(),
-        ])
-        .to_owned()
-}
-
-/// Headcount rows summed by session, organisation and staff group.
-fn headcount_groups(programme_id: Uuid, from: NaiveDate, to: NaiveDate) -> SelectStatement {
-    use cascade_headcounts::Column as H;
-    Query::select()
-        .column(H::CascadeSessionId)
-        .column(H::OrganisationId)
-        .column(H::StaffGroupId)
-        .expr_as(Expr::col(H::Count).sum(), "people")
-        .from(cascade_headcounts::Entity)
-        .and_where(
-            Expr::col(H::CascadeSessionId).in_subquery(delivered_between(programme_id, from, to)),
-        )
-        .group_by_columns([H::CascadeSessionId, H::OrganisationId, H::StaffGroupId])
-        .to_owned()
-}
-
 fn distinct(ids: impl Iterator<Item = Uuid>) -> Vec<Uuid> {
     ids.collect::<HashSet<_>>().into_iter().collect()
 }
@@ -240,179 +147,123 @@ pub async fn report(
     if to < from {
         return Err(ApiError::invalid("to", "must not be before `from`"));
     }
-    let delivered = cascade_sessions::Entity::find()
-        .filter(cascade_sessions::Column::ProgrammeId.eq(programme_id))
-        .filter(cascade_sessions::Column::DeliveredOn.gte(from))
-        .filter(cascade_sessions::Column::DeliveredOn.lte(to))
-        .all(db)
-        .await?;
-    let leads: Vec<Uuid> = delivered
-        .iter()
-        .map(|s| s.lead_trainer_id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let persons: HashMap<Uuid, people::Model> = people::Entity::find()
-        .filter(people::Column::Id.is_in(leads.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let cohort_of = cohorts(db, programme_id, &leads).await?;
-    let by_session: HashMap<Uuid, &cascade_sessions::Model> =
-        delivered.iter().map(|s| (s.id, s)).collect();
-
-    let mut units = Vec::new();
-    let mut named = 0;
-    let mut headcount = 0;
-    for (group, is_named) in [
-        (attendee_groups(programme_id, from, to), true),
-        (headcount_groups(programme_id, from, to), false),
-    ] {
-        for g in Group::find_by_statement(db.get_database_backend().build(&group))
-            .all(db)
-            .await?
-        {
-            let Some(s) = by_session.get(&g.cascade_session_id) else {
-                continue;
-            };
-            let count = i32::try_from(g.people).unwrap_or(i32::MAX);
-            if is_named {
-                named += count;
-            } else {
-                headcount += count;
-            }
-            units.push(Unit {
-                session: s.id,
-                count,
-                trainer: s.lead_trainer_id,
-                cohort: cohort_of.get(&s.lead_trainer_id).copied(),
-                organisation: g.organisation_id,
-                staff_group: g.staff_group_id,
-                locality: s.locality_id,
-            });
-        }
-    }
-    let people_reached = named + headcount;
-    let active = active_trainers(db, programme_id, Ord::min(to, today))
-        .await?
-        .len() as i32;
-
     let own = match who.people_scope() {
         PeopleScope::Organisation(org) => Some(org),
         _ => None,
     };
-    let visible: Vec<&Unit> = units
-        .iter()
-        .filter(|u| own.is_none_or(|org| u.organisation == Some(org)))
-        .collect();
+    use rollup::{LOCALITY, PARTNER, SECTOR, STAFF_GROUP, TOTAL, TRAINER};
+    let total = rollup::lines(db, programme_id, rollup::PROGRAMME, from, to, &[TOTAL]).await?;
+    let lines = rollup::lines(
+        db,
+        programme_id,
+        own.unwrap_or(rollup::PROGRAMME),
+        from,
+        to,
+        &[TRAINER, PARTNER, SECTOR, LOCALITY, STAFF_GROUP],
+    )
+    .await?;
+    let of = |dimension: &'static str| {
+        lines
+            .iter()
+            .filter(move |l| l.dimension == dimension)
+            .map(|l| (l.line.clone(), l.cascade_sessions, l.named + l.headcount))
+    };
+    let ids = |dimension: &'static str| -> Vec<Uuid> {
+        of(dimension)
+            .filter_map(|(key, _, _)| key.parse().ok())
+            .collect()
+    };
+    let (named, headcount, delivered) = total
+        .first()
+        .map_or((0, 0, 0), |t| (t.named, t.headcount, t.cascade_sessions));
+    let clamp = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    let people_reached = clamp(named + headcount);
+    let active = active_trainers(db, programme_id, Ord::min(to, today))
+        .await?
+        .len() as i32;
 
-    let orgs: HashMap<Uuid, organisations::Model> = organisations::Entity::find()
-        .filter(
-            organisations::Column::Id
-                .is_in(distinct(visible.iter().filter_map(|u| u.organisation))),
-        )
+    let leads = ids(TRAINER);
+    let persons: HashMap<Uuid, String> = people::Entity::find()
+        .filter(people::Column::Id.is_in(leads.iter().copied()))
         .all(db)
         .await?
         .into_iter()
-        .map(|o| (o.id, o))
+        .map(|p| (p.id, p.name))
+        .collect();
+    // A cascade session has one lead trainer, so a cohort's line is the sum of its trainers'.
+    let cohort_of = cohorts(db, programme_id, &leads).await?;
+    let mut cohort_lines: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (trainer, sessions, reached) in of(TRAINER) {
+        let cohort = trainer
+            .parse::<Uuid>()
+            .ok()
+            .and_then(|t| cohort_of.get(&t))
+            .map_or_else(|| rollup::UNKNOWN.to_owned(), Uuid::to_string);
+        let line = cohort_lines.entry(cohort).or_default();
+        line.0 += sessions;
+        line.1 += reached;
+    }
+    let orgs: HashMap<Uuid, String> = organisations::Entity::find()
+        .filter(organisations::Column::Id.is_in(ids(PARTNER)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.name))
         .collect();
     let groups: HashMap<Uuid, String> = staff_groups::Entity::find()
-        .filter(
-            staff_groups::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.staff_group))),
-        )
+        .filter(staff_groups::Column::Id.is_in(ids(STAFF_GROUP)))
         .all(db)
         .await?
         .into_iter()
         .map(|g| (g.id, g.name))
         .collect();
     let places: HashMap<Uuid, String> = localities::Entity::find()
-        .filter(localities::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.locality))))
+        .filter(localities::Column::Id.is_in(ids(LOCALITY)))
         .all(db)
         .await?
         .into_iter()
         .map(|l| (l.id, l.name))
         .collect();
     let cohort_sessions: HashMap<Uuid, sessions::Model> = sessions::Entity::find()
-        .filter(sessions::Column::Id.is_in(distinct(visible.iter().filter_map(|u| u.cohort))))
+        .filter(sessions::Column::Id.is_in(distinct(cohort_of.values().copied())))
         .all(db)
         .await?
         .into_iter()
         .map(|s| (s.id, s))
         .collect();
-    let by_id = |k: &str| k.parse::<Uuid>().ok();
+    let named_by = |names: &HashMap<Uuid, String>, k: &str| {
+        k.parse::<Uuid>()
+            .ok()
+            .and_then(|id| names.get(&id))
+            .cloned()
+            .unwrap_or_else(|| k.to_owned())
+    };
     Ok(ReachReport {
         programme_id,
         from,
         to,
         people_reached,
-        named,
-        headcount,
-        cascade_sessions: delivered.len() as i32,
+        named: clamp(named),
+        headcount: clamp(headcount),
+        cascade_sessions: clamp(delivered),
         active_trainers: active,
         reach_per_trainer: (active > 0)
             .then(|| (f64::from(people_reached) / f64::from(active) * 100.0).round() / 100.0),
         breakdowns_for_organisation_id: own,
-        by_trainer: breakdown(
-            &visible,
-            |u| Some(u.trainer.to_string()),
-            |k| {
-                by_id(k)
-                    .and_then(|id| persons.get(&id))
-                    .map_or_else(|| k.to_owned(), |p| p.name.clone())
-            },
-        ),
-        by_cohort: breakdown(
-            &visible,
-            |u| u.cohort.map(|c| c.to_string()),
-            |k| {
-                by_id(k)
-                    .and_then(|id| cohort_sessions.get(&id))
-                    .map_or_else(
-                        || k.to_owned(),
-                        |s| format!("Cohort of {}", london_today(s.starts_at)),
-                    )
-            },
-        ),
-        by_partner: breakdown(
-            &visible,
-            |u| u.organisation.map(|o| o.to_string()),
-            |k| {
-                by_id(k)
-                    .and_then(|id| orgs.get(&id))
-                    .map_or_else(|| k.to_owned(), |o| o.name.clone())
-            },
-        ),
-        by_sector: breakdown(
-            &visible,
-            |u| {
-                u.organisation
-                    .and_then(|o| orgs.get(&o))
-                    .map(|o| sector_code(o.sector).to_owned())
-            },
-            str::to_owned,
-        ),
-        by_locality: breakdown(
-            &visible,
-            |u| u.locality.map(|l| l.to_string()),
-            |k| {
-                by_id(k)
-                    .and_then(|id| places.get(&id))
-                    .cloned()
-                    .unwrap_or_else(|| k.to_owned())
-            },
-        ),
-        by_staff_group: breakdown(
-            &visible,
-            |u| u.staff_group.map(|g| g.to_string()),
-            |k| {
-                by_id(k)
-                    .and_then(|id| groups.get(&id))
-                    .cloned()
-                    .unwrap_or_else(|| k.to_owned())
-            },
-        ),
+        by_trainer: breakdown(of(TRAINER), |k| named_by(&persons, k)),
+        by_cohort: breakdown(cohort_lines.into_iter().map(|(k, (s, r))| (k, s, r)), |k| {
+            k.parse::<Uuid>()
+                .ok()
+                .and_then(|id| cohort_sessions.get(&id))
+                .map_or_else(
+                    || k.to_owned(),
+                    |s| format!("Cohort of {}", london_today(s.starts_at)),
+                )
+        }),
+        by_partner: breakdown(of(PARTNER), |k| named_by(&orgs, k)),
+        by_sector: breakdown(of(SECTOR), str::to_owned),
+        by_locality: breakdown(of(LOCALITY), |k| named_by(&places, k)),
+        by_staff_group: breakdown(of(STAFF_GROUP), |k| named_by(&groups, k)),
     })
 }
 

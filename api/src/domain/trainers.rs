@@ -11,7 +11,7 @@ use entities::{
     trainer_steps,
 };
 use poem_openapi::Enum;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::error::ApiResult;
@@ -77,6 +77,9 @@ pub struct Standing {
 pub struct Facts {
     pub steps: Vec<trainer_steps::Model>,
     pub deliveries: Vec<NaiveDate>,
+    /// Instead of the dates: how many were delivered in the 12 months up to a date, counted by
+    /// the database (`facts_on`).
+    pub counted: Option<(NaiveDate, usize)>,
 }
 
 /// Computes a standing from facts, as of `on`. A pure function: the one place the rules of
@@ -98,11 +101,14 @@ pub fn standing(pipeline: &[PipelineStep], facts: &Facts, on: NaiveDate) -> Stan
         accredited = p.kind == StepKindCode::Accreditation;
     }
     let year_ago = on.checked_sub_months(Months::new(12)).unwrap_or(on);
-    let deliveries_last_year = facts
-        .deliveries
-        .iter()
-        .filter(|d| **d > year_ago && **d <= on)
-        .count();
+    let deliveries_last_year = match facts.counted {
+        Some((day, count)) if day == on => count,
+        _ => facts
+            .deliveries
+            .iter()
+            .filter(|d| **d > year_ago && **d <= on)
+            .count(),
+    };
     if !accredited {
         return Standing {
             step,
@@ -139,6 +145,58 @@ pub async fn facts_of(
     programme_id: Uuid,
     people: &[Uuid],
 ) -> ApiResult<HashMap<Uuid, Facts>> {
+    facts_between(db, programme_id, people, true).await
+}
+
+/// The facts `standing` needs on one date: the steps, and the deliveries of the 12 months up to
+/// it counted in the database from the (programme, trainer, date) indexes, so no delivery row
+/// leaves the database.
+pub async fn facts_on(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    people: &[Uuid],
+    on: NaiveDate,
+) -> ApiResult<HashMap<Uuid, Facts>> {
+    use cascade_sessions::Column as C;
+    let year_ago = on.checked_sub_months(Months::new(12)).unwrap_or(on);
+    let mut out = facts_between(db, programme_id, people, false).await?;
+    for facts in out.values_mut() {
+        facts.counted = Some((on, 0));
+    }
+    for side in [C::LeadTrainerId, C::CoTrainerId] {
+        let counts: Vec<(Uuid, i64)> = cascade_sessions::Entity::find()
+            .select_only()
+            .column(side)
+            .column_as(C::DeliveredOn.count(), "n")
+            .filter(C::ProgrammeId.eq(programme_id))
+            .filter(side.is_in(people.iter().copied()))
+            .filter(C::DeliveredOn.gt(year_ago))
+            .filter(C::DeliveredOn.lte(on))
+            .group_by(side)
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (person, n) in counts {
+            if let Some(Facts {
+                counted: Some((_, count)),
+                ..
+            }) = out.get_mut(&person)
+            {
+                *count += usize::try_from(n).unwrap_or(0);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The steps and, with `dates`, every delivery date.
+async fn facts_between(
+    db: &impl ConnectionTrait,
+    programme_id: Uuid,
+    people: &[Uuid],
+    dates: bool,
+) -> ApiResult<HashMap<Uuid, Facts>> {
+    use cascade_sessions::Column as C;
     let mut out: HashMap<Uuid, Facts> = people.iter().map(|p| (*p, Facts::default())).collect();
     for step in trainer_steps::Entity::find()
         .filter(trainer_steps::Column::ProgrammeId.eq(programme_id))
@@ -150,22 +208,23 @@ pub async fn facts_of(
     {
         out.entry(step.person_id).or_default().steps.push(step);
     }
-    for session in cascade_sessions::Entity::find()
-        .filter(cascade_sessions::Column::ProgrammeId.eq(programme_id))
-        .filter(
-            sea_orm::Condition::any()
-                .add(cascade_sessions::Column::LeadTrainerId.is_in(people.iter().copied()))
-                .add(cascade_sessions::Column::CoTrainerId.is_in(people.iter().copied())),
-        )
-        .all(db)
-        .await?
-    {
-        for person in [Some(session.lead_trainer_id), session.co_trainer_id]
-            .into_iter()
-            .flatten()
-        {
+    if !dates {
+        return Ok(out);
+    }
+    // Each side (lead, co) on its own, so each reads its (trainer, delivered_on) index.
+    for side in [C::LeadTrainerId, C::CoTrainerId] {
+        let dates: Vec<(Uuid, NaiveDate)> = cascade_sessions::Entity::find()
+            .select_only()
+            .column(side)
+            .column(C::DeliveredOn)
+            .filter(C::ProgrammeId.eq(programme_id))
+            .filter(side.is_in(people.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (person, on) in dates {
             if let Some(facts) = out.get_mut(&person) {
-                facts.deliveries.push(session.delivered_on);
+                facts.deliveries.push(on);
             }
         }
     }
@@ -180,7 +239,7 @@ pub async fn standing_of(
     on: NaiveDate,
 ) -> ApiResult<Standing> {
     let pipeline = pipeline_of(db, programme_id).await?;
-    let facts = facts_of(db, programme_id, &[person_id])
+    let facts = facts_on(db, programme_id, &[person_id], on)
         .await?
         .remove(&person_id)
         .unwrap_or_default();

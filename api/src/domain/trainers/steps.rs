@@ -12,8 +12,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    MIN_DELIVERIES_PER_YEAR, RENEWED, StepKindCode, TrainerState, facts_of, pipeline_of, standing,
-    views::TrainerStep,
+    MIN_DELIVERIES_PER_YEAR, RENEWED, StepKindCode, TrainerState, facts_of, facts_on, pipeline_of,
+    standing, views::TrainerStep,
 };
 use crate::{
     audit::{self, Change},
@@ -163,7 +163,7 @@ pub async fn active_trainers(
         .all(db)
         .await?;
     let pipeline = pipeline_of(db, programme_id).await?;
-    let facts = facts_of(db, programme_id, &people).await?;
+    let facts = facts_on(db, programme_id, &people, on).await?;
     let mut active: Vec<Uuid> = facts
         .iter()
         .filter(|(_, f)| standing(&pipeline, f, on).state == TrainerState::Accredited)

@@ -6,7 +6,7 @@ use poem_openapi::Object;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{TrainerState, facts_of, pipeline_of, standing};
+use super::{TrainerState, facts_on, pipeline_of, standing};
 use crate::domain::people::records_scope;
 use crate::{
     auth::Principal,
@@ -120,7 +120,7 @@ async fn summaries(
     on: NaiveDate,
 ) -> ApiResult<Vec<(TrainerSummary, Vec<trainer_steps::Model>)>> {
     let pipeline = pipeline_of(db, programme_id).await?;
-    let mut facts = facts_of(db, programme_id, &people_ids).await?;
+    let mut facts = facts_on(db, programme_id, &people_ids, on).await?;
     let names: std::collections::HashMap<Uuid, String> = people::Entity::find()
         .filter(people::Column::Id.is_in(people_ids.clone()))
         .all(db)
