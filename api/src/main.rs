@@ -171,6 +171,12 @@ enum BenchCommand {
         /// Booking requests per scenario.
         #[arg(long, default_value_t = 2000)]
         requests: usize,
+        /// Replica counts for the scale-out scenario on PostgreSQL, comma-separated (0: none).
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        replicas: Vec<usize>,
+        /// Where to write the figures as CSV and the charts as SVG.
+        #[arg(long, default_value = "target/bench")]
+        out: std::path::PathBuf,
     },
     /// Read paths at concurrency 32 (a filtered session list, a person's bookings, the reach
     /// and partner reports) as cascade attendance grows, on SQLite (and PostgreSQL when given).
@@ -256,6 +262,8 @@ async fn main() -> anyhow::Result<()> {
                     postgres_url,
                     sessions,
                     requests,
+                    replicas,
+                    out,
                 },
         } => print!(
             "{}",
@@ -263,6 +271,8 @@ async fn main() -> anyhow::Result<()> {
                 postgres_url,
                 sessions,
                 requests,
+                replicas: replicas.into_iter().filter(|n| *n > 0).collect(),
+                out,
             })
             .await?
         ),

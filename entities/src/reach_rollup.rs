@@ -10,11 +10,14 @@ pub struct Model {
     /// The nil UUID for the whole programme, else the organisation whose staff were reached.
     #[sea_orm(primary_key, auto_increment = false)]
     pub scope: Uuid,
+    /// `day`, or `month` (dated the month's first day).
     #[sea_orm(primary_key, auto_increment = false)]
-    pub delivered_on: Date,
-    /// `total`, `trainer`, `partner`, `sector`, `locality` or `staff_group`.
+    pub period: String,
+    /// `total`, `trainer`, `partner`, `sector`, `locality`, `staff_group` or `deliverer`.
     #[sea_orm(primary_key, auto_increment = false)]
     pub dimension: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub delivered_on: Date,
     /// The line's key: an id, a sector code, `unknown`, or `all` for the total.
     #[sea_orm(primary_key, auto_increment = false)]
     pub line: String,

@@ -1,10 +1,11 @@
-//! Reach kept as it is written: `reach_rollup` holds, per programme, delivery day, scope and
-//! breakdown line, the cascade sessions and people a day's cascades reached. `scope` is the nil
-//! UUID for the whole programme or an organisation's id for the lines a partner sees of its own
-//! staff; `dimension` is `total`, `trainer`, `partner`, `sector`, `locality` or `staff_group`
-//! and `line` the line's key (an id, a sector code or `unknown`). The row counts grow with days
-//! and lines, never with attendance rows, so the reach report reads a bounded range of the
-//! primary key. Rows are changed by `domain::reach::rollup` in the transaction that records,
+//! Reach kept as it is written: `reach_rollup` holds, per programme, scope, period, breakdown
+//! line and delivery day (`period` `day`) or month (`month`, dated the 1st), the cascade
+//! sessions and people the cascades reached. `scope` is the nil UUID for the whole programme or
+//! an organisation's id for the lines a partner sees of its own staff; `dimension` is `total`,
+//! `trainer`, `partner`, `sector`, `locality`, `staff_group` or `deliverer` (sessions a trainer
+//! led or co-delivered) and `line` the line's key (an id, a sector code or `unknown`). The row
+//! counts grow with months, days and lines, never with attendance rows: a report over whole
+//! months reads month rows, and day rows only for a part-month at either end. Rows are changed by `domain::reach::rollup` in the transaction that records,
 //! corrects or deletes a cascade session; `cascade` fills it from the attendance tables after
 //! migrating when it is empty (`db::migrate`).
 //!
@@ -28,6 +29,7 @@ enum ReachRollup {
     Table,
     ProgrammeId,
     Scope,
+    Period,
     DeliveredOn,
     Dimension,
     Line,
@@ -52,6 +54,7 @@ impl MigrationTrait for Migration {
                     .table(ReachRollup::Table)
                     .col(uuid(ReachRollup::ProgrammeId))
                     .col(uuid(ReachRollup::Scope))
+                    .col(string(ReachRollup::Period))
                     .col(date(ReachRollup::DeliveredOn))
                     .col(string(ReachRollup::Dimension))
                     .col(string(ReachRollup::Line))
@@ -62,8 +65,9 @@ impl MigrationTrait for Migration {
                         Index::create()
                             .col(ReachRollup::ProgrammeId)
                             .col(ReachRollup::Scope)
-                            .col(ReachRollup::DeliveredOn)
+                            .col(ReachRollup::Period)
                             .col(ReachRollup::Dimension)
+                            .col(ReachRollup::DeliveredOn)
                             .col(ReachRollup::Line),
                     )
                     .to_owned(),

@@ -6,7 +6,7 @@
 use std::{
     fmt::Write as _,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::Instant,
@@ -17,7 +17,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::harness::{Figures, Server, id, load, on_each_backend};
+use super::{
+    harness::{Figures, Server, id, load, ms, on_each_backend},
+    output::{self, Record, Target},
+};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -28,14 +31,139 @@ pub struct Options {
     pub sessions: usize,
     /// Booking requests per scenario.
     pub requests: usize,
+    /// Replica counts for the scale-out scenario on PostgreSQL (empty: none).
+    pub replicas: Vec<usize>,
+    /// Where the CSV and SVG files go.
+    pub out: std::path::PathBuf,
 }
 
-/// Runs every scenario on SQLite and, when given, PostgreSQL; returns the report.
+/// What the runs measured, for the targets and the files.
+#[derive(Default)]
+struct Collected {
+    records: Vec<Record>,
+    /// Per backend and shape: the database's own limit at concurrency 32.
+    limits: Vec<(&'static str, &'static str, f64)>,
+}
+
+/// Runs every scenario on SQLite and, when given, PostgreSQL; returns the report, each target
+/// beside its goal, and writes `booking.csv`, `booking-throughput.svg` and `booking-p99.svg`.
 pub async fn run(options: Options) -> anyhow::Result<String> {
-    on_each_backend(options.postgres_url.as_deref(), |url, label| {
-        backend(url, label, &options)
+    let collected = Mutex::new(Collected::default());
+    let mut out = on_each_backend(options.postgres_url.as_deref(), |url, label| {
+        backend(url, label, &options, &collected)
     })
-    .await
+    .await?;
+    let collected = collected.into_inner().unwrap_or_else(|e| e.into_inner());
+    out.push_str(&output::targets(&targets(&collected)));
+    out.push_str(&output::save(&options.out, &files(&collected))?);
+    Ok(out)
+}
+
+/// Today's rates at concurrency 32 before this work (README, 2026-11-23): SQLite doubles them.
+const SQLITE_BEFORE: [(&str, f64); 2] =
+    [("one hot session", 496.0), ("spread over sessions", 654.0)];
+
+fn targets(c: &Collected) -> Vec<Target> {
+    let mut out = Vec::new();
+    for &(backend, shape, limit) in &c.limits {
+        let Some(r) = c
+            .records
+            .iter()
+            .find(|r| r.backend == backend && r.scenario == format!("{shape}, concurrency 32"))
+        else {
+            continue;
+        };
+        if backend == "SQLite" {
+            let before = SQLITE_BEFORE
+                .iter()
+                .find(|b| b.0 == shape)
+                .map_or(f64::MAX, |b| b.1);
+            out.push(Target::new(
+                format!("{backend}: {shape}, concurrency 32"),
+                format!("{:.0} req/s", r.per_second),
+                &format!("≥ 2 × {before:.0} = {:.0} req/s", 2.0 * before),
+                r.per_second >= 2.0 * before,
+            ));
+        } else {
+            out.push(Target::new(
+                format!("{backend}: {shape}, concurrency 32, share of the limit"),
+                format!("{:.1}%", r.per_second / limit * 100.0),
+                "≥ 50% of the database's limit",
+                r.per_second >= limit / 2.0,
+            ));
+        }
+        if backend == "SQLite" || shape == "spread over sessions" {
+            out.push(Target::new(
+                format!("{backend}: {shape}, concurrency 32, p99"),
+                format!("{:.1} ms", r.p99_ms),
+                "≤ 50 ms",
+                r.p99_ms <= 50.0,
+            ));
+        }
+    }
+    out
+}
+
+fn files(c: &Collected) -> Vec<(String, String)> {
+    let all: Vec<&Record> = c.records.iter().collect();
+    let short = |r: &Record| {
+        format!(
+            "{} {}",
+            if r.backend == "SQLite" {
+                "SQLite"
+            } else {
+                "PG"
+            },
+            r.scenario
+                .replace("one hot session", "hot")
+                .replace("spread over sessions", "spread")
+                .replace(", concurrency ", " c")
+                .replace(" replicas", "r")
+                .replace(" replica", "r")
+        )
+    };
+    let goal = |r: &Record| -> Option<f64> {
+        if !r.scenario.ends_with("concurrency 32") {
+            return None;
+        }
+        let shape = r.scenario.split(',').next().unwrap_or_default();
+        if r.backend == "SQLite" {
+            SQLITE_BEFORE
+                .iter()
+                .find(|b| b.0 == shape)
+                .map(|b| 2.0 * b.1)
+        } else {
+            c.limits
+                .iter()
+                .find(|l| l.0 == r.backend && l.1 == shape)
+                .map(|l| l.2 / 2.0)
+        }
+    };
+    vec![
+        ("booking.csv".to_owned(), output::csv(&c.records)),
+        (
+            "booking-throughput.svg".to_owned(),
+            output::bars(
+                "booking-throughput",
+                "Bookings per second by scenario (marker: the goal)",
+                &all,
+                short,
+                |r| r.per_second,
+                goal,
+            ),
+        ),
+        (
+            "booking-p99.svg".to_owned(),
+            output::bars(
+                "booking-p99",
+                "p99 latency in ms by scenario (marker: 50 ms)",
+                &all,
+                short,
+                |r| r.p99_ms,
+                |r| r.scenario.ends_with("concurrency 32").then_some(50.0),
+            ),
+        ),
+    ]
 }
 
 struct Seeded {
@@ -44,9 +172,24 @@ struct Seeded {
     people: Vec<Uuid>,
 }
 
-async fn backend(url: String, label: &'static str, options: &Options) -> anyhow::Result<String> {
+async fn backend(
+    url: String,
+    label: &'static str,
+    options: &Options,
+    collected: &Mutex<Collected>,
+) -> anyhow::Result<String> {
     let server = Server::start(&url).await?;
-    let seeded = seed(&server, options.sessions, options.requests * 4).await?;
+    let scale_out = if label == "PostgreSQL" {
+        options.replicas.clone()
+    } else {
+        Vec::new()
+    };
+    let seeded = seed(
+        &server,
+        options.sessions * (1 + scale_out.len()),
+        options.requests * (4 + scale_out.len()) + 300,
+    )
+    .await?;
 
     let mut out = format!(
         "\n{}: {} booking requests per scenario over HTTP/1.1 on 127.0.0.1\n{:<34}{}\n",
@@ -79,17 +222,49 @@ async fn backend(url: String, label: &'static str, options: &Options) -> anyhow:
                     .body(json!({ "person_id": batch[i] }).to_string())
             })
             .await;
-            let _ = writeln!(
-                out,
-                "{:<34}{}",
-                format!("{shape}, concurrency {concurrency}"),
-                f.row()
-            );
+            let scenario = format!("{shape}, concurrency {concurrency}");
+            let _ = writeln!(out, "{scenario:<34}{}", f.row());
+            record(collected, label, scenario, &f);
             ours.push((shape, concurrency, f.per_second));
         }
     }
+    // Scale-out: the same total concurrency spread round-robin over N replicas on one database,
+    // each step on sessions of its own.
+    let mut fresh = seeded.spread.chunks(options.sessions).skip(1);
+    for n in &scale_out {
+        let mut replicas = Vec::new();
+        for _ in 1..*n {
+            replicas.push(server.replica(&url).await?);
+        }
+        let bases: Vec<String> = std::iter::once(server.base.clone())
+            .chain(replicas.iter().map(|r| r.base.clone()))
+            .collect();
+        let batch = people.next().context("people")?.to_vec();
+        let sessions = fresh.next().context("sessions")?.to_vec();
+        let (client, key) = (server.client.clone(), server.key.clone());
+        let f = load(batch.len(), 32, move |i| {
+            client
+                .post(format!(
+                    "{}/sessions/{}/bookings",
+                    bases[i % bases.len()],
+                    sessions[i % sessions.len()]
+                ))
+                .bearer_auth(&key)
+                .header("Content-Type", "application/json")
+                .body(json!({ "person_id": batch[i] }).to_string())
+        })
+        .await;
+        let scenario = format!(
+            "spread, concurrency 32, {n} replica{}",
+            if *n == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(out, "{scenario:<34}{}", f.row());
+        record(collected, label, scenario, &f);
+        drop(replicas);
+    }
     let rss = server.peak_rss_mib();
     verify(&server.conn).await?;
+    out.push_str(&statements(&url, &server, &seeded).await?);
     out.push_str(
         "checked: no session overbooked; reserved places held only by the voluntary sector\n",
     );
@@ -108,6 +283,9 @@ async fn backend(url: String, label: &'static str, options: &Options) -> anyhow:
             .iter()
             .find(|(s, c, _)| *s == shape && *c == 32)
             .map_or(0.0, |o| o.2);
+        if let Ok(mut c) = collected.lock() {
+            c.limits.push((label, shape, limit));
+        }
         let _ = writeln!(
             out,
             "{:<34} {:>10.0} /s   Cascade at 32: {:>6.0} /s = {:>5.1}% of the limit",
@@ -118,6 +296,126 @@ async fn backend(url: String, label: &'static str, options: &Options) -> anyhow:
         );
     }
     server.conn.close_by_ref().await.ok();
+    Ok(out)
+}
+
+fn record(collected: &Mutex<Collected>, backend: &'static str, scenario: String, f: &Figures) {
+    if let Ok(mut c) = collected.lock() {
+        c.records.push(Record {
+            backend,
+            rows: 0,
+            scenario,
+            per_second: f.per_second,
+            p50_ms: ms(f.p50),
+            p95_ms: ms(f.p95),
+            p99_ms: ms(f.p99),
+            errors: f.errors,
+            alone_ms: None,
+        });
+    }
+}
+
+/// What one booking costs, in process on a connection that counts its statements: the
+/// statements by kind and table, and the median time of 100 bookings made one at a time with
+/// and without an Idempotency-Key (the idempotency middleware's cost).
+async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Result<String> {
+    use poem::{Endpoint, http::Method};
+    let seen: Arc<std::sync::Mutex<Vec<(String, std::time::Duration)>>> = Arc::default();
+    let mut conn = crate::db::connect(url).await?;
+    conn.set_metric_callback({
+        let seen = seen.clone();
+        move |info| {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push((info.statement.sql.clone(), info.elapsed));
+            }
+        }
+    });
+    let app = crate::app(crate::state::AppState::new(
+        conn,
+        crate::config::Config::new(url, "http://127.0.0.1"),
+    ));
+    // Sessions with room: the scale-out's were not all used; take the last ones.
+    let sessions: Vec<Uuid> = seeded.spread.iter().rev().take(100).copied().collect();
+    let people: Vec<Uuid> = seeded.people.iter().rev().take(210).copied().collect();
+    let book = |i: usize, idempotent: bool| {
+        let mut req = poem::Request::builder()
+            .method(Method::POST)
+            .uri(
+                format!("/api/v1/sessions/{}/bookings", sessions[i % sessions.len()])
+                    .parse()
+                    .unwrap_or_default(),
+            )
+            .header("Authorization", format!("Bearer {}", server.key))
+            .content_type("application/json");
+        if idempotent {
+            req = req.header("Idempotency-Key", Uuid::new_v4().to_string());
+        }
+        req.body(json!({ "person_id": people[i] }).to_string())
+    };
+    // One booking, its statements counted.
+    app.call(book(200, false)).await.ok();
+    seen.lock().map(|mut s| s.clear()).ok();
+    let response = app.call(book(201, false)).await;
+    if !response.as_ref().is_ok_and(|r| r.status().is_success()) {
+        bail!("the counted booking was refused");
+    }
+    let one: Vec<(String, std::time::Duration)> =
+        seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut by_kind: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (sql, elapsed) in &one {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let verb = words.first().copied().unwrap_or("?").to_uppercase();
+        let table = words
+            .iter()
+            .position(|w| matches!(w.to_uppercase().as_str(), "FROM" | "INTO" | "UPDATE"))
+            .map(|i| {
+                if verb == "UPDATE" {
+                    words.get(1)
+                } else {
+                    words.get(i + 1)
+                }
+            })
+            .flatten()
+            .copied()
+            .unwrap_or("")
+            .trim_matches('"')
+            .to_owned();
+        let e = by_kind.entry(format!("{verb} {table}")).or_default();
+        e.0 += 1;
+        e.1 += elapsed.as_secs_f64() * 1000.0;
+    }
+    let mut out = format!(
+        "statements per booking (in process, one at a time): {} ({:.2} ms in the database)\n",
+        one.len(),
+        one.iter().map(|s| s.1.as_secs_f64() * 1000.0).sum::<f64>()
+    );
+    for (kind, (n, ms)) in &by_kind {
+        let _ = writeln!(out, "  {n:>2} × {kind:<40} {ms:>6.2} ms");
+    }
+    let timed = |idempotent: bool, from: usize| {
+        let app = &app;
+        let book = &book;
+        async move {
+            let mut times = Vec::new();
+            for i in from..from + 100 {
+                let t = Instant::now();
+                app.call(book(i, idempotent)).await.ok();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            times[times.len() / 2]
+        }
+    };
+    let plain = timed(false, 0).await;
+    let with_key = timed(true, 100).await;
+    let _ = writeln!(
+        out,
+        "one booking in process, median of 100: {:.2} ms; with an Idempotency-Key {:.2} ms \
+         (the idempotency middleware: {:+.2} ms)",
+        ms(plain),
+        ms(with_key),
+        ms(with_key) - ms(plain)
+    );
     Ok(out)
 }
 

@@ -98,7 +98,12 @@ where
     }
     for scratch in scratches {
         let result = backend(scratch.url.clone(), scratch.label).await;
-        scratch.remove().await;
+        // CASCADE_BENCH_KEEP=1 keeps the database for a look at its query plans afterwards.
+        if std::env::var_os("CASCADE_BENCH_KEEP").is_some() {
+            eprintln!("kept: {}", scratch.url);
+        } else {
+            scratch.remove().await;
+        }
         report.push_str(&result?);
     }
     Ok(report)
@@ -136,17 +141,8 @@ impl Server {
         .map_err(|e| anyhow::anyhow!("creating a key: {e:?}"))?
         .secret;
         txn.commit().await?;
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--bind", &addr.to_string()])
-            .args(["--database-url", url, "--rate-limit-per-minute", "0"])
-            .args(["--public-url", &format!("http://{addr}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting cascade serve")?;
-        let mut server = Self {
+        let (child, addr) = spawn_serve(url).await?;
+        Ok(Self {
             child,
             base: format!("http://{addr}/api/v1"),
             key,
@@ -154,21 +150,18 @@ impl Server {
                 .pool_max_idle_per_host(64)
                 .build()?,
             conn,
-        };
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(server);
-            }
-            if let Some(status) = server.child.try_wait()? {
-                bail!("cascade serve exited before listening: {status}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        server.stop();
-        bail!("cascade serve did not start listening on {addr}")
+        })
     }
 
-    /// The server process's peak resident memory so far, in MiB.
+    /// Another `cascade serve` on the same database, on its own port: a replica.
+    pub async fn replica(&self, url: &str) -> anyhow::Result<Replica> {
+        let (child, addr) = spawn_serve(url).await?;
+        Ok(Replica {
+            child,
+            base: format!("http://{addr}/api/v1"),
+        })
+    }
+
     pub fn peak_rss_mib(&self) -> f64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
@@ -269,6 +262,46 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Starts `cascade serve` from this binary on a free port of 127.0.0.1 and waits until it
+/// listens.
+async fn spawn_serve(url: &str) -> anyhow::Result<(Child, std::net::SocketAddr)> {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--bind", &addr.to_string()])
+        .args(["--database-url", url, "--rate-limit-per-minute", "0"])
+        .args(["--public-url", &format!("http://{addr}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting cascade serve")?;
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok((child, addr));
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("cascade serve exited before listening: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().ok();
+    child.wait().ok();
+    bail!("cascade serve did not start listening on {addr}")
+}
+
+/// A replica started by [`Server::replica`]; stopped when dropped.
+pub struct Replica {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
     }
 }
 

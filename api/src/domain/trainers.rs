@@ -149,41 +149,38 @@ pub async fn facts_of(
 }
 
 /// The facts `standing` needs on one date: the steps, and the deliveries of the 12 months up to
-/// it counted in the database from the (programme, trainer, date) indexes, so no delivery row
-/// leaves the database.
+/// it counted from the reach rollup's `deliverer` lines (kept with every cascade session), so
+/// the cost follows months and trainers, not delivery rows.
 pub async fn facts_on(
     db: &impl ConnectionTrait,
     programme_id: Uuid,
     people: &[Uuid],
     on: NaiveDate,
 ) -> ApiResult<HashMap<Uuid, Facts>> {
-    use cascade_sessions::Column as C;
+    use super::reach::rollup;
     let year_ago = on.checked_sub_months(Months::new(12)).unwrap_or(on);
     let mut out = facts_between(db, programme_id, people, false).await?;
     for facts in out.values_mut() {
         facts.counted = Some((on, 0));
     }
-    for side in [C::LeadTrainerId, C::CoTrainerId] {
-        let counts: Vec<(Uuid, i64)> = cascade_sessions::Entity::find()
-            .select_only()
-            .column(side)
-            .column_as(C::DeliveredOn.count(), "n")
-            .filter(C::ProgrammeId.eq(programme_id))
-            .filter(side.is_in(people.iter().copied()))
-            .filter(C::DeliveredOn.gt(year_ago))
-            .filter(C::DeliveredOn.lte(on))
-            .group_by(side)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (person, n) in counts {
-            if let Some(Facts {
-                counted: Some((_, count)),
-                ..
-            }) = out.get_mut(&person)
-            {
-                *count += usize::try_from(n).unwrap_or(0);
-            }
+    let first = year_ago.succ_opt().unwrap_or(year_ago);
+    for line in rollup::lines(
+        db,
+        programme_id,
+        rollup::PROGRAMME,
+        first,
+        on,
+        &[rollup::DELIVERER],
+    )
+    .await?
+    {
+        let person = line.line.parse::<Uuid>().ok();
+        if let Some(Facts {
+            counted: Some((_, count)),
+            ..
+        }) = person.and_then(|p| out.get_mut(&p))
+        {
+            *count += usize::try_from(line.cascade_sessions).unwrap_or(0);
         }
     }
     Ok(out)

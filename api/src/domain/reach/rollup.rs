@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Months, NaiveDate};
 use entities::{
     cascade_attendees, cascade_headcounts, cascade_sessions, memberships, organisations, people,
     reach_rollup,
@@ -39,6 +39,12 @@ pub const PARTNER: &str = "partner";
 pub const SECTOR: &str = "sector";
 pub const LOCALITY: &str = "locality";
 pub const STAFF_GROUP: &str = "staff_group";
+/// Sessions a trainer led or co-delivered (whole programme only): what a trainer's standing
+/// counts.
+pub const DELIVERER: &str = "deliverer";
+
+const DAY: &str = "day";
+const MONTH: &str = "month";
 
 /// People reached, counted in the database, by cascade session, organisation and staff group.
 #[derive(Debug, FromQueryResult)]
@@ -131,7 +137,12 @@ struct Counts {
     headcount: i64,
 }
 
-type Key = (Uuid, Uuid, NaiveDate, &'static str, String);
+/// (programme, scope, period, dimension, day, line): the primary key's order.
+type Key = (Uuid, Uuid, &'static str, &'static str, NaiveDate, String);
+
+fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
 
 /// What each session adds to the rollup, by row key. Keys come out sorted, so two
 /// transactions touching the same rows lock them in the same order.
@@ -210,13 +221,21 @@ async fn contributions(
                 }
             }
         }
+        for trainer in [Some(s.lead_trainer_id), s.co_trainer_id]
+            .into_iter()
+            .flatten()
+        {
+            lines.insert((PROGRAMME, DELIVERER, trainer.to_string()), (0, 0));
+        }
         for ((scope, dimension, line), (named, headcount)) in lines {
-            let c = out
-                .entry((s.programme_id, scope, s.delivered_on, dimension, line))
-                .or_default();
-            c.sessions += 1;
-            c.named += named;
-            c.headcount += headcount;
+            for (period, on) in [(DAY, s.delivered_on), (MONTH, month_of(s.delivered_on))] {
+                let c = out
+                    .entry((s.programme_id, scope, period, dimension, on, line.clone()))
+                    .or_default();
+                c.sessions += 1;
+                c.named += named;
+                c.headcount += headcount;
+            }
         }
     }
     Ok(out)
@@ -239,23 +258,25 @@ async fn write(db: &impl ConnectionTrait, rows: BTreeMap<Key, Counts>, sign: i64
     for chunk in rows.chunks(400) {
         let models = chunk
             .iter()
-            .map(
-                |((programme, scope, on, dimension, line), c)| reach_rollup::ActiveModel {
+            .map(|((programme, scope, period, dimension, on, line), c)| {
+                reach_rollup::ActiveModel {
                     programme_id: Set(*programme),
                     scope: Set(*scope),
+                    period: Set((*period).to_owned()),
                     delivered_on: Set(*on),
                     dimension: Set((*dimension).to_owned()),
                     line: Set(line.clone()),
                     cascade_sessions: Set(sign * c.sessions),
                     named: Set(sign * c.named),
                     headcount: Set(sign * c.headcount),
-                },
-            );
+                }
+            });
         let mut conflict = OnConflict::columns([
             C::ProgrammeId,
             C::Scope,
-            C::DeliveredOn,
+            C::Period,
             C::Dimension,
+            C::DeliveredOn,
             C::Line,
         ]);
         for col in [C::CascadeSessions, C::Named, C::Headcount] {
@@ -283,7 +304,43 @@ pub struct Line {
     pub headcount: i64,
 }
 
-/// The lines of a scope over the days `from..=to`.
+/// The periods that cover the days `from..=to`: month rows for the whole months, day rows for
+/// a part-month at either end.
+fn spans(from: NaiveDate, to: NaiveDate) -> Vec<(&'static str, NaiveDate, NaiveDate)> {
+    let first_whole = if from.day() == 1 {
+        from
+    } else {
+        month_of(from)
+            .checked_add_months(Months::new(1))
+            .unwrap_or(from)
+    };
+    let after_last_whole = if to.succ_opt().is_some_and(|next| next.day() == 1) {
+        to.succ_opt().unwrap_or(to)
+    } else {
+        month_of(to)
+    };
+    if first_whole >= after_last_whole {
+        return vec![(DAY, from, to)];
+    }
+    let mut out = Vec::new();
+    if from < first_whole {
+        out.push((DAY, from, first_whole.pred_opt().unwrap_or(first_whole)));
+    }
+    out.push((
+        MONTH,
+        first_whole,
+        after_last_whole
+            .pred_opt()
+            .map_or(after_last_whole, month_of),
+    ));
+    if after_last_whole <= to {
+        out.push((DAY, after_last_whole, to));
+    }
+    out
+}
+
+/// The lines of a scope over the days `from..=to`, summed in the database over at most three
+/// ranges of the primary key per dimension.
 pub async fn lines(
     db: &impl ConnectionTrait,
     programme_id: Uuid,
@@ -294,26 +351,44 @@ pub async fn lines(
 ) -> ApiResult<Vec<Line>> {
     use reach_rollup::Column as C;
     let sum = |c: C| Func::cast_as(Func::sum(Expr::col(c)), "BIGINT");
-    let statement = Query::select()
-        .column(C::Dimension)
-        .column(C::Line)
-        .expr_as(sum(C::CascadeSessions), "cascade_sessions")
-        .expr_as(sum(C::Named), "named")
-        .expr_as(sum(C::Headcount), "headcount")
-        .from(reach_rollup::Entity)
-        .and_where(Expr::col(C::ProgrammeId).eq(programme_id))
-        .and_where(Expr::col(C::Scope).eq(scope))
-        .and_where(Expr::col(C::DeliveredOn).gte(from))
-        .and_where(Expr::col(C::DeliveredOn).lte(to))
-        .and_where(Expr::col(C::Dimension).is_in(dimensions.iter().copied()))
-        .group_by_columns([C::Dimension, C::Line])
-        .and_having(Func::sum(Expr::col(C::CascadeSessions)).gt(0))
-        .to_owned();
-    Ok(
-        Line::find_by_statement(db.get_database_backend().build(&statement))
+    let mut merged: BTreeMap<(String, String), Line> = BTreeMap::new();
+    for (period, first, last) in spans(from, to) {
+        let statement = Query::select()
+            .column(C::Dimension)
+            .column(C::Line)
+            .expr_as(sum(C::CascadeSessions), "cascade_sessions")
+            .expr_as(sum(C::Named), "named")
+            .expr_as(sum(C::Headcount), "headcount")
+            .from(reach_rollup::Entity)
+            .and_where(Expr::col(C::ProgrammeId).eq(programme_id))
+            .and_where(Expr::col(C::Scope).eq(scope))
+            .and_where(Expr::col(C::Period).eq(period))
+            .and_where(Expr::col(C::Dimension).is_in(dimensions.iter().copied()))
+            .and_where(Expr::col(C::DeliveredOn).gte(first))
+            .and_where(Expr::col(C::DeliveredOn).lte(last))
+            .group_by_columns([C::Dimension, C::Line])
+            .to_owned();
+        for l in Line::find_by_statement(db.get_database_backend().build(&statement))
             .all(db)
-            .await?,
-    )
+            .await?
+        {
+            let m = merged
+                .entry((l.dimension.clone(), l.line.clone()))
+                .or_insert(Line {
+                    cascade_sessions: 0,
+                    named: 0,
+                    headcount: 0,
+                    ..l
+                });
+            m.cascade_sessions += l.cascade_sessions;
+            m.named += l.named;
+            m.headcount += l.headcount;
+        }
+    }
+    Ok(merged
+        .into_values()
+        .filter(|l| l.cascade_sessions > 0)
+        .collect())
 }
 
 /// Fills an empty rollup from the attendance tables (a database that had cascade sessions before
@@ -374,4 +449,45 @@ pub async fn reaching(db: &impl ConnectionTrait, organisation_id: Uuid) -> ApiRe
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_range_reads_whole_months_from_month_rows_and_the_ends_from_day_rows() {
+        // The programme year: twelve whole months.
+        assert_eq!(
+            spans(day("2026-04-01"), day("2027-03-31")),
+            vec![(MONTH, day("2026-04-01"), day("2027-03-01"))]
+        );
+        // Part-months at both ends.
+        assert_eq!(
+            spans(day("2026-04-15"), day("2026-07-10")),
+            vec![
+                (DAY, day("2026-04-15"), day("2026-04-30")),
+                (MONTH, day("2026-05-01"), day("2026-06-01")),
+                (DAY, day("2026-07-01"), day("2026-07-10")),
+            ]
+        );
+        // Inside one month, or across two part-months: days only.
+        assert_eq!(
+            spans(day("2026-02-03"), day("2026-02-20")),
+            vec![(DAY, day("2026-02-03"), day("2026-02-20"))]
+        );
+        assert_eq!(
+            spans(day("2026-01-20"), day("2026-02-10")),
+            vec![(DAY, day("2026-01-20"), day("2026-02-10"))]
+        );
+        // A whole month ending on the 28th of February.
+        assert_eq!(
+            spans(day("2026-02-01"), day("2026-02-28")),
+            vec![(MONTH, day("2026-02-01"), day("2026-02-01"))]
+        );
+    }
 }
