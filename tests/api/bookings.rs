@@ -878,3 +878,71 @@ async fn several_people_are_booked_in_one_request_each_reported_apart() {
         .body;
     assert_eq!(held["items"].as_array().map(Vec::len), Some(3));
 }
+
+/// The waitlist is offered a free place a page at a time: with 120 council staff waiting ahead
+/// of a volunteer and only a reserved place free, the volunteer (beyond the first page) gets it;
+/// a general place then goes to the first of the council staff.
+#[tokio::test]
+async fn a_place_reaches_the_first_eligible_person_beyond_a_page_of_the_waitlist() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, 1000).await;
+    let session = id_of(&app.session(w.course, 30, 10).await);
+    let volunteers = people(&app, w.charity, "vol", 2).await;
+    let staff = people(&app, w.council, "staff", 129).await;
+    let reserved = id_of(
+        &app.book(session, volunteers[0], &app.admin)
+            .await
+            .expect(201)
+            .body,
+    );
+    let mut general = Vec::new();
+    for (i, p) in staff.iter().enumerate() {
+        let b = app.book(session, *p, &app.admin).await.expect(201).body;
+        assert_eq!(b["status"], if i < 9 { "confirmed" } else { "waitlisted" });
+        general.push(id_of(&b));
+    }
+    let waiting_volunteer = id_of(
+        &app.book(session, volunteers[1], &app.admin)
+            .await
+            .expect(201)
+            .body,
+    );
+    app.post(
+        &format!("/api/v1/bookings/{reserved}/cancel"),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let status = |id: Uuid| {
+        let app = &app;
+        async move {
+            let b = app
+                .get(&format!("/api/v1/bookings/{id}"), &app.admin)
+                .await
+                .expect(200)
+                .body;
+            (
+                b["status"].as_str().unwrap_or_default().to_owned(),
+                b["place"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    assert_eq!(
+        status(waiting_volunteer).await,
+        ("confirmed".to_owned(), Some("reserved".to_owned()))
+    );
+    assert_eq!(status(general[9]).await.0, "waitlisted");
+    app.post(
+        &format!("/api/v1/bookings/{}/cancel", general[0]),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        status(general[9]).await,
+        ("confirmed".to_owned(), Some("general".to_owned()))
+    );
+    assert_eq!(status(general[10]).await.0, "waitlisted");
+}

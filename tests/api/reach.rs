@@ -111,18 +111,29 @@ fn reported(report: &Value, breakdown: &str) -> Lines {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the test recorded, to compute the report from.
+struct Recorded<'a> {
+    programme: Uuid,
+    deliveries: &'a HashMap<Uuid, Delivery>,
+    sectors: &'a HashMap<Uuid, &'a str>,
+    seed: u64,
+}
+
+/// The report as `key` sees it (`scope`: a partner's organisation) equals the computation.
 async fn check(
     app: &TestApp,
     key: &str,
-    programme: Uuid,
-    deliveries: &HashMap<Uuid, Delivery>,
-    sectors: &HashMap<Uuid, &str>,
+    r: &Recorded<'_>,
     scope: Option<Uuid>,
     from: NaiveDate,
     to: NaiveDate,
-    seed: u64,
 ) {
+    let Recorded {
+        programme,
+        deliveries,
+        sectors,
+        seed,
+    } = *r;
     let report = app
         .get(
             &format!("/api/v1/reports/reach?programme_id={programme}&from={from}&to={to}"),
@@ -357,30 +368,14 @@ async fn reach_kept_in_the_write_equals_the_full_computation_on_random_data() {
     let partner = rng.pick(&orgs);
     let partner_key = app.key(KeyRole::Partner, Some(partner), None).await;
     let middle = first + Duration::days(7);
+    let recorded = Recorded {
+        programme: f.programme,
+        deliveries: &deliveries,
+        sectors: &sectors,
+        seed,
+    };
     for (from, to) in [(first, last), (middle, middle + Duration::days(6))] {
-        check(
-            &app,
-            &app.admin,
-            f.programme,
-            &deliveries,
-            &sectors,
-            None,
-            from,
-            to,
-            seed,
-        )
-        .await;
-        check(
-            &app,
-            &partner_key,
-            f.programme,
-            &deliveries,
-            &sectors,
-            Some(partner),
-            from,
-            to,
-            seed,
-        )
-        .await;
+        check(&app, &app.admin, &recorded, None, from, to).await;
+        check(&app, &partner_key, &recorded, Some(partner), from, to).await;
     }
 }

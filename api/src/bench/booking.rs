@@ -264,7 +264,14 @@ async fn backend(
     }
     let rss = server.peak_rss_mib();
     verify(&server.conn).await?;
-    out.push_str(&statements(&url, &server, &seeded).await?);
+    // The in-process app's access log stays out of the report.
+    out.push_str(
+        &tracing::instrument::WithSubscriber::with_subscriber(
+            statements(&url, &server, &seeded),
+            tracing::subscriber::NoSubscriber::default(),
+        )
+        .await?,
+    );
     out.push_str(
         "checked: no session overbooked; reserved places held only by the voluntary sector\n",
     );
@@ -368,14 +375,13 @@ async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Resu
         let table = words
             .iter()
             .position(|w| matches!(w.to_uppercase().as_str(), "FROM" | "INTO" | "UPDATE"))
-            .map(|i| {
+            .and_then(|i| {
                 if verb == "UPDATE" {
                     words.get(1)
                 } else {
                     words.get(i + 1)
                 }
             })
-            .flatten()
             .copied()
             .unwrap_or("")
             .trim_matches('"')

@@ -187,8 +187,8 @@ pub fn latency_by_rows(title: &str, series: &[Series], goal_ms: f64) -> String {
         (LEFT + W - RIGHT) / 2.0,
         H - 12.0,
         W - RIGHT,
-        W - RIGHT + 6.0,
-        y(goal_ms) + 4.0,
+        LEFT + 6.0,
+        y(goal_ms) - 6.0,
         gy = y(goal_ms)
     );
     for (i, s) in series.iter().enumerate() {

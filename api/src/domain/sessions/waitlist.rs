@@ -11,8 +11,8 @@ use entities::{
     organisations, sessions, sittings,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -38,6 +38,9 @@ pub(crate) async fn sittings_of(
         .collect())
 }
 
+/// Waiting bookings read at a time while places are offered.
+const WAITLIST_PAGE: u64 = 100;
+
 /// Offers free places to the waitlist in order, inside the caller's transaction (which holds the
 /// session row). Nobody is promoted once the first sitting has started. Returns the promoted
 /// booking ids.
@@ -55,20 +58,10 @@ pub(crate) async fn promote(
     if Availability::of(session, now).free == 0 {
         return Ok(Vec::new());
     }
-    let waiting = bookings::Entity::find()
-        .filter(bookings::Column::SessionId.eq(session.id))
-        .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
-        .order_by_asc(bookings::Column::WaitlistSeq)
-        .all(db)
-        .await?;
-    let org_ids: Vec<Uuid> = waiting.iter().map(|b| b.organisation_id).collect();
-    let sectors: HashMap<Uuid, Sector> = organisations::Entity::find()
-        .filter(organisations::Column::Id.is_in(org_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|o| (o.id, o.sector))
-        .collect();
+    // With no general place free, only the reserved sector's people can be placed: read only
+    // theirs. The waitlist is read in order, a page at a time, until the places are gone, so a
+    // long waitlist of people who cannot take the free places is not read on every booking.
+    let reserved_only = Availability::of(session, now).general_free == 0;
     let cap = courses::Entity::find_by_id(session.course_id)
         .one(db)
         .await?
@@ -79,43 +72,83 @@ pub(crate) async fn promote(
         HashMap::new()
     };
     let times = sittings_of(db, session.id).await?;
-    let people: Vec<Uuid> = waiting.iter().map(|b| b.person_id).collect();
-    let clashing = clashing_people(db, session.id, &times, &people).await?;
-
     let mut promoted = Vec::new();
-    for booking in waiting {
-        let availability = Availability::of(session, now);
-        if availability.free == 0 {
+    let mut after: Option<i64> = None;
+    while Availability::of(session, now).free > 0 {
+        let mut page = bookings::Entity::find()
+            .filter(bookings::Column::SessionId.eq(session.id))
+            .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
+            .order_by_asc(bookings::Column::WaitlistSeq)
+            .limit(WAITLIST_PAGE);
+        if let Some(seq) = after {
+            page = page.filter(bookings::Column::WaitlistSeq.gt(seq));
+        }
+        if let (true, Some(sector)) = (reserved_only, session.reserved_sector) {
+            page = page.filter(
+                bookings::Column::OrganisationId.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(organisations::Column::Id)
+                        .from(organisations::Entity)
+                        .and_where(organisations::Column::Sector.eq(sector))
+                        .to_owned(),
+                ),
+            );
+        }
+        let waiting = page.all(db).await?;
+        let Some(last) = waiting.last() else {
+            break;
+        };
+        after = last.waitlist_seq;
+        let full_page = waiting.len() as u64 == WAITLIST_PAGE;
+        let org_ids: Vec<Uuid> = waiting.iter().map(|b| b.organisation_id).collect();
+        let sectors: HashMap<Uuid, Sector> = organisations::Entity::find()
+            .filter(organisations::Column::Id.is_in(org_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.sector))
+            .collect();
+        let people: Vec<Uuid> = waiting.iter().map(|b| b.person_id).collect();
+        let clashing = clashing_people(db, session.id, &times, &people).await?;
+        for booking in waiting {
+            let availability = Availability::of(session, now);
+            if availability.free == 0 {
+                break;
+            }
+            let Some(sector) = sectors.get(&booking.organisation_id).copied() else {
+                continue;
+            };
+            let Some(place) = place_for(session, &availability, sector) else {
+                continue;
+            };
+            let held = per_org.get(&booking.organisation_id).copied().unwrap_or(0);
+            if cap.is_some_and(|cap| held >= i64::from(cap))
+                || clashing.contains(&booking.person_id)
+            {
+                continue;
+            }
+            let id = booking.id;
+            let org = booking.organisation_id;
+            let mut model: bookings::ActiveModel = booking.into();
+            model.status = Set(BookingStatus::Confirmed);
+            model.place = Set(Some(place));
+            model.waitlist_seq = Set(None);
+            model.confirmed_at = Set(Some(now));
+            model.promoted_at = Set(Some(now));
+            model.updated_at = Set(now);
+            let promoted_booking = model.update(db).await?;
+            crate::domain::events::booking(db, "booking.promoted", &promoted_booking, now).await?;
+            *per_org.entry(org).or_default() += 1;
+            session.confirmed_count += 1;
+            session.waitlist_count -= 1;
+            if place == Place::Reserved {
+                session.reserved_confirmed += 1;
+            }
+            promoted.push(id);
+        }
+        if !full_page || after.is_none() {
             break;
         }
-        let Some(sector) = sectors.get(&booking.organisation_id).copied() else {
-            continue;
-        };
-        let Some(place) = place_for(session, &availability, sector) else {
-            continue;
-        };
-        let held = per_org.get(&booking.organisation_id).copied().unwrap_or(0);
-        if cap.is_some_and(|cap| held >= i64::from(cap)) || clashing.contains(&booking.person_id) {
-            continue;
-        }
-        let id = booking.id;
-        let org = booking.organisation_id;
-        let mut model: bookings::ActiveModel = booking.into();
-        model.status = Set(BookingStatus::Confirmed);
-        model.place = Set(Some(place));
-        model.waitlist_seq = Set(None);
-        model.confirmed_at = Set(Some(now));
-        model.promoted_at = Set(Some(now));
-        model.updated_at = Set(now);
-        let promoted_booking = model.update(db).await?;
-        crate::domain::events::booking(db, "booking.promoted", &promoted_booking, now).await?;
-        *per_org.entry(org).or_default() += 1;
-        session.confirmed_count += 1;
-        session.waitlist_count -= 1;
-        if place == Place::Reserved {
-            session.reserved_confirmed += 1;
-        }
-        promoted.push(id);
     }
     if !promoted.is_empty() {
         save_counts(db, session, now).await?;
