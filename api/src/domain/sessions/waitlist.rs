@@ -38,6 +38,24 @@ pub(crate) async fn sittings_of(
         .collect())
 }
 
+/// Gives a waiting booking its place (promoted now), with its `booking.promoted` event.
+async fn confirm_waiting(
+    db: &impl ConnectionTrait,
+    booking: bookings::Model,
+    place: Place,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let mut model: bookings::ActiveModel = booking.into();
+    model.status = Set(BookingStatus::Confirmed);
+    model.place = Set(Some(place));
+    model.waitlist_seq = Set(None);
+    model.confirmed_at = Set(Some(now));
+    model.promoted_at = Set(Some(now));
+    model.updated_at = Set(now);
+    let promoted = model.update(db).await?;
+    crate::domain::events::booking(db, "booking.promoted", &promoted, now).await
+}
+
 /// Waiting bookings read at a time while places are offered.
 const WAITLIST_PAGE: u64 = 100;
 
@@ -129,15 +147,7 @@ pub(crate) async fn promote(
             }
             let id = booking.id;
             let org = booking.organisation_id;
-            let mut model: bookings::ActiveModel = booking.into();
-            model.status = Set(BookingStatus::Confirmed);
-            model.place = Set(Some(place));
-            model.waitlist_seq = Set(None);
-            model.confirmed_at = Set(Some(now));
-            model.promoted_at = Set(Some(now));
-            model.updated_at = Set(now);
-            let promoted_booking = model.update(db).await?;
-            crate::domain::events::booking(db, "booking.promoted", &promoted_booking, now).await?;
+            confirm_waiting(db, booking, place, now).await?;
             *per_org.entry(org).or_default() += 1;
             session.confirmed_count += 1;
             session.waitlist_count -= 1;
@@ -320,15 +330,7 @@ pub async fn give_place(ctx: &Ctx, booking_id: Uuid) -> ApiResult<Uuid> {
             Place::General
         }
     };
-    let mut model: bookings::ActiveModel = booking.into();
-    model.status = Set(BookingStatus::Confirmed);
-    model.place = Set(Some(place));
-    model.waitlist_seq = Set(None);
-    model.confirmed_at = Set(Some(now));
-    model.promoted_at = Set(Some(now));
-    model.updated_at = Set(now);
-    let promoted = model.update(&txn).await?;
-    crate::domain::events::booking(&txn, "booking.promoted", &promoted, now).await?;
+    confirm_waiting(&txn, booking, place, now).await?;
     session.confirmed_count += 1;
     session.waitlist_count -= 1;
     if place == Place::Reserved {
