@@ -4,7 +4,7 @@
 
 use std::{fmt::Write as _, path::Path};
 
-use crate::render::chart::{Chart, Row, Scale};
+use crate::render::chart::{Chart, Row, Scale, esc};
 
 /// One scenario's figures, as the CSV holds them.
 #[derive(Debug, Clone)]
@@ -153,9 +153,9 @@ pub fn latency_by_rows(title: &str, series: &[Series], goal_ms: f64) -> String {
          font-family=\"sans-serif\" font-size=\"12\"><title>{}</title><desc>{}Goal {goal_ms} ms.</desc>\
          <rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/>\
          <text x=\"{LEFT}\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-        escape(title),
-        escape(&desc),
-        escape(title)
+        esc(title),
+        esc(&desc),
+        esc(title)
     );
     for d in (x_min as i32)..=(x_max as i32) {
         let px = x(10f64.powi(d));
@@ -220,7 +220,7 @@ pub fn latency_by_rows(title: &str, series: &[Series], goal_ms: f64) -> String {
             W - RIGHT + 40.0,
             W - RIGHT + 46.0,
             ly + 4.0,
-            escape(&s.name)
+            esc(&s.name)
         );
     }
     svg.push_str("</svg>");
@@ -245,12 +245,6 @@ fn trim(v: f64) -> String {
     } else {
         format!("{v}")
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// Writes a bench's files into `dir` and says where they went.

@@ -208,7 +208,8 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
+/// Text and attribute values escaped for SVG.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
