@@ -946,3 +946,61 @@ async fn a_place_reaches_the_first_eligible_person_beyond_a_page_of_the_waitlist
     );
     assert_eq!(status(general[10]).await.0, "waitlisted");
 }
+
+#[tokio::test]
+async fn a_booking_is_for_the_employer_or_the_booking_partner_and_needs_an_active_one() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, 1000).await;
+    let session = id_of(&app.session(w.course, 30, 10).await);
+    let later = id_of(&app.session(w.course, 60, 10).await);
+    let staff = people(&app, w.council, "e", 3).await;
+    // The first also works for the charity (not its employer).
+    app.put(
+        &format!("/api/v1/people/{}/memberships/{}", staff[0], w.charity),
+        &app.admin,
+        json!({ "external_id": "c-0" }),
+    )
+    .await
+    .expect(200);
+    let charity = app.key(KeyRole::Partner, Some(w.charity), None).await;
+
+    // A coordinator books for the employer; the charity books for itself.
+    let by_admin = app.book(session, staff[0], &app.admin).await.expect(201);
+    assert_eq!(by_admin.body["organisation_id"], json!(w.council));
+    app.post(
+        &format!("/api/v1/bookings/{}/cancel", id_of(&by_admin.body)),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let by_charity = app.book(later, staff[0], &charity).await.expect(201);
+    assert_eq!(by_charity.body["organisation_id"], json!(w.charity));
+
+    // Someone who has left every organisation has none to book for.
+    app.put(
+        &format!("/api/v1/people/{}/memberships/{}", staff[1], w.council),
+        &app.admin,
+        json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    let problem = app.book(session, staff[1], &app.admin).await.problem(409);
+    assert_eq!(kind(&problem), "no-organisation");
+
+    // An inactive organisation books no places.
+    app.patch(
+        &format!("/api/v1/organisations/{}", w.council),
+        &app.admin,
+        json!({ "active": false }),
+    )
+    .await
+    .expect(200);
+    let problem = app.book(session, staff[2], &app.admin).await.problem(409);
+    assert_eq!(kind(&problem), "organisation-inactive");
+    assert_eq!(
+        app.count(bookings::Entity).await,
+        2,
+        "the refused wrote nothing"
+    );
+}

@@ -106,26 +106,33 @@ pub(crate) async fn views(
     Ok(rows
         .into_iter()
         .map(|b| {
-            let waitlist_position = positions.get(&b.id).copied();
-            Booking {
-                id: b.id,
-                session_id: b.session_id,
-                course_id: b.course_id,
-                person_id: b.person_id,
-                organisation_id: b.organisation_id,
-                status: b.status.into(),
-                place: b.place.map(Into::into),
-                waitlist_position,
-                booked_at: b.booked_at,
-                confirmed_at: b.confirmed_at,
-                promoted_at: b.promoted_at,
-                cancelled_at: b.cancelled_at,
-                cancel_reason: b.cancel_reason,
-                late_cancellation: b.late_cancellation,
-                updated_at: b.updated_at,
-            }
+            let position = positions.get(&b.id).copied();
+            Booking::of(b, position)
         })
         .collect())
+}
+
+impl Booking {
+    /// The view of a booking row, given its place in the waitlist when it waits.
+    pub(crate) fn of(b: bookings::Model, waitlist_position: Option<i32>) -> Self {
+        Booking {
+            id: b.id,
+            session_id: b.session_id,
+            course_id: b.course_id,
+            person_id: b.person_id,
+            organisation_id: b.organisation_id,
+            status: b.status.into(),
+            place: b.place.map(Into::into),
+            waitlist_position,
+            booked_at: b.booked_at,
+            confirmed_at: b.confirmed_at,
+            promoted_at: b.promoted_at,
+            cancelled_at: b.cancelled_at,
+            cancel_reason: b.cancel_reason,
+            late_cancellation: b.late_cancellation,
+            updated_at: b.updated_at,
+        }
+    }
 }
 
 /// Each waiting booking's place in its session's queue, counted in the database from the

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use entities::{localities, memberships, organisations, people, staff_groups};
 use poem_openapi::{Object, types::MaybeUndefined};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Query,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::Query,
 };
 use uuid::Uuid;
 use validator::Validate;

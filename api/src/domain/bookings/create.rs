@@ -9,29 +9,31 @@ use chrono::Utc;
 use entities::{
     bookings, completions, course_prerequisites, courses,
     enums::{BookingStatus, Place, SessionStatus},
-    memberships, organisations, people, sessions,
+    memberships, organisations, people, sessions, sittings,
 };
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, ExprTrait, Query},
+    ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QuerySelect,
+    QueryTrait, Select, Set,
+    sea_query::{
+        Alias, Expr, ExprTrait, JoinType, Query, QueryStatementBuilder, SelectStatement, SimpleExpr,
+    },
 };
 use uuid::Uuid;
 
 use super::{
     Booking,
-    places::{clashing_people, confirmed_by_organisation, place_for},
-    views,
+    places::{confirmed_by_organisation, place_for},
 };
 use crate::{
     audit::{self, Change},
     auth::{PeopleScope, Principal},
     clock::Clock,
     domain::{
-        people::find_visible,
+        people::lock_visible,
         sessions::{
             Availability, lock,
-            waitlist::{promote, save_counts, sittings_of},
+            waitlist::{promote, save_counts},
         },
     },
     error::{ApiError, ApiResult},
@@ -46,37 +48,45 @@ pub struct NewBooking {
     pub person_id: Uuid,
 }
 
-/// The organisation a place is booked for: a partner books for itself; otherwise the person's
-/// primary (else first) active membership.
-async fn booking_organisation(
-    db: &impl sea_orm::ConnectionTrait,
-    who: &Principal,
+/// The organisation a place is booked for, as a sub-query: a partner books for itself;
+/// otherwise the person's primary (else first) active membership.
+fn booking_membership(who: &Principal, person: &people::Model) -> SelectStatement {
+    let mut membership = Query::select();
+    membership
+        .column(memberships::Column::OrganisationId)
+        .from(memberships::Entity)
+        .and_where(memberships::Column::PersonId.eq(person.id))
+        .and_where(memberships::Column::Active.eq(true));
+    if let PeopleScope::Organisation(own) = who.people_scope() {
+        membership.and_where(memberships::Column::OrganisationId.eq(own));
+    }
+    membership
+        .order_by(memberships::Column::IsPrimary, Order::Desc)
+        .order_by(memberships::Column::Id, Order::Asc)
+        .limit(1)
+        .to_owned()
+}
+
+/// The organisations that may book for `person` (none, or the one of [`booking_membership`]).
+fn booking_organisations(who: &Principal, person: &people::Model) -> Select<organisations::Entity> {
+    organisations::Entity::find()
+        .filter(organisations::Column::Id.in_subquery(booking_membership(who, person)))
+}
+
+/// Refuses when there is no organisation to book for, or it is inactive.
+fn usable(
+    organisation: Option<organisations::Model>,
     person: &people::Model,
 ) -> ApiResult<organisations::Model> {
-    let mut q = memberships::Entity::find()
-        .filter(memberships::Column::PersonId.eq(person.id))
-        .filter(memberships::Column::Active.eq(true));
-    if let PeopleScope::Organisation(own) = who.people_scope() {
-        q = q.filter(memberships::Column::OrganisationId.eq(own));
-    }
-    let membership = q
-        .order_by_desc(memberships::Column::IsPrimary)
-        .order_by_asc(memberships::Column::Id)
-        .one(db)
-        .await?
-        .ok_or_else(|| {
-            refused(
-                ProblemKind::NoOrganisation,
-                format!(
-                    "{} has no current membership of an organisation to book for.",
-                    person.name
-                ),
-            )
-        })?;
-    let org = organisations::Entity::find_by_id(membership.organisation_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Organisation"))?;
+    let org = organisation.ok_or_else(|| {
+        refused(
+            ProblemKind::NoOrganisation,
+            format!(
+                "{} has no current membership of an organisation to book for.",
+                person.name
+            ),
+        )
+    })?;
     if !org.active {
         return Err(refused(
             ProblemKind::OrganisationInactive,
@@ -99,7 +109,7 @@ pub async fn would_get_place(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
-    let organisation = booking_organisation(db, who, person).await?;
+    let organisation = usable(booking_organisations(who, person).one(db).await?, person)?;
     Ok(place_for(
         &session,
         &Availability::of(&session, now),
@@ -149,13 +159,8 @@ pub(crate) async fn create_in(
     arrival: Arrival,
 ) -> ApiResult<Booking> {
     let now = clock.now();
-    find_visible(txn, who, input.person_id).await?;
     // Person first, then session: every booking locks in this order, so two never deadlock.
-    let person = people::Entity::find_by_id(input.person_id)
-        .lock_exclusive()
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Person"))?;
+    let person = lock_visible(txn, who, input.person_id).await?;
     let mut session = lock(txn, session_id).await?;
 
     match session.status {
@@ -217,27 +222,33 @@ pub(crate) async fn create_in(
             format!("{} is inactive and cannot be booked.", person.name),
         ));
     }
-    let organisation = booking_organisation(txn, who, &person).await?;
-    check_prerequisites(txn, &person, session.course_id).await?;
-    check_not_booked(txn, &person, &session, now).await?;
-    let times = sittings_of(txn, session.id).await?;
-    if !clashing_people(txn, session.id, &times, &[person.id])
-        .await?
-        .is_empty()
-    {
-        return Err(refused(
-            ProblemKind::ScheduleClash,
-            format!(
-                "{} already holds a place on a session at an overlapping time.",
-                person.name
-            ),
-        ));
+    let (organisation, standing) = Standing::read(txn, who, &person, &session, now).await?;
+    let organisation = usable(organisation, &person)?;
+    if standing.missing_prerequisites > 0 {
+        return Err(prerequisites_missing(txn, &person, session.course_id).await?);
     }
-    let course = courses::Entity::find_by_id(session.course_id)
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Course"))?;
-    if let Some(cap) = course.max_places_per_organisation {
+    for (found, kind, what) in [
+        (
+            standing.booked_here,
+            ProblemKind::AlreadyBooked,
+            "is already booked or waiting on this session",
+        ),
+        (
+            standing.booked_on_course,
+            ProblemKind::AlreadyBookedOnCourse,
+            "is already booked or waiting on another upcoming session of this course",
+        ),
+        (
+            standing.clashes,
+            ProblemKind::ScheduleClash,
+            "already holds a place on a session at an overlapping time",
+        ),
+    ] {
+        if found > 0 {
+            return Err(refused(kind, format!("{} {what}.", person.name)));
+        }
+    }
+    if let Some(cap) = standing.cap {
         let held = confirmed_by_organisation(txn, session.id)
             .await?
             .get(&organisation.id)
@@ -315,7 +326,9 @@ pub(crate) async fn create_in(
         "booking.waitlisted"
     };
     crate::domain::events::booking(txn, kind, &booking, now).await?;
-    let view = views(txn, vec![booking]).await?.remove(0);
+    // A new waiting booking is last in the queue: its position is the count just saved.
+    let position = (status == BookingStatus::Waitlisted).then_some(session.waitlist_count);
+    let view = Booking::of(booking, position);
     audit::record(
         txn,
         Change::new("booking", view.id, "create")
@@ -326,91 +339,166 @@ pub(crate) async fn create_in(
     Ok(view)
 }
 
-async fn check_prerequisites(
+/// What the rules of a booking read beyond the rows it locks — the organisation it is for,
+/// prerequisites not completed, active bookings of the course, confirmed places at overlapping
+/// times, the course's cap per organisation — in one statement: the organisation's row with the
+/// rest as sub-queries.
+#[derive(Default)]
+struct Standing {
+    missing_prerequisites: i64,
+    /// An active booking on this session (while it is upcoming).
+    booked_here: i64,
+    /// An active booking on another upcoming session of the course.
+    booked_on_course: i64,
+    /// Confirmed places on other sessions with a sitting overlapping one of this session's.
+    clashes: i64,
+    cap: Option<i32>,
+}
+
+impl Standing {
+    async fn read(
+        db: &impl sea_orm::ConnectionTrait,
+        who: &Principal,
+        person: &people::Model,
+        session: &sessions::Model,
+        now: chrono::DateTime<Utc>,
+    ) -> ApiResult<(Option<organisations::Model>, Self)> {
+        let scalar =
+            |q: SelectStatement| SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()));
+        let missing = Query::select()
+            .expr(Expr::col(course_prerequisites::Column::PrerequisiteId).count())
+            .from(course_prerequisites::Entity)
+            .and_where(course_prerequisites::Column::CourseId.eq(session.course_id))
+            .and_where(
+                course_prerequisites::Column::PrerequisiteId.not_in_subquery(
+                    Query::select()
+                        .column(completions::Column::CourseId)
+                        .from(completions::Entity)
+                        .and_where(completions::Column::PersonId.eq(person.id))
+                        .to_owned(),
+                ),
+            )
+            .to_owned();
+        let active = |here: bool| {
+            Query::select()
+                .expr(Expr::col(bookings::Column::Id).count())
+                .from(bookings::Entity)
+                .and_where(bookings::Column::PersonId.eq(person.id))
+                .and_where(bookings::Column::CourseId.eq(session.course_id))
+                .and_where(
+                    bookings::Column::Status
+                        .is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
+                )
+                .and_where(
+                    bookings::Column::SessionId.in_subquery(
+                        Query::select()
+                            .column(sessions::Column::Id)
+                            .from(sessions::Entity)
+                            .and_where(Expr::col(sessions::Column::StartsAt).gt(now))
+                            .and_where(
+                                Expr::col(sessions::Column::Status).eq(SessionStatus::Scheduled),
+                            )
+                            .to_owned(),
+                    ),
+                )
+                .and_where(if here {
+                    bookings::Column::SessionId.eq(session.id)
+                } else {
+                    bookings::Column::SessionId.ne(session.id)
+                })
+                .to_owned()
+        };
+        let (theirs, mine) = (Alias::new("theirs"), Alias::new("mine"));
+        let clashes = Query::select()
+            .expr(Expr::col((bookings::Entity, bookings::Column::Id)).count())
+            .from(bookings::Entity)
+            .join_as(
+                JoinType::InnerJoin,
+                sittings::Entity,
+                theirs.clone(),
+                Expr::col((theirs.clone(), sittings::Column::SessionId))
+                    .equals((bookings::Entity, bookings::Column::SessionId)),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                sittings::Entity,
+                mine.clone(),
+                Expr::col((mine.clone(), sittings::Column::SessionId))
+                    .eq(session.id)
+                    .and(
+                        Expr::col((theirs.clone(), sittings::Column::StartsAt))
+                            .lt(Expr::col((mine.clone(), sittings::Column::EndsAt))),
+                    )
+                    .and(
+                        Expr::col((theirs, sittings::Column::EndsAt))
+                            .gt(Expr::col((mine, sittings::Column::StartsAt))),
+                    ),
+            )
+            .and_where(Expr::col((bookings::Entity, bookings::Column::PersonId)).eq(person.id))
+            .and_where(
+                Expr::col((bookings::Entity, bookings::Column::Status))
+                    .eq(BookingStatus::Confirmed),
+            )
+            .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session.id))
+            .to_owned();
+        let cap = Query::select()
+            .column(courses::Column::MaxPlacesPerOrganisation)
+            .from(courses::Entity)
+            .and_where(courses::Column::Id.eq(session.course_id))
+            .to_owned();
+        let query = booking_organisations(who, person)
+            .expr_as(scalar(missing), "missing")
+            .expr_as(scalar(active(true)), "here")
+            .expr_as(scalar(active(false)), "on_course")
+            .expr_as(scalar(clashes), "clashes")
+            .expr_as(scalar(cap), "cap")
+            .build(db.get_database_backend());
+        let Some(row) = db.query_one_raw(query).await? else {
+            return Ok((None, Self::default()));
+        };
+        Ok((
+            Some(organisations::Model::from_query_result(&row, "")?),
+            Self {
+                missing_prerequisites: row.try_get("", "missing")?,
+                booked_here: row.try_get("", "here")?,
+                booked_on_course: row.try_get("", "on_course")?,
+                clashes: row.try_get("", "clashes")?,
+                cap: row.try_get("", "cap")?,
+            },
+        ))
+    }
+}
+
+/// The refusal naming the prerequisites `person` has not completed (read only when some are
+/// missing).
+async fn prerequisites_missing(
     db: &impl sea_orm::ConnectionTrait,
     person: &people::Model,
     course_id: Uuid,
-) -> ApiResult<()> {
-    let required: Vec<Uuid> = course_prerequisites::Entity::find()
-        .filter(course_prerequisites::Column::CourseId.eq(course_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|p| p.prerequisite_id)
-        .collect();
-    if required.is_empty() {
-        return Ok(());
-    }
-    let done: Vec<Uuid> = completions::Entity::find()
-        .filter(completions::Column::PersonId.eq(person.id))
-        .filter(completions::Column::CourseId.is_in(required.clone()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| c.course_id)
-        .collect();
-    let missing: Vec<Uuid> = required.into_iter().filter(|c| !done.contains(c)).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
+) -> ApiResult<ApiError> {
+    let done = Query::select()
+        .column(completions::Column::CourseId)
+        .from(completions::Entity)
+        .and_where(completions::Column::PersonId.eq(person.id))
+        .to_owned();
+    let missing = Query::select()
+        .column(course_prerequisites::Column::PrerequisiteId)
+        .from(course_prerequisites::Entity)
+        .and_where(course_prerequisites::Column::CourseId.eq(course_id))
+        .and_where(course_prerequisites::Column::PrerequisiteId.not_in_subquery(done))
+        .to_owned();
     let mut titles: Vec<String> = courses::Entity::find()
-        .filter(courses::Column::Id.is_in(missing))
+        .filter(courses::Column::Id.in_subquery(missing))
         .all(db)
         .await?
         .into_iter()
         .map(|c| format!("{} ({})", c.title, c.code))
         .collect();
     titles.sort();
-    Err(refused(
+    Ok(refused(
         ProblemKind::PrerequisitesMissing,
         format!("{} has not completed: {}.", person.name, titles.join(", ")),
     ))
-}
-
-/// Refuses a second active booking on this session, or on another upcoming session of the course.
-async fn check_not_booked(
-    db: &impl sea_orm::ConnectionTrait,
-    person: &people::Model,
-    session: &sessions::Model,
-    now: chrono::DateTime<Utc>,
-) -> ApiResult<()> {
-    let active = bookings::Entity::find()
-        .filter(bookings::Column::PersonId.eq(person.id))
-        .filter(bookings::Column::CourseId.eq(session.course_id))
-        .filter(
-            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
-        )
-        .filter(
-            bookings::Column::SessionId.in_subquery(
-                Query::select()
-                    .column(sessions::Column::Id)
-                    .from(sessions::Entity)
-                    .and_where(Expr::col(sessions::Column::StartsAt).gt(now))
-                    .and_where(Expr::col(sessions::Column::Status).eq(SessionStatus::Scheduled))
-                    .to_owned(),
-            ),
-        )
-        .all(db)
-        .await?;
-    if active.iter().any(|b| b.session_id == session.id) {
-        return Err(refused(
-            ProblemKind::AlreadyBooked,
-            format!(
-                "{} is already booked or waiting on this session.",
-                person.name
-            ),
-        ));
-    }
-    if !active.is_empty() {
-        return Err(refused(
-            ProblemKind::AlreadyBookedOnCourse,
-            format!(
-                "{} is already booked or waiting on another upcoming session of this course.",
-                person.name
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Several people to book onto one session.

@@ -30,14 +30,32 @@ pub(super) fn scoped(scope: PeopleScope) -> sea_orm::Select<people::Entity> {
     }
 }
 
+/// The person `id` if the caller may see them.
+fn visible(who: &Principal, id: Uuid) -> sea_orm::Select<people::Entity> {
+    scoped(who.people_scope()).filter(people::Column::Id.eq(id))
+}
+
 /// Finds a person the caller may see, or 404 (never 403) so nothing leaks about others.
 pub(crate) async fn find_visible(
     db: &impl ConnectionTrait,
     who: &Principal,
     id: Uuid,
 ) -> ApiResult<people::Model> {
-    scoped(who.people_scope())
-        .filter(people::Column::Id.eq(id))
+    visible(who, id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Person"))
+}
+
+/// [`find_visible`], holding the person's row for the rest of the write transaction (one
+/// statement: the scope and the lock together).
+pub(crate) async fn lock_visible(
+    db: &impl ConnectionTrait,
+    who: &Principal,
+    id: Uuid,
+) -> ApiResult<people::Model> {
+    visible(who, id)
+        .lock_exclusive()
         .one(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))
