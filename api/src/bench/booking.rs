@@ -372,9 +372,16 @@ async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Resu
     for (sql, elapsed) in &one {
         let words: Vec<&str> = sql.split_whitespace().collect();
         let verb = words.first().copied().unwrap_or("?").to_uppercase();
+        // The statement's own table: the first FROM, INTO or UPDATE outside parentheses (not
+        // a sub-query's).
+        let mut depth = 0i32;
         let table = words
             .iter()
-            .position(|w| matches!(w.to_uppercase().as_str(), "FROM" | "INTO" | "UPDATE"))
+            .position(|w| {
+                let top = depth == 0;
+                depth += w.matches('(').count() as i32 - w.matches(')').count() as i32;
+                top && matches!(w.to_uppercase().as_str(), "FROM" | "INTO" | "UPDATE")
+            })
             .and_then(|i| {
                 if verb == "UPDATE" {
                     words.get(1)

@@ -161,6 +161,13 @@ pub(crate) async fn create_in(
     let now = clock.now();
     // Person first, then session: every booking locks in this order, so two never deadlock.
     let person = lock_visible(txn, who, input.person_id).await?;
+    // What the rules read about this person is read before the session's row is locked, so
+    // bookings of one session wait for each other only for the writes. It rests on the
+    // person's row (held) and on what a session never changes (its course) or what may change
+    // only as a concurrent edit of it would (its sittings, for a clash, which warns and never
+    // refuses); the cap per organisation, which counts the session's places, is read under
+    // the lock below.
+    let (organisation, standing) = Standing::read(txn, who, &person, session_id, now).await?;
     let mut session = lock(txn, session_id).await?;
 
     match session.status {
@@ -222,7 +229,6 @@ pub(crate) async fn create_in(
             format!("{} is inactive and cannot be booked.", person.name),
         ));
     }
-    let (organisation, standing) = Standing::read(txn, who, &person, &session, now).await?;
     let organisation = usable(organisation, &person)?;
     if standing.missing_prerequisites > 0 {
         return Err(prerequisites_missing(txn, &person, session.course_id).await?);
@@ -343,6 +349,11 @@ pub(crate) async fn create_in(
 /// prerequisites not completed, active bookings of the course, confirmed places at overlapping
 /// times, the course's cap per organisation — in one statement: the organisation's row with the
 /// rest as sub-queries.
+/// A sub-query as a value.
+fn scalar(q: SelectStatement) -> SimpleExpr {
+    SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()))
+}
+
 #[derive(Default)]
 struct Standing {
     missing_prerequisites: i64,
@@ -360,15 +371,25 @@ impl Standing {
         db: &impl sea_orm::ConnectionTrait,
         who: &Principal,
         person: &people::Model,
-        session: &sessions::Model,
+        session_id: Uuid,
         now: chrono::DateTime<Utc>,
     ) -> ApiResult<(Option<organisations::Model>, Self)> {
+        // The session's course, as a sub-query (the session's row is not read yet).
+        let course = || {
+            scalar(
+                Query::select()
+                    .column(sessions::Column::CourseId)
+                    .from(sessions::Entity)
+                    .and_where(sessions::Column::Id.eq(session_id))
+                    .to_owned(),
+            )
+        };
         let scalar =
             |q: SelectStatement| SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()));
         let missing = Query::select()
             .expr(Expr::col(course_prerequisites::Column::PrerequisiteId).count())
             .from(course_prerequisites::Entity)
-            .and_where(course_prerequisites::Column::CourseId.eq(session.course_id))
+            .and_where(Expr::col(course_prerequisites::Column::CourseId).eq(course()))
             .and_where(
                 course_prerequisites::Column::PrerequisiteId.not_in_subquery(
                     Query::select()
@@ -384,7 +405,7 @@ impl Standing {
                 .expr(Expr::col(bookings::Column::Id).count())
                 .from(bookings::Entity)
                 .and_where(bookings::Column::PersonId.eq(person.id))
-                .and_where(bookings::Column::CourseId.eq(session.course_id))
+                .and_where(Expr::col(bookings::Column::CourseId).eq(course()))
                 .and_where(
                     bookings::Column::Status
                         .is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
@@ -402,9 +423,9 @@ impl Standing {
                     ),
                 )
                 .and_where(if here {
-                    bookings::Column::SessionId.eq(session.id)
+                    bookings::Column::SessionId.eq(session_id)
                 } else {
-                    bookings::Column::SessionId.ne(session.id)
+                    bookings::Column::SessionId.ne(session_id)
                 })
                 .to_owned()
         };
@@ -424,7 +445,7 @@ impl Standing {
                 sittings::Entity,
                 mine.clone(),
                 Expr::col((mine.clone(), sittings::Column::SessionId))
-                    .eq(session.id)
+                    .eq(session_id)
                     .and(
                         Expr::col((theirs.clone(), sittings::Column::StartsAt))
                             .lt(Expr::col((mine.clone(), sittings::Column::EndsAt))),
@@ -439,12 +460,12 @@ impl Standing {
                 Expr::col((bookings::Entity, bookings::Column::Status))
                     .eq(BookingStatus::Confirmed),
             )
-            .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session.id))
+            .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session_id))
             .to_owned();
         let cap = Query::select()
             .column(courses::Column::MaxPlacesPerOrganisation)
             .from(courses::Entity)
-            .and_where(courses::Column::Id.eq(session.course_id))
+            .and_where(Expr::col(courses::Column::Id).eq(course()))
             .to_owned();
         let query = booking_organisations(who, person)
             .expr_as(scalar(missing), "missing")
