@@ -1004,3 +1004,49 @@ async fn a_booking_is_for_the_employer_or_the_booking_partner_and_needs_an_activ
         "the refused wrote nothing"
     );
 }
+
+#[tokio::test]
+async fn the_waitlist_and_give_a_place_pass_over_someone_holding_an_overlapping_place() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, 1000).await;
+    let programme = app.programme("mecc").await;
+    let other_course = app.course(programme, "mecc-other").await;
+    // No reserved places on the full session: one place, then a queue.
+    let full = id_of(&app.session(other_course, 30, 1).await);
+    let same_time = id_of(&app.session(w.course, 30, 10).await);
+    let staff = people(&app, w.council, "o", 3).await;
+
+    let holder = app.book(full, staff[0], &app.admin).await.expect(201);
+    assert_eq!(holder.body["status"], "confirmed");
+    let busy = app.book(full, staff[1], &app.admin).await.expect(201);
+    let next = app.book(full, staff[2], &app.admin).await.expect(201);
+    assert_eq!(busy.body["status"], "waitlisted");
+    // While only waiting on the full session, the first in the queue takes a place elsewhere at
+    // the same time.
+    app.book(same_time, staff[1], &app.admin).await.expect(201);
+
+    // "Give a place" to them is refused: it would double-book them.
+    let problem = app
+        .post(
+            &format!("/api/v1/bookings/{}/place", id_of(&busy.body)),
+            &app.admin,
+            json!({}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(kind(&problem), "schedule-clash");
+
+    // A place comes free: it passes over them to the next in the queue.
+    app.post(
+        &format!("/api/v1/bookings/{}/cancel", id_of(&holder.body)),
+        &app.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let reread = |b: &Value| format!("/api/v1/bookings/{}", id_of(b));
+    let next_now = app.get(&reread(&next.body), &app.admin).await.expect(200);
+    assert_eq!(next_now.body["status"], "confirmed");
+    let busy_now = app.get(&reread(&busy.body), &app.admin).await.expect(200);
+    assert_eq!(busy_now.body["status"], "waitlisted");
+}

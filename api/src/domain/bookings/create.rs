@@ -9,21 +9,21 @@ use chrono::Utc;
 use entities::{
     bookings, completions, course_prerequisites, courses,
     enums::{BookingStatus, Place, SessionStatus},
-    memberships, organisations, people, sessions, sittings,
+    memberships, organisations, people, sessions,
 };
 use poem_openapi::Object;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QuerySelect,
     QueryTrait, Select, Set,
     sea_query::{
-        Alias, Expr, ExprTrait, JoinType, Query, QueryStatementBuilder, SelectStatement, SimpleExpr,
+        Alias, Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr,
     },
 };
 use uuid::Uuid;
 
 use super::{
     Booking,
-    places::{confirmed_by_organisation, place_for},
+    places::{clashing, confirmed_by_organisation, place_for},
 };
 use crate::{
     audit::{self, Change},
@@ -345,15 +345,42 @@ pub(crate) async fn create_in(
     Ok(view)
 }
 
-/// What the rules of a booking read beyond the rows it locks — the organisation it is for,
-/// prerequisites not completed, active bookings of the course, confirmed places at overlapping
-/// times, the course's cap per organisation — in one statement: the organisation's row with the
-/// rest as sub-queries.
 /// A sub-query as a value.
 fn scalar(q: SelectStatement) -> SimpleExpr {
     SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()))
 }
 
+/// How many rows a query gives, as a query.
+fn count_of(q: SelectStatement) -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(q, Alias::new("counted"))
+        .to_owned()
+}
+
+/// The prerequisites of `course` that `person` has not completed, as a query of their ids:
+/// the one place the rule is written (the check counts them, the refusal names them).
+fn not_completed(course: SimpleExpr, person: Uuid) -> SelectStatement {
+    Query::select()
+        .column(course_prerequisites::Column::PrerequisiteId)
+        .from(course_prerequisites::Entity)
+        .and_where(Expr::col(course_prerequisites::Column::CourseId).eq(course))
+        .and_where(
+            course_prerequisites::Column::PrerequisiteId.not_in_subquery(
+                Query::select()
+                    .column(completions::Column::CourseId)
+                    .from(completions::Entity)
+                    .and_where(completions::Column::PersonId.eq(person))
+                    .to_owned(),
+            ),
+        )
+        .to_owned()
+}
+
+/// What the rules of a booking read beyond the rows it locks — the organisation it is for,
+/// prerequisites not completed, active bookings of the course, confirmed places at overlapping
+/// times, the course's cap per organisation — in one statement: the organisation's row with the
+/// rest as sub-queries.
 #[derive(Default)]
 struct Standing {
     missing_prerequisites: i64,
@@ -384,22 +411,6 @@ impl Standing {
                     .to_owned(),
             )
         };
-        let scalar =
-            |q: SelectStatement| SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement()));
-        let missing = Query::select()
-            .expr(Expr::col(course_prerequisites::Column::PrerequisiteId).count())
-            .from(course_prerequisites::Entity)
-            .and_where(Expr::col(course_prerequisites::Column::CourseId).eq(course()))
-            .and_where(
-                course_prerequisites::Column::PrerequisiteId.not_in_subquery(
-                    Query::select()
-                        .column(completions::Column::CourseId)
-                        .from(completions::Entity)
-                        .and_where(completions::Column::PersonId.eq(person.id))
-                        .to_owned(),
-                ),
-            )
-            .to_owned();
         let active = |here: bool| {
             Query::select()
                 .expr(Expr::col(bookings::Column::Id).count())
@@ -429,49 +440,22 @@ impl Standing {
                 })
                 .to_owned()
         };
-        let (theirs, mine) = (Alias::new("theirs"), Alias::new("mine"));
-        let clashes = Query::select()
-            .expr(Expr::col((bookings::Entity, bookings::Column::Id)).count())
-            .from(bookings::Entity)
-            .join_as(
-                JoinType::InnerJoin,
-                sittings::Entity,
-                theirs.clone(),
-                Expr::col((theirs.clone(), sittings::Column::SessionId))
-                    .equals((bookings::Entity, bookings::Column::SessionId)),
-            )
-            .join_as(
-                JoinType::InnerJoin,
-                sittings::Entity,
-                mine.clone(),
-                Expr::col((mine.clone(), sittings::Column::SessionId))
-                    .eq(session_id)
-                    .and(
-                        Expr::col((theirs.clone(), sittings::Column::StartsAt))
-                            .lt(Expr::col((mine.clone(), sittings::Column::EndsAt))),
-                    )
-                    .and(
-                        Expr::col((theirs, sittings::Column::EndsAt))
-                            .gt(Expr::col((mine, sittings::Column::StartsAt))),
-                    ),
-            )
-            .and_where(Expr::col((bookings::Entity, bookings::Column::PersonId)).eq(person.id))
-            .and_where(
-                Expr::col((bookings::Entity, bookings::Column::Status))
-                    .eq(BookingStatus::Confirmed),
-            )
-            .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session_id))
-            .to_owned();
         let cap = Query::select()
             .column(courses::Column::MaxPlacesPerOrganisation)
             .from(courses::Entity)
             .and_where(Expr::col(courses::Column::Id).eq(course()))
             .to_owned();
         let query = booking_organisations(who, person)
-            .expr_as(scalar(missing), "missing")
+            .expr_as(
+                scalar(count_of(not_completed(course(), person.id))),
+                "missing",
+            )
             .expr_as(scalar(active(true)), "here")
             .expr_as(scalar(active(false)), "on_course")
-            .expr_as(scalar(clashes), "clashes")
+            .expr_as(
+                scalar(count_of(clashing(session_id, &[person.id]))),
+                "clashes",
+            )
             .expr_as(scalar(cap), "cap")
             .build(db.get_database_backend());
         let Some(row) = db.query_one_raw(query).await? else {
@@ -497,19 +481,8 @@ async fn prerequisites_missing(
     person: &people::Model,
     course_id: Uuid,
 ) -> ApiResult<ApiError> {
-    let done = Query::select()
-        .column(completions::Column::CourseId)
-        .from(completions::Entity)
-        .and_where(completions::Column::PersonId.eq(person.id))
-        .to_owned();
-    let missing = Query::select()
-        .column(course_prerequisites::Column::PrerequisiteId)
-        .from(course_prerequisites::Entity)
-        .and_where(course_prerequisites::Column::CourseId.eq(course_id))
-        .and_where(course_prerequisites::Column::PrerequisiteId.not_in_subquery(done))
-        .to_owned();
     let mut titles: Vec<String> = courses::Entity::find()
-        .filter(courses::Column::Id.in_subquery(missing))
+        .filter(courses::Column::Id.in_subquery(not_completed(Expr::val(course_id), person.id)))
         .all(db)
         .await?
         .into_iter()

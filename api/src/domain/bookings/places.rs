@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use entities::{
     bookings,
     enums::{BookingStatus, Place, Sector},
@@ -12,38 +11,42 @@ use entities::{
 };
 use sea_orm::{
     ConnectionTrait,
-    sea_query::{Expr, ExprTrait, Query},
+    sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SelectStatement},
 };
 use uuid::Uuid;
 
 use crate::{domain::sessions::Availability, error::ApiResult};
 
-/// Of `people`, those with a confirmed place on another session with a sitting that overlaps one
-/// of `times` (one query, whatever the number of people).
-pub(crate) async fn clashing_people(
-    db: &impl ConnectionTrait,
-    session_id: Uuid,
-    times: &[(DateTime<Utc>, DateTime<Utc>)],
-    people: &[Uuid],
-) -> ApiResult<HashSet<Uuid>> {
-    let (Some(first), Some(last)) = (
-        times.iter().map(|t| t.0).min(),
-        times.iter().map(|t| t.1).max(),
-    ) else {
-        return Ok(HashSet::new());
-    };
-    if people.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let query = Query::select()
+/// Of `people`, those with a confirmed place on another session with a sitting that overlaps
+/// one of the session's sittings, as a query of `person_id`s (one statement, whatever the number
+/// of people): the one place the overlap rule is written.
+pub(crate) fn clashing(session_id: Uuid, people: &[Uuid]) -> SelectStatement {
+    let (theirs, mine) = (Alias::new("theirs"), Alias::new("mine"));
+    Query::select()
+        .distinct()
         .column((bookings::Entity, bookings::Column::PersonId))
-        .column((sittings::Entity, sittings::Column::StartsAt))
-        .column((sittings::Entity, sittings::Column::EndsAt))
-        .from(sittings::Entity)
-        .inner_join(
-            bookings::Entity,
-            Expr::col((bookings::Entity, bookings::Column::SessionId))
-                .equals((sittings::Entity, sittings::Column::SessionId)),
+        .from(bookings::Entity)
+        .join_as(
+            JoinType::InnerJoin,
+            sittings::Entity,
+            theirs.clone(),
+            Expr::col((theirs.clone(), sittings::Column::SessionId))
+                .equals((bookings::Entity, bookings::Column::SessionId)),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            sittings::Entity,
+            mine.clone(),
+            Expr::col((mine.clone(), sittings::Column::SessionId))
+                .eq(session_id)
+                .and(
+                    Expr::col((theirs.clone(), sittings::Column::StartsAt))
+                        .lt(Expr::col((mine.clone(), sittings::Column::EndsAt))),
+                )
+                .and(
+                    Expr::col((theirs, sittings::Column::EndsAt))
+                        .gt(Expr::col((mine, sittings::Column::StartsAt))),
+                ),
         )
         .and_where(
             Expr::col((bookings::Entity, bookings::Column::PersonId)).is_in(people.iter().copied()),
@@ -52,19 +55,23 @@ pub(crate) async fn clashing_people(
             Expr::col((bookings::Entity, bookings::Column::Status)).eq(BookingStatus::Confirmed),
         )
         .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session_id))
-        .and_where(Expr::col((sittings::Entity, sittings::Column::StartsAt)).lt(last))
-        .and_where(Expr::col((sittings::Entity, sittings::Column::EndsAt)).gt(first))
-        .to_owned();
-    let mut clashing = HashSet::new();
-    for row in db.query_all(&query).await? {
-        let person: Uuid = row.try_get("", "person_id")?;
-        let start: DateTime<Utc> = row.try_get("", "starts_at")?;
-        let end: DateTime<Utc> = row.try_get("", "ends_at")?;
-        if times.iter().any(|(s, e)| start < *e && end > *s) {
-            clashing.insert(person);
-        }
+        .to_owned()
+}
+
+/// [`clashing`], run.
+pub(crate) async fn clashing_people(
+    db: &impl ConnectionTrait,
+    session_id: Uuid,
+    people: &[Uuid],
+) -> ApiResult<HashSet<Uuid>> {
+    if people.is_empty() {
+        return Ok(HashSet::new());
     }
-    Ok(clashing)
+    let mut out = HashSet::new();
+    for row in db.query_all(&clashing(session_id, people)).await? {
+        out.insert(row.try_get::<Uuid>("", "person_id")?);
+    }
+    Ok(out)
 }
 
 /// Confirmed places per organisation in a session.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entities::{
     bookings, courses,
     enums::{BookingStatus, Place, Sector, SessionStatus},
-    organisations, sessions, sittings,
+    organisations, sessions,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -22,21 +22,6 @@ use crate::{
     audit::{self, Change},
     error::ApiResult,
 };
-
-/// The sittings of a session as instants.
-pub(crate) async fn sittings_of(
-    db: &impl ConnectionTrait,
-    session_id: Uuid,
-) -> ApiResult<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-    Ok(sittings::Entity::find()
-        .filter(sittings::Column::SessionId.eq(session_id))
-        .order_by_asc(sittings::Column::Position)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.starts_at, s.ends_at))
-        .collect())
-}
 
 /// Gives a waiting booking its place (promoted now), with its `booking.promoted` event.
 async fn confirm_waiting(
@@ -89,7 +74,6 @@ pub(crate) async fn promote(
     } else {
         HashMap::new()
     };
-    let times = sittings_of(db, session.id).await?;
     let mut promoted = Vec::new();
     let mut after: Option<i64> = None;
     while Availability::of(session, now).free > 0 {
@@ -127,7 +111,7 @@ pub(crate) async fn promote(
             .map(|o| (o.id, o.sector))
             .collect();
         let people: Vec<Uuid> = waiting.iter().map(|b| b.person_id).collect();
-        let clashing = clashing_people(db, session.id, &times, &people).await?;
+        let clashing = clashing_people(db, session.id, &people).await?;
         for booking in waiting {
             let availability = Availability::of(session, now);
             if availability.free == 0 {
@@ -305,8 +289,7 @@ pub async fn give_place(ctx: &Ctx, booking_id: Uuid) -> ApiResult<Uuid> {
         .one(&txn)
         .await?
         .map_or(Sector::Other, |o| o.sector);
-    let times = sittings_of(&txn, session.id).await?;
-    if !clashing_people(&txn, session.id, &times, &[booking.person_id])
+    if !clashing_people(&txn, session.id, &[booking.person_id])
         .await?
         .is_empty()
     {
