@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    harness::{Figures, Server, id, load, ms, on_each_backend},
+    harness::{Figures, Server, id, load, ms, on_each_backend, with_server_cpu},
     output::{self, Record, Target},
 };
 
@@ -205,13 +205,14 @@ async fn backend(
             ("one hot session", vec![seeded.hot]),
             ("spread over sessions", seeded.spread.clone()),
         ] {
+            server.settle_outbox().await?;
             let batch = people.next().context("people")?.to_vec();
             let (client, base, key) = (
                 server.client.clone(),
                 server.base.clone(),
                 server.key.clone(),
             );
-            let f = load(batch.len(), concurrency, move |i| {
+            let load = load(batch.len(), concurrency, move |i| {
                 client
                     .post(format!(
                         "{base}/sessions/{}/bookings",
@@ -220,8 +221,8 @@ async fn backend(
                     .bearer_auth(&key)
                     .header("Content-Type", "application/json")
                     .body(json!({ "person_id": batch[i] }).to_string())
-            })
-            .await;
+            });
+            let f = with_server_cpu(&[server.pid()], load).await;
             let scenario = format!("{shape}, concurrency {concurrency}");
             let _ = writeln!(out, "{scenario:<34}{}", f.row());
             record(collected, label, scenario, &f);
@@ -239,10 +240,14 @@ async fn backend(
         let bases: Vec<String> = std::iter::once(server.base.clone())
             .chain(replicas.iter().map(|r| r.base.clone()))
             .collect();
+        server.settle_outbox().await?;
         let batch = people.next().context("people")?.to_vec();
         let sessions = fresh.next().context("sessions")?.to_vec();
         let (client, key) = (server.client.clone(), server.key.clone());
-        let f = load(batch.len(), 32, move |i| {
+        let pids: Vec<u32> = std::iter::once(server.pid())
+            .chain(replicas.iter().map(|r| r.pid()))
+            .collect();
+        let load = load(batch.len(), 32, move |i| {
             client
                 .post(format!(
                     "{}/sessions/{}/bookings",
@@ -252,8 +257,8 @@ async fn backend(
                 .bearer_auth(&key)
                 .header("Content-Type", "application/json")
                 .body(json!({ "person_id": batch[i] }).to_string())
-        })
-        .await;
+        });
+        let f = with_server_cpu(&pids, load).await;
         let scenario = format!(
             "spread, concurrency 32, {n} replica{}",
             if *n == 1 { "" } else { "s" }
@@ -285,6 +290,7 @@ async fn backend(
         ("one hot session", vec![seeded.hot]),
         ("spread over sessions", seeded.spread.clone()),
     ] {
+        server.settle_outbox().await?;
         let limit = db_limit(&server.conn, &sessions, options.requests, 32).await?;
         let cascade = ours
             .iter()
@@ -318,6 +324,7 @@ fn record(collected: &Mutex<Collected>, backend: &'static str, scenario: String,
             p99_ms: ms(f.p99),
             errors: f.errors,
             alone_ms: None,
+            server_cpu_ms: f.server_cpu.map(ms),
         });
     }
 }

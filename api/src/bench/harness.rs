@@ -175,6 +175,10 @@ impl Server {
     }
 
     /// The server process's resident memory now (VmRSS), in MiB.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn rss_mib(&self) -> f64 {
         rss_of(self.child.id())
     }
@@ -198,6 +202,27 @@ impl Server {
         let result = work.await;
         done.store(true, Ordering::Relaxed);
         (result, sampler.await.unwrap_or(0.0))
+    }
+
+    /// Waits until the server's mail worker has sent every message queued so far (each booking
+    /// queues a confirmation), so one scenario's email is not sent while the next is measured.
+    pub async fn settle_outbox(&self) -> anyhow::Result<()> {
+        use entities::messages;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let started = Instant::now();
+        loop {
+            let pending = messages::Entity::find()
+                .filter(messages::Column::Status.eq("pending"))
+                .count(&self.conn)
+                .await?;
+            if pending == 0 {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                bail!("{pending} messages still unsent after five minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     pub fn stop(&mut self) {
@@ -298,6 +323,12 @@ pub struct Replica {
     pub base: String,
 }
 
+impl Replica {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         self.child.kill().ok();
@@ -323,26 +354,59 @@ pub fn id(v: &Value) -> anyhow::Result<Uuid> {
 
 /// One scenario's figures.
 pub struct Figures {
+    pub requests: usize,
     pub per_second: f64,
     pub p50: Duration,
     pub p95: Duration,
     pub p99: Duration,
     pub errors: usize,
+    /// CPU time the Cascade server processes spent per request (user and system), set by
+    /// [`with_server_cpu`]: steadier than throughput on a machine whose speed drifts.
+    pub server_cpu: Option<Duration>,
 }
 
 impl Figures {
-    pub const HEADER: &str = "     req/s    p50 ms    p95 ms    p99 ms  errors";
+    pub const HEADER: &str = "     req/s    p50 ms    p95 ms    p99 ms  errors  cpu ms";
 
     pub fn row(&self) -> String {
         format!(
-            "{:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            "{:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
             self.per_second,
             ms(self.p50),
             ms(self.p95),
             ms(self.p99),
-            self.errors
+            self.errors,
+            self.server_cpu
+                .map_or_else(|| "-".to_owned(), |d| format!("{:.2}", ms(d)))
         )
     }
+}
+
+/// CPU time a process has used so far (user and system, from `/proc/<pid>/stat`).
+fn cpu_of(pid: u32) -> Duration {
+    // Fields 14 and 15 (after the command name in parentheses), in USER_HZ = 100 ticks/s.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
+}
+
+/// Runs a load and adds to its figures the CPU time the server processes `pids` spent on it
+/// per request.
+pub async fn with_server_cpu(
+    pids: &[u32],
+    load: impl std::future::Future<Output = Figures>,
+) -> Figures {
+    let used = || pids.iter().map(|&p| cpu_of(p)).sum::<Duration>();
+    let before = used();
+    let mut f = load.await;
+    let requests = u32::try_from(f.requests).unwrap_or(u32::MAX).max(1);
+    f.server_cpu = Some(used().saturating_sub(before) / requests);
+    f
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -400,6 +464,8 @@ where
     let elapsed = start.elapsed();
     all.sort();
     Figures {
+        requests: all.len(),
+        server_cpu: None,
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.50),
         p95: percentile(&all, 0.95),

@@ -20,6 +20,8 @@ pub struct Record {
     pub errors: usize,
     /// One request alone (median), where measured.
     pub alone_ms: Option<f64>,
+    /// The server's CPU time per request under the load.
+    pub server_cpu_ms: Option<f64>,
 }
 
 /// A target: its figure beside its goal.
@@ -60,12 +62,13 @@ pub fn targets(list: &[Target]) -> String {
 
 /// The records as CSV, one line per scenario and backend.
 pub fn csv(records: &[Record]) -> String {
-    let mut out =
-        String::from("backend,rows,scenario,req_per_s,p50_ms,p95_ms,p99_ms,errors,alone_ms\n");
+    let mut out = String::from(
+        "backend,rows,scenario,req_per_s,p50_ms,p95_ms,p99_ms,errors,alone_ms,server_cpu_ms\n",
+    );
     for r in records {
         let _ = writeln!(
             out,
-            "{},{},\"{}\",{:.1},{:.2},{:.2},{:.2},{},{}",
+            "{},{},\"{}\",{:.1},{:.2},{:.2},{:.2},{},{},{}",
             r.backend,
             r.rows,
             r.scenario.replace('"', "'"),
@@ -74,7 +77,9 @@ pub fn csv(records: &[Record]) -> String {
             r.p95_ms,
             r.p99_ms,
             r.errors,
-            r.alone_ms.map_or_else(String::new, |v| format!("{v:.2}"))
+            r.alone_ms.map_or_else(String::new, |v| format!("{v:.2}")),
+            r.server_cpu_ms
+                .map_or_else(String::new, |v| format!("{v:.3}"))
         );
     }
     out

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    harness::{Figures, Server, id, load, ms, on_each_backend},
+    harness::{Figures, Server, id, load, ms, on_each_backend, with_server_cpu},
     output::{self, Record, Series, Target},
 };
 use crate::domain::{reach::rollup, sessions::london_today};
@@ -227,6 +227,7 @@ async fn backend(
     let server = Server::start(&url).await?;
     let seeded = seed(&server).await?;
     seed_lists(&server.conn, &seeded).await?;
+    server.settle_outbox().await?;
     let year = london_today(crate::clock::Clock::system().now()).year()
         - i32::from(london_today(crate::clock::Clock::system().now()).month() < 4);
     let mut out = format!(
@@ -326,9 +327,12 @@ async fn backend(
                 idle = server.rss_mib();
             }
             let (f, busy) = server
-                .sampling_rss(load(requests, 32, move |i| {
-                    client.get(format!("{base}{}", path(i))).bearer_auth(&key)
-                }))
+                .sampling_rss(with_server_cpu(
+                    &[server.pid()],
+                    load(requests, 32, move |i| {
+                        client.get(format!("{base}{}", path(i))).bearer_auth(&key)
+                    }),
+                ))
                 .await;
             if name == REACH {
                 reports_rss = busy;
@@ -345,6 +349,7 @@ async fn backend(
                     p99_ms: ms(f.p99),
                     errors: f.errors,
                     alone_ms: Some(ms(alone[2])),
+                    server_cpu_ms: f.server_cpu.map(ms),
                 });
             }
         }
