@@ -26,6 +26,7 @@
 //! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
 //! partner cannot learn who works elsewhere.
 
+use crate::db::FirstRow as _;
 use entities::enums::Role;
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -433,7 +434,7 @@ async fn find_key(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principa
     let key = api_keys::Entity::find()
         .filter(api_keys::Column::TokenHash.eq(presented.as_str()))
         .filter(api_keys::Column::RevokedAt.is_null())
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(refused)?;
     // The index finds the row; the comparison that grants access takes the same time whatever
@@ -445,7 +446,7 @@ async fn find_key(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principa
     // left the partnership, or a member of staff who has left, loses access with them.
     if let Some(org) = key.organisation_id {
         let active = organisations::Entity::find_by_id(org)
-            .one(db)
+            .first(db)
             .await?
             .is_some_and(|o| o.active);
         if !active {
@@ -456,7 +457,7 @@ async fn find_key(db: &impl ConnectionTrait, secret: &str) -> ApiResult<Principa
     }
     if let Some(person) = key.person_id {
         let active = people::Entity::find_by_id(person)
-            .one(db)
+            .first(db)
             .await?
             .is_some_and(|p| p.active);
         if !active {

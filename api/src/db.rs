@@ -11,8 +11,8 @@ use std::{
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    DbErr, EntityTrait, ExecResult, QueryResult, QuerySelect, QueryTrait, Select,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
@@ -42,6 +42,92 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(16).min_connections(1);
     }
     Database::connect(options).await
+}
+
+/// The rows of `select`, at most `n` (`LIMIT` written into the statement on SQLite: see
+/// [`sqlite_literal_limits`]).
+pub async fn limited<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+    n: u64,
+) -> Result<Vec<E::Model>, DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Sqlite {
+        return select.limit(n).all(db).await;
+    }
+    let stmt = sqlite_literal_limits(backend.build(QueryTrait::as_query(&select.limit(n))));
+    E::find().from_raw_sql(stmt).all(db).await
+}
+
+/// `select.one(db)` — the first row — without a bound `LIMIT` on SQLite (see
+/// [`sqlite_literal_limits`]). Use it instead of `one` for every query of an entity.
+pub trait FirstRow<E: EntityTrait> {
+    fn first<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> impl std::future::Future<Output = Result<Option<E::Model>, DbErr>> + Send;
+}
+
+impl<E: EntityTrait> FirstRow<E> for Select<E> {
+    async fn first<C: ConnectionTrait>(self, db: &C) -> Result<Option<E::Model>, DbErr> {
+        Ok(limited(db, self, 1).await?.into_iter().next())
+    }
+}
+
+/// Writes every `LIMIT ?` of a SQLite statement as a number. SQLite's planner reads a bound
+/// `LIMIT` (sub-queries' too), so a prepared statement with one is parsed and planned again
+/// every time it runs (sea-query binds every limit, and `one` adds `LIMIT 1`): a third of a
+/// list page's time and a good part of a booking's, before this.
+pub fn sqlite_literal_limits(stmt: Statement) -> Statement {
+    let Some(values) = stmt.values.as_ref() else {
+        return stmt;
+    };
+    if stmt.db_backend != DbBackend::Sqlite {
+        return stmt;
+    }
+    let mut sql = String::with_capacity(stmt.sql.len());
+    let mut kept = Vec::with_capacity(values.0.len());
+    let (mut index, mut quote) = (0, None::<char>);
+    let mut chars = stmt.sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '?') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                // Numbered placeholders (`?3`) are written by hand, never by sea-query.
+                return stmt;
+            }
+            (None, '?') => {
+                let value = values.0.get(index).cloned();
+                index += 1;
+                let number = match &value {
+                    Some(sea_orm::Value::BigUnsigned(Some(n))) => Some(n.to_string()),
+                    Some(sea_orm::Value::BigInt(Some(n))) => Some(n.to_string()),
+                    Some(sea_orm::Value::Unsigned(Some(n))) => Some(n.to_string()),
+                    Some(sea_orm::Value::Int(Some(n))) => Some(n.to_string()),
+                    _ => None,
+                };
+                let tail = sql.trim_end().as_bytes();
+                let after_limit =
+                    tail.len() >= 6 && tail[tail.len() - 6..].eq_ignore_ascii_case(b" LIMIT");
+                match number {
+                    Some(number) if after_limit => {
+                        sql.push_str(&number);
+                        continue;
+                    }
+                    _ => kept.extend(value),
+                }
+            }
+            (None, _) => {}
+        }
+        sql.push(c);
+    }
+    if index != values.0.len() {
+        // Placeholders this scan could not count (never written by sea-query): leave it be.
+        return stmt;
+    }
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, kept)
 }
 
 /// Applies every pending migration, then fills the name-search keys of people who have none
@@ -250,4 +336,51 @@ pub async fn backup(db: &DatabaseConnection, file: &std::path::Path) -> anyhow::
     ))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Value;
+
+    fn limits(sql: &str, values: Vec<Value>) -> (String, Vec<Value>) {
+        let stmt = sqlite_literal_limits(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            values,
+        ));
+        (stmt.sql, stmt.values.map(|v| v.0).unwrap_or_default())
+    }
+
+    #[test]
+    fn limits_are_written_as_numbers_and_other_values_stay_bound() {
+        let (sql, values) = limits(
+            "SELECT \"id\" FROM \"t\" WHERE \"a\" = ? AND \"b\" IN (SELECT \"c\" FROM \"u\" \
+             WHERE \"d\" = ? LIMIT ?) AND \"e\" = 'x?' LIMIT ?",
+            vec![
+                Value::from("a"),
+                Value::from(7i64),
+                Value::from(1u64),
+                Value::from(51u64),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "SELECT \"id\" FROM \"t\" WHERE \"a\" = ? AND \"b\" IN (SELECT \"c\" FROM \"u\" \
+             WHERE \"d\" = ? LIMIT 1) AND \"e\" = 'x?' LIMIT 51"
+        );
+        assert_eq!(values, vec![Value::from("a"), Value::from(7i64)]);
+    }
+
+    #[test]
+    fn a_statement_it_cannot_count_is_left_as_it_was() {
+        let (sql, values) = limits("SELECT ? LIMIT ?", vec![Value::from(1u64)]);
+        assert_eq!(sql, "SELECT ? LIMIT ?");
+        assert_eq!(values, vec![Value::from(1u64)]);
+        let (sql, values) = limits("SELECT 1 LIMIT ?", vec![Value::from("x")]);
+        assert_eq!(sql, "SELECT 1 LIMIT ?");
+        assert_eq!(values, vec![Value::from("x")]);
+        let (sql, _) = limits("SELECT 1 LIMIT ?1", vec![Value::from(5u64)]);
+        assert_eq!(sql, "SELECT 1 LIMIT ?1");
+    }
 }

@@ -2,6 +2,7 @@
 //! real programme. Loading is idempotent: each record is found by its natural key before it is
 //! created, and the demo coordinator key is created (and its secret returned) only once.
 
+use crate::db::FirstRow as _;
 use entities::{
     api_keys, courses, localities, organisations, people, programme_years, programmes, staff_groups,
 };
@@ -352,7 +353,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for (name, sector, funding) in ORGANISATIONS {
         let existing = organisations::Entity::find()
             .filter(organisations::Column::Name.eq(*name))
-            .one(db)
+            .first(db)
             .await?;
         let id = match existing {
             Some(org) => org.id,
@@ -373,7 +374,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for name in LOCALITIES {
         let exists = localities::Entity::find()
             .filter(localities::Column::Name.eq(*name))
-            .one(db)
+            .first(db)
             .await?;
         if exists.is_none() {
             let txn = ctx.begin().await?;
@@ -391,7 +392,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for name in STAFF_GROUPS {
         let exists = staff_groups::Entity::find()
             .filter(staff_groups::Column::Name.eq(*name))
-            .one(db)
+            .first(db)
             .await?;
         if exists.is_none() {
             let txn = ctx.begin().await?;
@@ -409,7 +410,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for (code, name, description) in PROGRAMMES {
         let exists = programmes::Entity::find()
             .filter(programmes::Column::Code.eq(*code))
-            .one(db)
+            .first(db)
             .await?;
         if exists.is_none() {
             let input = NewProgramme {
@@ -427,10 +428,10 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     let year = trainers::steps::financial_year(crate::domain::sessions::london_today(clock.now()));
     if let Some(ftt) = programmes::Entity::find()
         .filter(programmes::Column::Code.eq("five-to-thrive"))
-        .one(db)
+        .first(db)
         .await?
         && programme_years::Entity::find_by_id((ftt.id, year))
-            .one(db)
+            .first(db)
             .await?
             .is_none()
     {
@@ -450,7 +451,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
             Ok::<_, crate::error::ApiError>(
                 staff_groups::Entity::find()
                     .filter(staff_groups::Column::Name.eq(name))
-                    .one(db)
+                    .first(db)
                     .await?
                     .map(|g| g.id),
             )
@@ -459,7 +460,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for c in COURSES {
         if courses::Entity::find()
             .filter(courses::Column::Code.eq(c.code))
-            .one(db)
+            .first(db)
             .await?
             .is_some()
         {
@@ -467,14 +468,14 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
         }
         let programme = programmes::Entity::find()
             .filter(programmes::Column::Code.eq(c.programme))
-            .one(db)
+            .first(db)
             .await?
             .map(|p| p.id)
             .unwrap_or_default();
         let prerequisite = match c.prerequisite {
             Some(code) => courses::Entity::find()
                 .filter(courses::Column::Code.eq(code))
-                .one(db)
+                .first(db)
                 .await?
                 .map(|p| p.id)
                 .into_iter()
@@ -525,14 +526,14 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
     for (name, email, org, group, locality, external) in PEOPLE {
         let exists = people::Entity::find()
             .filter(people::Column::EmailKey.eq(*email))
-            .one(db)
+            .first(db)
             .await?;
         if exists.is_some() {
             continue;
         }
         let locality_id = localities::Entity::find()
             .filter(localities::Column::Name.eq(*locality))
-            .one(db)
+            .first(db)
             .await?
             .map(|l| l.id);
         let input = NewPerson {
@@ -551,7 +552,7 @@ pub async fn load(db: &DatabaseConnection) -> ApiResult<Option<String>> {
 
     let key_exists = api_keys::Entity::find()
         .filter(api_keys::Column::Name.eq(DEMO_KEY_NAME))
-        .one(db)
+        .first(db)
         .await?
         .is_some();
     if key_exists {

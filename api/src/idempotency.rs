@@ -6,6 +6,7 @@
 //! and kept for at least 48 hours. Answers a retry should not meet again (5xx, 401, 403, 408,
 //! 429) are not stored, so the request can be retried.
 
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use chrono::Duration;
 use entities::idempotency_keys;
@@ -137,7 +138,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
             let stored = idempotency_keys::Entity::find()
                 .filter(idempotency_keys::Column::Scope.eq(&scope))
                 .filter(idempotency_keys::Column::Key.eq(&key))
-                .one(db)
+                .first(db)
                 .await
                 .map_err(crate::error::ApiError::from)?;
             // A claim still unanswered long after any request could have finished was abandoned

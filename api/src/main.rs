@@ -1,5 +1,6 @@
 //! The `cascade` binary: parses the command line and hands over to the library.
 
+use crate::db::FirstRow as _;
 use cascade::ctx::Ctx;
 use std::time::Duration;
 
@@ -581,7 +582,7 @@ async fn find_person(db: &DatabaseConnection, raw: &str) -> anyhow::Result<Uuid>
     }
     entities::people::Entity::find()
         .filter(entities::people::Column::EmailKey.eq(raw.trim().to_lowercase()))
-        .one(db)
+        .first(db)
         .await?
         .map(|p| p.id)
         .ok_or_else(|| anyhow::anyhow!("nobody has the email {raw}"))

@@ -2,9 +2,7 @@
 //! is the last id of the page, opaque to clients.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -68,9 +66,7 @@ where
     if let Some(after) = page.after {
         select = select.filter(id_col.gt(after));
     }
-    let mut rows: Vec<T> = select
-        .limit(page.limit + 1)
-        .all(db)
+    let mut rows: Vec<T> = crate::db::limited(db, select, page.limit + 1)
         .await?
         .into_iter()
         .map(map)

@@ -7,6 +7,7 @@
 //!
 //! Loaded once: when the Five to Thrive champion course already has sessions, nothing is done.
 
+use crate::db::FirstRow as _;
 use chrono::{Duration, NaiveDate};
 use poem::{Endpoint, IntoResponse, Request, http::Method};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -96,12 +97,12 @@ fn id(v: &Value) -> ApiResult<Uuid> {
 pub async fn load(state: &AppState) -> ApiResult<bool> {
     let loaded = match entities::courses::Entity::find()
         .filter(entities::courses::Column::Code.eq("ftt-champion"))
-        .one(&state.db)
+        .first(&state.db)
         .await?
     {
         Some(course) => entities::sessions::Entity::find()
             .filter(entities::sessions::Column::CourseId.eq(course.id))
-            .one(&state.db)
+            .first(&state.db)
             .await?
             .is_some(),
         None => true, // not the demo partnership: leave it alone
@@ -392,7 +393,7 @@ pub async fn sign_in_links(state: &AppState, config: &Config) -> ApiResult<Vec<(
     ] {
         let Some(person) = entities::people::Entity::find()
             .filter(entities::people::Column::EmailKey.eq(email))
-            .one(&state.db)
+            .first(&state.db)
             .await?
         else {
             continue;

@@ -1,5 +1,6 @@
 //! API keys: random secrets shown once, stored as SHA-256 hashes, each carrying one role.
 
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -143,14 +144,17 @@ pub async fn create(
     }
     if let Some(org) = input.organisation_id
         && organisations::Entity::find_by_id(org)
-            .one(db)
+            .first(db)
             .await?
             .is_none()
     {
         errors.add("organisation_id", "no such organisation");
     }
     if let Some(person) = input.person_id
-        && people::Entity::find_by_id(person).one(db).await?.is_none()
+        && people::Entity::find_by_id(person)
+            .first(db)
+            .await?
+            .is_none()
     {
         errors.add("person_id", "no such person");
     }
@@ -225,7 +229,7 @@ pub async fn list(
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView> {
     api_keys::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .map(Into::into)
         .ok_or_else(|| ApiError::not_found("API key"))
@@ -234,7 +238,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<ApiKeyView> {
 /// Revokes a key; revoking a revoked key keeps its first revocation time.
 pub async fn revoke(db: &WriteTxn, id: Uuid, now: DateTime<Utc>) -> ApiResult<ApiKeyView> {
     let key = api_keys::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("API key"))?;
     if key.revoked_at.is_some() {

@@ -3,6 +3,7 @@
 
 use crate::auth::DeliveryScope;
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use crate::versions::{self, Resource};
@@ -91,7 +92,7 @@ pub(crate) async fn require_register_keeper(
     let facilitates = match who.delivery_scope() {
         DeliveryScope::DeliveredBy(me) => {
             session_facilitators::Entity::find_by_id((session_id, me))
-                .one(db)
+                .first(db)
                 .await?
                 .is_some()
         }
@@ -106,12 +107,12 @@ pub async fn register(
     session_id: Uuid,
 ) -> ApiResult<Register> {
     let session = sessions::Entity::find_by_id(session_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     require_register_keeper(db, who, session_id).await?;
     let course = courses::Entity::find_by_id(session.course_id)
-        .one(db)
+        .first(db)
         .await?;
     let sittings = sittings::Entity::find()
         .filter(sittings::Column::SessionId.eq(session_id))
@@ -309,7 +310,7 @@ pub(crate) async fn complete_in(
         ));
     }
     let course = courses::Entity::find_by_id(session.course_id)
-        .one(txn)
+        .first(txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
     super::programmes::lock(txn, course.programme_id).await?;

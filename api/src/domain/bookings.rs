@@ -1,5 +1,6 @@
 //! Bookings: a person on a session, holding a general or reserved place, or waiting.
 
+use crate::db::FirstRow as _;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -187,7 +188,7 @@ pub(crate) async fn find_reachable(
     id: Uuid,
 ) -> ApiResult<bookings::Model> {
     bookings::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .filter(|b| who.reaches_booking(b.person_id, b.organisation_id))
         .ok_or_else(|| ApiError::not_found("Booking"))
@@ -201,7 +202,7 @@ async fn facilitates(
 ) -> ApiResult<bool> {
     Ok(match who.people_scope() {
         PeopleScope::Person(me) => session_facilitators::Entity::find_by_id((session_id, me))
-            .one(db)
+            .first(db)
             .await?
             .is_some(),
         _ => false,
@@ -212,7 +213,7 @@ async fn facilitates(
 /// (as its list shows them).
 pub async fn get(db: &impl ConnectionTrait, who: &Principal, id: Uuid) -> ApiResult<Booking> {
     let booking = bookings::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Booking"))?;
     if !who.reaches_booking(booking.person_id, booking.organisation_id)
@@ -233,7 +234,7 @@ pub async fn list_for_session(
     page: PageRequest,
 ) -> ApiResult<(Vec<Booking>, Option<String>)> {
     entities::sessions::Entity::find_by_id(session_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let mut select = bookings::Entity::find().filter(bookings::Column::SessionId.eq(session_id));

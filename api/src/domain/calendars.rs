@@ -2,6 +2,7 @@
 //! or session goes), and subscription feeds reached by a secret, revocable token.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use std::collections::HashMap;
 
@@ -145,7 +146,7 @@ pub async fn session_calendar(
     id: Uuid,
 ) -> ApiResult<String> {
     let session = sessions::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let events = events(
@@ -217,11 +218,11 @@ pub(crate) async fn invitation(
     booking: &bookings::Model,
 ) -> ApiResult<(String, Method)> {
     let session = sessions::Entity::find_by_id(booking.session_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let person = people::Entity::find_by_id(booking.person_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))?;
     let session_cancelled = session.status == SessionStatus::Cancelled;
@@ -344,7 +345,7 @@ pub async fn create_feed(
         }
         (None, Some(programme)) => {
             programmes::Entity::find_by_id(programme)
-                .one(db)
+                .first(db)
                 .await?
                 .ok_or_else(|| ApiError::invalid("programme_id", "no such programme"))?;
         }
@@ -417,7 +418,7 @@ async fn find_feed(
 ) -> ApiResult<calendar_feeds::Model> {
     calendar_feeds::Entity::find_by_id(id)
         .filter(feeds_of(who))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Calendar feed"))
 }
@@ -489,7 +490,7 @@ pub async fn feed_calendar(
     let feed = calendar_feeds::Entity::find()
         .filter(calendar_feeds::Column::TokenHash.eq(presented.as_str()))
         .filter(calendar_feeds::Column::RevokedAt.is_null())
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(not_found)?;
     // Found by index; granted only by a comparison whose time does not depend on the bytes.
@@ -499,7 +500,7 @@ pub async fn feed_calendar(
     // A person's feed ends with them: once deactivated (left, or erased) it answers as revoked.
     if let Some(person) = feed.person_id
         && !entities::people::Entity::find_by_id(person)
-            .one(db)
+            .first(db)
             .await?
             .is_some_and(|p| p.active)
     {
@@ -523,7 +524,7 @@ pub async fn feed_calendar(
         match (feed.person_id, feed.programme_id) {
             (Some(person), _) => {
                 let name = people::Entity::find_by_id(person)
-                    .one(db)
+                    .first(db)
                     .await?
                     .map_or_else(String::new, |p| p.name);
                 let places = bookings::Entity::find()
@@ -572,7 +573,7 @@ pub async fn feed_calendar(
             }
             (None, Some(programme)) => {
                 let name = programmes::Entity::find_by_id(programme)
-                    .one(db)
+                    .first(db)
                     .await?
                     .map_or_else(String::new, |p| p.name);
                 let rows = sessions::Entity::find()

@@ -4,6 +4,7 @@
 
 use crate::auth::DeliveryScope;
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use crate::versions::{self, Resource};
@@ -309,7 +310,7 @@ async fn find_correctable(
 ) -> ApiResult<cascade_sessions::Model> {
     let current = cascade_sessions::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Cascade session"))?;
     who.require_cascade_deliverer(current.lead_trainer_id, current.co_trainer_id)?;

@@ -3,6 +3,7 @@
 //! holding the code; revocable; reissued (never edited) when details change.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
 use entities::{
@@ -231,7 +232,7 @@ async fn find_reachable(
             certificates::Column::OrganisationId,
             certificates::Column::PersonId,
         ))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Certificate"))
 }
@@ -340,7 +341,7 @@ pub async fn revoke(
     find_reachable(&txn, who, id).await?;
     let current = certificates::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Certificate"))?;
     if let Some(err) = not_current(&current) {
@@ -373,14 +374,14 @@ pub async fn reissue(ctx: &Ctx, config: &Config, id: Uuid) -> ApiResult<Certific
     find_reachable(&txn, who, id).await?;
     let old = certificates::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Certificate"))?;
     if let Some(err) = not_current(&old) {
         return Err(err);
     }
     let course = match old.course_id {
-        Some(course) => courses::Entity::find_by_id(course).one(&txn).await?,
+        Some(course) => courses::Entity::find_by_id(course).first(&txn).await?,
         None => None,
     };
     let details = Details {

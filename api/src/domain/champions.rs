@@ -12,7 +12,6 @@ use entities::{
 use poem_openapi::{Enum, Object};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -321,7 +320,7 @@ pub async fn list(
     if let Some(after) = page.after {
         paged = paged.filter(completions::Column::Id.gt(after));
     }
-    let mut rows = paged.limit(page.limit + 1).all(db).await?;
+    let mut rows = crate::db::limited(db, paged, page.limit + 1).await?;
     let next_cursor = if rows.len() as u64 > page.limit {
         rows.truncate(page.limit as usize);
         rows.last().map(|c| encode_cursor(c.id))

@@ -2,6 +2,7 @@
 //! import. They satisfy prerequisites, make champions and move trainers along their pipeline.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use entities::{completions, courses, enums::CompletionSource};
 use poem_openapi::{Enum, Object};
@@ -112,7 +113,7 @@ pub async fn record(
     let existing = completions::Entity::find()
         .filter(completions::Column::PersonId.eq(person_id))
         .filter(completions::Column::CourseId.eq(course.id))
-        .one(db)
+        .first(db)
         .await?;
     let model = match existing {
         Some(current) if current.completed_on >= completed_on => current,
@@ -171,10 +172,10 @@ pub async fn import(ctx: &Ctx, config: &Config, input: NewCompletion) -> ApiResu
     // programme row, since a completion may derive trainer steps.
     entities::people::Entity::find_by_id(input.person_id)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?;
     let course = courses::Entity::find_by_id(input.course_id)
-        .one(&txn)
+        .first(&txn)
         .await?;
     if let Some(course) = &course {
         super::programmes::lock(&txn, course.programme_id).await?;

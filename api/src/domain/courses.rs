@@ -2,6 +2,7 @@
 //! lasts and how places are reserved for a sector.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::versions::{self, Resource};
 use std::collections::{HashMap, HashSet};
 
@@ -283,7 +284,7 @@ pub async fn update(
     let summary = audit::changed(&changes);
     let txn = ctx.begin().await?;
     let current = courses::Entity::find_by_id(id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
     ctx.precondition.claim(&txn, Resource::Course(id)).await?;
@@ -383,7 +384,7 @@ pub async fn update(
 
 pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Course> {
     let model = courses::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Course"))?;
     Ok(with_links(db, vec![model]).await?.remove(0))

@@ -6,7 +6,7 @@ use entities::events;
 use poem_openapi::Object;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Statement, sea_query::Expr,
+    Select, Statement, sea_query::Expr,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -161,7 +161,7 @@ pub async fn feed(
         after.map(|p| (p.tx_id, p.id)),
         &kinds,
     );
-    let rows = select.limit(limit).all(db).await?;
+    let rows = crate::db::limited(db, select, limit).await?;
     let next_after = rows
         .last()
         .map(|e| Position {

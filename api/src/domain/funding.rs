@@ -6,6 +6,7 @@
 //! part), so the parts always add up to the whole.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
@@ -228,7 +229,7 @@ pub async fn put_contribution(
     let txn = ctx.begin().await?;
     check_year(&txn, programme_id, year).await?;
     organisations::Entity::find_by_id(organisation_id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Organisation"))?;
     contributions::Entity::insert(contributions::ActiveModel {
@@ -337,7 +338,7 @@ pub async fn create_cost(
     if let Some(session) = input.session_id {
         let (start, end) = year_bounds(year);
         let ok = sessions::Entity::find_by_id(session)
-            .one(&txn)
+            .first(&txn)
             .await?
             .is_some_and(|s| {
                 s.programme_id == programme_id && s.starts_at >= start && s.starts_at < end

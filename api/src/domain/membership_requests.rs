@@ -7,6 +7,7 @@
 //! withdrawing, closes the request. The requester learns the person's id only once confirmed.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
@@ -172,7 +173,7 @@ pub(crate) async fn ask(
         .filter(membership_requests::Column::PersonId.eq(person_id))
         .filter(membership_requests::Column::OrganisationId.eq(organisation_id))
         .filter(membership_requests::Column::Status.eq(RequestStatus::Pending.code()))
-        .one(db)
+        .first(db)
         .await?
     {
         audit::record(
@@ -243,7 +244,7 @@ pub async fn get(
 ) -> ApiResult<MembershipRequest> {
     let row = visible(who, None)
         .filter(membership_requests::Column::Id.eq(id))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Membership request"))?;
     Ok(view(who, row))
@@ -265,7 +266,7 @@ pub async fn decide(ctx: &Ctx, id: Uuid, decision: Decision) -> ApiResult<Member
     let row = visible(who, None)
         .filter(membership_requests::Column::Id.eq(id))
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Membership request"))?;
     if let PeopleScope::Organisation(own) = who.people_scope() {
@@ -288,9 +289,11 @@ pub async fn decide(ctx: &Ctx, id: Uuid, decision: Decision) -> ApiResult<Member
     }
     if decision == Decision::Confirm {
         let organisation = organisations::Entity::find_by_id(row.organisation_id)
-            .one(&txn)
+            .first(&txn)
             .await?;
-        let person = people::Entity::find_by_id(row.person_id).one(&txn).await?;
+        let person = people::Entity::find_by_id(row.person_id)
+            .first(&txn)
+            .await?;
         let live =
             organisation.is_some_and(|o| o.active) && person.is_some_and(|p| p.erased_at.is_none());
         if !live {
@@ -304,7 +307,7 @@ pub async fn decide(ctx: &Ctx, id: Uuid, decision: Decision) -> ApiResult<Member
         let existing = memberships::Entity::find()
             .filter(memberships::Column::PersonId.eq(row.person_id))
             .filter(memberships::Column::OrganisationId.eq(row.organisation_id))
-            .one(&txn)
+            .first(&txn)
             .await?;
         if existing.is_none() {
             // A unique violation on the external id (taken meanwhile) answers 409.

@@ -1,5 +1,6 @@
 //! Partner organisations of the partnership.
 
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use chrono::{DateTime, Utc};
 use entities::{enums::Sector, organisations};
@@ -138,7 +139,7 @@ pub async fn get(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Organisation>
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<organisations::Model> {
     organisations::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Organisation"))
 }

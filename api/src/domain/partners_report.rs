@@ -1,6 +1,7 @@
 //! The partner report: what each partner paid, what its staff used, what non-attendance cost
 //! it, and its balance — with every apportionment by largest remainder so parts sum to the whole.
 
+use crate::db::FirstRow as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use entities::{bookings, completions, enums::BookingStatus, organisations, programme_years};
@@ -119,7 +120,7 @@ pub async fn total_costs(
         .map(|c| c.amount_pence)
         .sum();
     let fee = programme_years::Entity::find_by_id((programme_id, year))
-        .one(db)
+        .first(db)
         .await?
         .and_then(|y| y.licence_fee_per_champion_pence)
         .unwrap_or(0);

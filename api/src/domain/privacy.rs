@@ -2,6 +2,7 @@
 //! erasure (identifying details replaced, records kept so programme figures do not change).
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Utc};
 use entities::{
@@ -194,7 +195,7 @@ pub async fn erase(ctx: &Ctx, id: Uuid) -> ApiResult<Person> {
     let txn = ctx.begin().await?;
     let person = people::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))?;
     if person.erased_at.is_some() {

@@ -1,6 +1,7 @@
 //! Programme years (UK financial years, April–March) and their targets.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::versions::{self, Resource};
 use chrono::{DateTime, Utc};
 use entities::programme_years;
@@ -115,7 +116,7 @@ pub async fn get(
     check_year(year)?;
     programmes::find(db, programme_id).await?;
     programme_years::Entity::find_by_id((programme_id, year))
-        .one(db)
+        .first(db)
         .await?
         .map(Into::into)
         .ok_or_else(|| {
@@ -237,7 +238,7 @@ pub async fn put(
     .exec(&txn)
     .await?;
     let saved = programme_years::Entity::find_by_id((programme_id, year))
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme year"))?;
     audit::record(

@@ -1,6 +1,7 @@
 //! Programmes: Five to Thrive, Contextual Safeguarding, MECC, Systems Leadership, and any other
 //! the partnership runs.
 
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use chrono::{DateTime, Utc};
 use entities::programmes;
@@ -130,7 +131,7 @@ pub async fn create(
 pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::Model> {
     programmes::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme"))
 }
@@ -148,7 +149,7 @@ pub async fn all_ids(db: &impl ConnectionTrait) -> ApiResult<Vec<Uuid>> {
 
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<programmes::Model> {
     programmes::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme"))
 }

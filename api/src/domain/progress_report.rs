@@ -1,6 +1,7 @@
 //! The progress report of a programme year: each target against the actual to date and a
 //! forecast from confirmed bookings in scheduled sessions; and the reserved-places report.
 
+use crate::db::FirstRow as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -211,7 +212,7 @@ pub async fn progress(
     check(year)?;
     let programme = programmes::find(db, programme_id).await?;
     let targets = programme_years::Entity::find_by_id((programme_id, year))
-        .one(db)
+        .first(db)
         .await?;
     let y = year_sessions(db, programme_id, year).await?;
     let (from, to) = (london_today(y.start), london_today(y.end));
@@ -432,7 +433,7 @@ pub async fn reserved_places(
     check(year)?;
     programmes::find(db, programme_id).await?;
     let target = programme_years::Entity::find_by_id((programme_id, year))
-        .one(db)
+        .first(db)
         .await?
         .and_then(|y| y.reserved_share_bp)
         .map(i64::from);

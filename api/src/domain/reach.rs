@@ -2,6 +2,7 @@
 //! cohort, partner, sector, locality and staff group — and a trainer's lineage from champion
 //! course to the people they reached.
 
+use crate::db::FirstRow as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
@@ -335,7 +336,7 @@ pub async fn lineage(
         .filter(completions::Column::PersonId.eq(person_id))
         .filter(completions::Column::CourseId.in_subquery(champion_courses(Some(programme_id))))
         .order_by_desc(completions::Column::CompletedOn)
-        .one(db)
+        .first(db)
         .await?
         .map(|c| LineageChampion {
             course_id: c.course_id,

@@ -1,6 +1,7 @@
 //! Reference lists each partnership maintains: localities (community areas) and staff groups.
 //! Both tables have the same columns, so one set of generic functions serves them.
 
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use std::str::FromStr;
 
@@ -157,7 +158,7 @@ where
 {
     E::find()
         .filter(col::<E>("id").eq(id))
-        .one(db)
+        .first(db)
         .await?
         .map(Into::into)
         .ok_or_else(|| ApiError::NotFound(format!("No such {}.", E::LABEL)))
@@ -175,7 +176,7 @@ where
 {
     let current = E::find()
         .filter(col::<E>("id").eq(id))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("No such {}.", E::LABEL)))?;
     let name = cleaned_name(changes.name.as_deref(), &changes)?;

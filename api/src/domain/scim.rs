@@ -7,6 +7,7 @@
 //! in one transaction holding the organisation's row, as staff sync does, and deactivation uses
 //! sync's leaver rules.
 
+use crate::db::FirstRow as _;
 use crate::versions::{self, Resource};
 use std::collections::HashMap;
 
@@ -57,7 +58,7 @@ async fn membership(
         .filter(memberships::Column::OrganisationId.eq(organisation_id))
         .filter(memberships::Column::PersonId.eq(person_id))
         .filter(memberships::Column::ScimDeletedAt.is_null())
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| {
             ScimError::new(
@@ -97,12 +98,14 @@ pub async fn list(
         select = select.filter(condition(filter));
     }
     let total = select.clone().count(db).await?;
-    let page = select
-        .order_by_asc(memberships::Column::PersonId)
-        .offset(start_index.saturating_sub(1))
-        .limit(count)
-        .all(db)
-        .await?;
+    let page = crate::db::limited(
+        db,
+        select
+            .order_by_asc(memberships::Column::PersonId)
+            .offset(start_index.saturating_sub(1)),
+        count,
+    )
+    .await?;
     let resources = if count == 0 {
         Vec::new()
     } else {
@@ -178,7 +181,7 @@ async fn begin_for(ctx: &Ctx, org: Uuid) -> ScimResult<crate::db::WriteTxn> {
     let txn = ctx.begin().await?;
     organisations::Entity::find_by_id(org)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?;
     Ok(txn)
 }
@@ -192,7 +195,7 @@ async fn external_id_taken(
     Ok(memberships::Entity::find()
         .filter(memberships::Column::OrganisationId.eq(org))
         .filter(memberships::Column::ExternalId.eq(external_id))
-        .one(db)
+        .first(db)
         .await?
         .is_some())
 }
@@ -210,7 +213,7 @@ async fn user_name_taken(
     if let Some(id) = except {
         select = select.filter(memberships::Column::Id.ne(id));
     }
-    Ok(select.one(db).await?.is_some())
+    Ok(select.first(db).await?.is_some())
 }
 
 impl StoredUser {
@@ -248,7 +251,7 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
                     ),
                 ),
         )
-        .one(&txn)
+        .first(&txn)
         .await?;
     if let Some(gone) = deleted {
         let mut revived: memberships::ActiveModel = gone.clone().into();
@@ -280,14 +283,14 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
     }
     let known = people::Entity::find()
         .filter(people::Column::EmailKey.eq(email_key(&input.email)))
-        .one(&txn)
+        .first(&txn)
         .await?;
     let person_id = match known {
         Some(p) => {
             if memberships::Entity::find()
                 .filter(memberships::Column::OrganisationId.eq(org))
                 .filter(memberships::Column::PersonId.eq(p.id))
-                .one(&txn)
+                .first(&txn)
                 .await?
                 .is_some()
             {
@@ -340,7 +343,7 @@ pub async fn create(ctx: &Ctx, base_url: &str, org: Uuid, body: &Value) -> ScimR
     let has_primary = memberships::Entity::find()
         .filter(memberships::Column::PersonId.eq(person_id))
         .filter(memberships::Column::IsPrimary.eq(true))
-        .one(&txn)
+        .first(&txn)
         .await?
         .is_some();
     let m = memberships::ActiveModel {
@@ -457,7 +460,7 @@ async fn write(
     }
     let stored = input.stored.to_json();
     let person = people::Entity::find_by_id(id)
-        .one(txn)
+        .first(txn)
         .await?
         .ok_or_else(|| {
             ScimError::new(StatusCode::NOT_FOUND, None, format!("User {id} not found."))
@@ -471,7 +474,7 @@ async fn write(
         && key != person.email_key
         && people::Entity::find()
             .filter(people::Column::EmailKey.eq(key.clone()))
-            .one(txn)
+            .first(txn)
             .await?
             .is_some()
     {

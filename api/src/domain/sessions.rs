@@ -2,6 +2,7 @@
 //! link, capacity, facilitators, audience, booking window and reserved places.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -203,7 +204,7 @@ pub struct NewSession {
 pub(crate) async fn lock(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<sessions::Model> {
     sessions::Entity::find_by_id(id)
         .lock_exclusive()
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))
 }

@@ -3,6 +3,7 @@
 //! (learner) by default, trainer while in the trainer pipeline, and coordinator, admin or partner
 //! lead only where an admin granted it ([`grant`]). API keys stay for systems.
 
+use crate::db::FirstRow as _;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
 use entities::{enums::Role, people, role_grants, sign_in_links, trainer_steps, web_sessions};
@@ -52,7 +53,7 @@ pub async fn request_link(ctx: &Ctx, email: &str) -> ApiResult<()> {
         .filter(people::Column::EmailKey.eq(key))
         .filter(people::Column::Active.eq(true))
         .filter(people::Column::ErasedAt.is_null())
-        .one(&ctx.db)
+        .first(&ctx.db)
         .await?
     else {
         // Nothing is written for an unknown address (nor is the address kept anywhere).
@@ -111,7 +112,7 @@ pub async fn issue_link(ctx: &Ctx, person_id: Uuid) -> ApiResult<String> {
     people::Entity::find_by_id(person_id)
         .filter(people::Column::Active.eq(true))
         .filter(people::Column::ErasedAt.is_null())
-        .one(&ctx.db)
+        .first(&ctx.db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))?;
     let token = random_token();
@@ -152,7 +153,7 @@ pub async fn redeem(ctx: &Ctx, token: &str) -> ApiResult<Option<Opened>> {
         return Ok(None);
     }
     let Some(link) = sign_in_links::Entity::find_by_id(token_hash)
-        .one(&txn)
+        .first(&txn)
         .await?
     else {
         return Ok(None);
@@ -211,7 +212,7 @@ pub async fn session_of(
         .filter(web_sessions::Column::EndedAt.is_null())
         .filter(web_sessions::Column::ExpiresAt.gt(now))
         .filter(web_sessions::Column::LastSeenAt.gt(now - Duration::minutes(IDLE_MINUTES)))
-        .one(db)
+        .first(db)
         .await?
     else {
         return Ok(None);
@@ -219,7 +220,7 @@ pub async fn session_of(
     let Some(person) = people::Entity::find_by_id(session.person_id)
         .filter(people::Column::Active.eq(true))
         .filter(people::Column::ErasedAt.is_null())
-        .one(db)
+        .first(db)
         .await?
     else {
         return Ok(None);
@@ -249,7 +250,7 @@ pub async fn principal_of(
     session_id: Uuid,
     person_id: Uuid,
 ) -> ApiResult<Principal> {
-    let grant = role_grants::Entity::find_by_id(person_id).one(db).await?;
+    let grant = role_grants::Entity::find_by_id(person_id).first(db).await?;
     let (role, organisation_id) = match grant.as_ref().map(|g| (g.role.as_str(), g.organisation_id))
     {
         Some(("admin", _)) => (Role::Admin, None),
@@ -366,7 +367,7 @@ pub async fn get_grant(ctx: &Ctx, person_id: Uuid) -> ApiResult<RoleGrant> {
     ctx.who.require(crate::auth::Action::GrantRoles)?;
     super::people::find_visible(&ctx.db, &ctx.who, person_id).await?;
     let g = role_grants::Entity::find_by_id(person_id)
-        .one(&ctx.db)
+        .first(&ctx.db)
         .await?;
     Ok(grant_view(person_id, g))
 }
@@ -426,7 +427,9 @@ pub async fn grant(ctx: &Ctx, person_id: Uuid, input: RoleGrantInput) -> ApiResu
         Change::new("person", person_id, "role_granted").summary(format!("sign-in role {role}")),
     )
     .await?;
-    let g = role_grants::Entity::find_by_id(person_id).one(&txn).await?;
+    let g = role_grants::Entity::find_by_id(person_id)
+        .first(&txn)
+        .await?;
     txn.commit().await?;
     Ok(grant_view(person_id, g))
 }

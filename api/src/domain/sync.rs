@@ -4,6 +4,7 @@
 //! interleave; a dry run does the same work and rolls it back.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::problem::ProblemKind;
 use std::collections::{HashMap, HashSet};
 
@@ -163,7 +164,7 @@ pub async fn sync(
     let txn = ctx.begin().await?;
     let org = organisations::Entity::find_by_id(organisation_id)
         .lock_exclusive()
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Organisation"))?;
     if !org.active {

@@ -1,6 +1,7 @@
 //! Collecting every field error of a request before refusing it, and the checks shared by
 //! several resources.
 
+use crate::db::FirstRow as _;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
@@ -96,7 +97,7 @@ pub async fn ensure_free<E: EntityTrait>(
     if let Some((id_column, id)) = except {
         query = query.filter(id_column.ne(id));
     }
-    if query.one(db).await?.is_some() {
+    if query.first(db).await?.is_some() {
         return Err(ApiError::Conflict(message()));
     }
     Ok(())

@@ -5,6 +5,7 @@
 //! transaction; a replica that dies mid-send loses the lease after [`LEASE_SECONDS`].
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::db::WriteTxn;
 use crate::domain::webhook_targets::Targets;
 use crate::versions::{self, Resource};
@@ -250,7 +251,7 @@ async fn find_visible(
 ) -> ApiResult<webhooks::Model> {
     let own = scope(who)?;
     webhooks::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .filter(|w| own.is_none() || w.organisation_id == own)
         .ok_or_else(|| ApiError::not_found("Webhook"))
@@ -265,7 +266,7 @@ async fn feed_end(db: &impl ConnectionTrait) -> ApiResult<(i64, i64)> {
     let last = events::Entity::find()
         .order_by_desc(events::Column::TxId)
         .order_by_desc(events::Column::Id)
-        .one(db)
+        .first(db)
         .await?;
     Ok(last.map_or((0, 0), |e| (e.tx_id, e.id)))
 }
@@ -292,7 +293,7 @@ pub async fn create(ctx: &Ctx, targets: &Targets, input: NewWebhook) -> ApiResul
     };
     if let Some(org) = organisation_id
         && organisations::Entity::find_by_id(org)
-            .one(db)
+            .first(db)
             .await?
             .is_none()
     {
@@ -438,7 +439,7 @@ pub async fn redeliver(
     let hook = find_visible(db, who, id).await?;
     let delivery = deliveries::Entity::find_by_id(delivery_id)
         .filter(deliveries::Column::WebhookId.eq(hook.id))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Delivery"))?;
     let mut model: deliveries::ActiveModel = delivery.into();

@@ -3,6 +3,7 @@
 //! reserved place to the wrong sector.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::Utc;
@@ -106,10 +107,10 @@ pub async fn would_get_place(
     person: &people::Model,
 ) -> ApiResult<bool> {
     let session = sessions::Entity::find_by_id(session_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
-    let organisation = usable(booking_organisations(who, person).one(db).await?, person)?;
+    let organisation = usable(booking_organisations(who, person).first(db).await?, person)?;
     Ok(place_for(
         &session,
         &Availability::of(&session, now),
@@ -458,6 +459,8 @@ impl Standing {
             )
             .expr_as(scalar(cap), "cap")
             .build(db.get_database_backend());
+        // The membership sub-query's `LIMIT 1` as a number (see `db::sqlite_literal_limits`).
+        let query = crate::db::sqlite_literal_limits(query);
         let Some(row) = db.query_one_raw(query).await? else {
             return Ok((None, Self::default()));
         };

@@ -10,7 +10,9 @@ pub(super) async fn check(
     today: NaiveDate,
 ) -> ApiResult<courses::Model> {
     let mut errors = FieldErrors::default();
-    let course = courses::Entity::find_by_id(input.course_id).one(db).await?;
+    let course = courses::Entity::find_by_id(input.course_id)
+        .first(db)
+        .await?;
     match &course {
         None => errors.add("course_id", "no such course"),
         Some(c) if c.kind != CourseKind::Cascade => {
@@ -58,7 +60,7 @@ pub(super) async fn check(
     }
     if let Some(locality) = input.locality_id {
         let ok = localities::Entity::find_by_id(locality)
-            .one(db)
+            .first(db)
             .await?
             .is_some();
         errors.check(ok, "locality_id", "no such locality");

@@ -67,7 +67,7 @@ pub(super) async fn views(
 
 pub(super) async fn get_in(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<CascadeSession> {
     let row = cascade_sessions::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Cascade session"))?;
     Ok(views(db, vec![row]).await?.remove(0))

@@ -37,7 +37,7 @@ pub(crate) async fn pdf_for_holder(
     config: &Config,
     id: Uuid,
 ) -> ApiResult<Option<(Vec<u8>, certificates::Model)>> {
-    let Some(c) = certificates::Entity::find_by_id(id).one(db).await? else {
+    let Some(c) = certificates::Entity::find_by_id(id).first(db).await? else {
         return Ok(None);
     };
     if c.revoked_at.is_some() || c.superseded_by_id.is_some() {
@@ -53,7 +53,7 @@ pub async fn session_pdf(
     session_id: Uuid,
 ) -> ApiResult<Vec<u8>> {
     entities::sessions::Entity::find_by_id(session_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let mut rows = certificates::Entity::find()

@@ -15,7 +15,7 @@ pub(super) async fn next_number(db: &impl ConnectionTrait, year: i32) -> ApiResu
     .await?;
     let current = certificate_sequences::Entity::find_by_id(year)
         .lock_exclusive()
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("certificate counter missing")))?;
     let seq = current.last + 1;
@@ -63,11 +63,11 @@ pub(super) async fn insert(
     now: DateTime<Utc>,
 ) -> ApiResult<certificates::Model> {
     let person = people::Entity::find_by_id(d.person_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))?;
     let programme = programmes::Entity::find_by_id(d.programme_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme"))?;
     let issued_on = london_today(now);
@@ -110,7 +110,7 @@ pub(super) async fn insert(
 pub(super) async fn exists(db: &impl ConnectionTrait, origin_key: &str) -> ApiResult<bool> {
     Ok(certificates::Entity::find()
         .filter(certificates::Column::OriginKey.eq(origin_key))
-        .one(db)
+        .first(db)
         .await?
         .is_some())
 }
@@ -164,7 +164,7 @@ pub async fn issue_for_licence(
         return Ok(());
     }
     let programme = programmes::Entity::find_by_id(step.programme_id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Programme"))?;
     let details = Details {

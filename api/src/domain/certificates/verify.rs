@@ -16,7 +16,7 @@ pub async fn verify(
     }
     let c = certificates::Entity::find()
         .filter(certificates::Column::CodeHash.eq(hash(&normal)))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(not_found)?;
     let today = london_today(clock.now());

@@ -113,7 +113,7 @@ pub(super) async fn charges_for(
         None => c,
     };
     let tariff = programme_years::Entity::find_by_id((programme_id, year))
-        .one(db)
+        .first(db)
         .await?;
     let in_year: Vec<sessions::Model> = sessions::Entity::find()
         .filter(sessions_in_year(programme_id, year))
@@ -263,7 +263,7 @@ pub async fn waive(ctx: &Ctx, booking_id: Uuid, input: Waiver) -> ApiResult<Char
         });
     }
     let session = sessions::Entity::find_by_id(booking.session_id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let mut model: bookings::ActiveModel = booking.into();

@@ -2,6 +2,7 @@
 //! name exactly as recorded; the invitation (the same calendar the API serves) as an iMIP part
 //! and an `.ics` attachment; a certificate's PDF.
 
+use crate::db::FirstRow as _;
 use askama::Template;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Europe::London;
@@ -141,11 +142,11 @@ pub struct SessionFacts {
 
 impl SessionFacts {
     pub async fn load(db: &impl ConnectionTrait, id: uuid::Uuid) -> ApiResult<Option<Self>> {
-        let Some(session) = sessions::Entity::find_by_id(id).one(db).await? else {
+        let Some(session) = sessions::Entity::find_by_id(id).first(db).await? else {
             return Ok(None);
         };
         let title = courses::Entity::find_by_id(session.course_id)
-            .one(db)
+            .first(db)
             .await?
             .map_or_else(String::new, |c| c.title);
         let parts = sittings::Entity::find()
@@ -224,7 +225,7 @@ pub async fn compose(
     let Some(kind) = Kind::parse(&m.kind) else {
         return skip("unknown kind of message");
     };
-    let Some(person) = people::Entity::find_by_id(m.person_id).one(db).await? else {
+    let Some(person) = people::Entity::find_by_id(m.person_id).first(db).await? else {
         return skip("the person is gone");
     };
     if person.erased_at.is_some() {
@@ -236,7 +237,7 @@ pub async fn compose(
     let data: Value = serde_json::from_str(&m.data).unwrap_or(Value::Null);
     let my = format!("{}/my", config.public_url);
     let booking = match m.booking_id {
-        Some(id) => bookings::Entity::find_by_id(id).one(db).await?,
+        Some(id) => bookings::Entity::find_by_id(id).first(db).await?,
         None => None,
     };
     let facts = match m.session_id {

@@ -1,6 +1,7 @@
 //! The mail worker every replica runs: it leases due messages (one replica sends each), composes
 //! and sends them by SMTP or into the mail folder, retries with backoff and logs each attempt.
 
+use crate::db::FirstRow as _;
 use std::path::PathBuf;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -106,18 +107,18 @@ impl Transport {
 /// them against the committed row and skips a message the other has just taken.
 async fn claim(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ApiResult<Vec<Uuid>> {
     let backend = db.get_database_backend();
-    let sql = "UPDATE messages SET lease_until = $1 WHERE id IN (SELECT id FROM messages \
-               WHERE status = 'pending' AND next_attempt_at <= $2 \
-               AND (lease_until IS NULL OR lease_until <= $2) \
-               ORDER BY next_attempt_at, id LIMIT $3) \
-               AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
-               RETURNING id";
+    // The batch size is written as a number: SQLite plans a bound LIMIT again on every run.
+    let sql = format!(
+        "UPDATE messages SET lease_until = $1 WHERE id IN (SELECT id FROM messages \
+         WHERE status = 'pending' AND next_attempt_at <= $2 \
+         AND (lease_until IS NULL OR lease_until <= $2) \
+         ORDER BY next_attempt_at, id LIMIT {BATCH}) \
+         AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
+         RETURNING id"
+    );
     let sql = match backend {
-        sea_orm::DbBackend::Postgres => sql.to_owned(),
-        _ => sql
-            .replace("$1", "?1")
-            .replace("$2", "?2")
-            .replace("$3", "?3"),
+        sea_orm::DbBackend::Postgres => sql,
+        _ => sql.replace("$1", "?1").replace("$2", "?2"),
     };
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
@@ -126,7 +127,6 @@ async fn claim(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ApiResult<Vec<U
             [
                 SqlValue::from(now + Duration::seconds(LEASE_SECONDS)),
                 SqlValue::from(now),
-                SqlValue::from(BATCH),
             ],
         ))
         .await?;
@@ -174,7 +174,7 @@ async fn send_one(
 ) -> ApiResult<()> {
     let db = &ctx.db;
     let now = ctx.now();
-    let Some(m) = messages::Entity::find_by_id(id).one(db).await? else {
+    let Some(m) = messages::Entity::find_by_id(id).first(db).await? else {
         return Ok(());
     };
     let token = new_token();

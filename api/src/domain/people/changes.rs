@@ -3,6 +3,7 @@
 //! instead of gaining them, and a person's own fields changed only by their employer.
 
 use super::*;
+use crate::db::FirstRow as _;
 
 /// Checks that an optional staff group and locality exist and are in use.
 pub(super) async fn check_reference(
@@ -13,14 +14,14 @@ pub(super) async fn check_reference(
 ) -> ApiResult<()> {
     if let Some(id) = staff_group_id {
         let ok = staff_groups::Entity::find_by_id(id)
-            .one(db)
+            .first(db)
             .await?
             .is_some_and(|g| g.active);
         errors.check(ok, "staff_group_id", "no such active staff group");
     }
     if let Some(id) = locality_id {
         let ok = localities::Entity::find_by_id(id)
-            .one(db)
+            .first(db)
             .await?
             .is_some_and(|l| l.active);
         errors.check(ok, "locality_id", "no such active locality");
@@ -54,7 +55,7 @@ pub(super) async fn ensure_external_id_free(
     if let Some(person) = except_person {
         q = q.filter(memberships::Column::PersonId.ne(person));
     }
-    if q.one(db).await?.is_some() {
+    if q.first(db).await?.is_some() {
         return Err(ApiError::Conflict(format!(
             "Organisation {organisation_id} already uses external id `{external_id}` for another person."
         )));
@@ -144,7 +145,7 @@ pub async fn create(ctx: &Ctx, input: NewPerson) -> ApiResult<CreateOutcome> {
     if let PeopleScope::Organisation(own) = who.people_scope()
         && let Some(holder) = people::Entity::find()
             .filter(people::Column::EmailKey.eq(key.as_str()))
-            .one(&txn)
+            .first(&txn)
             .await?
         && find_visible(&txn, who, holder.id).await.is_err()
     {
@@ -228,7 +229,7 @@ pub async fn update(
         let elsewhere = memberships::Entity::find()
             .filter(memberships::Column::PersonId.eq(id))
             .filter(memberships::Column::OrganisationId.ne(own))
-            .one(&txn)
+            .first(&txn)
             .await?;
         if elsewhere.is_some() {
             return Err(ApiError::Forbidden(
@@ -311,12 +312,12 @@ pub async fn put_membership(
         check_external_id(&mut errors, "external_id", external);
     }
     let organisation = organisations::Entity::find_by_id(organisation_id)
-        .one(&txn)
+        .first(&txn)
         .await?;
     let existing = memberships::Entity::find()
         .filter(memberships::Column::PersonId.eq(person_id))
         .filter(memberships::Column::OrganisationId.eq(organisation_id))
-        .one(&txn)
+        .first(&txn)
         .await?;
     match &organisation {
         None => return Err(ApiError::not_found("Organisation")),

@@ -3,6 +3,7 @@
 //! a person out of scope is not found, never forbidden.
 
 use super::*;
+use crate::db::FirstRow as _;
 
 /// The people with a membership (current or past) of an organisation, as a sub-query.
 pub(crate) fn members_of(
@@ -42,7 +43,7 @@ pub(crate) async fn find_visible(
     id: Uuid,
 ) -> ApiResult<people::Model> {
     visible(who, id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))
 }
@@ -56,7 +57,7 @@ pub(crate) async fn lock_visible(
 ) -> ApiResult<people::Model> {
     visible(who, id)
         .lock_exclusive()
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))
 }
@@ -70,7 +71,7 @@ pub(crate) async fn primary_membership(
     Ok(memberships::Entity::find()
         .filter(memberships::Column::PersonId.eq(person_id))
         .filter(memberships::Column::IsPrimary.eq(true))
-        .one(db)
+        .first(db)
         .await?)
 }
 
@@ -168,7 +169,7 @@ pub(crate) async fn find_records_visible(
     people::Entity::find()
         .filter(records_scope(who, people::Column::Id))
         .filter(people::Column::Id.eq(id))
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Person"))
 }

@@ -9,6 +9,7 @@
 //! The whole-programme scope is the nil UUID; an organisation's scope holds only its own staff,
 //! which is what a partner key's breakdowns show.
 
+use crate::db::FirstRow as _;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Months, NaiveDate};
@@ -404,7 +405,7 @@ pub async fn fill_if_empty(db: &sea_orm::DatabaseConnection) -> ApiResult<()> {
         ))
         .await?;
     }
-    let filled = reach_rollup::Entity::find().one(&txn).await?.is_some();
+    let filled = reach_rollup::Entity::find().first(&txn).await?.is_some();
     if !filled {
         let mut after: Option<Uuid> = None;
         loop {

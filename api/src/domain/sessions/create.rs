@@ -109,7 +109,7 @@ pub(crate) async fn check_venue(
         }
         if let Some(id) = venue.locality_id {
             let ok = localities::Entity::find_by_id(id)
-                .one(db)
+                .first(db)
                 .await?
                 .is_some_and(|l| l.active);
             errors.check(ok, "venue.locality_id", "no such active locality");
@@ -300,7 +300,9 @@ pub(super) async fn check_new(
     let now = clock.now();
     let mut errors = FieldErrors::of(input);
     let parsed = parse_sittings(&mut errors, &input.sittings, now);
-    let course = courses::Entity::find_by_id(input.course_id).one(db).await?;
+    let course = courses::Entity::find_by_id(input.course_id)
+        .first(db)
+        .await?;
     match &course {
         None => errors.add("course_id", "no such course"),
         Some(c) if !c.active => errors.add("course_id", "the course is retired"),

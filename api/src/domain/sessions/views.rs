@@ -20,7 +20,7 @@ pub async fn get_settled(
 
 pub async fn get(db: &impl ConnectionTrait, clock: &Clock, id: Uuid) -> ApiResult<Session> {
     let model = sessions::Entity::find_by_id(id)
-        .one(db)
+        .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     Ok(views(db, clock, vec![model]).await?.remove(0))

@@ -2,6 +2,7 @@
 //! same transaction that freed it.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -11,8 +12,8 @@ use entities::{
     organisations, sessions,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -66,7 +67,7 @@ pub(crate) async fn promote(
     // long waitlist of people who cannot take the free places is not read on every booking.
     let reserved_only = Availability::of(session, now).general_free == 0;
     let cap = courses::Entity::find_by_id(session.course_id)
-        .one(db)
+        .first(db)
         .await?
         .and_then(|c| c.max_places_per_organisation);
     let mut per_org = if cap.is_some() {
@@ -80,8 +81,7 @@ pub(crate) async fn promote(
         let mut page = bookings::Entity::find()
             .filter(bookings::Column::SessionId.eq(session.id))
             .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
-            .order_by_asc(bookings::Column::WaitlistSeq)
-            .limit(WAITLIST_PAGE);
+            .order_by_asc(bookings::Column::WaitlistSeq);
         if let Some(seq) = after {
             page = page.filter(bookings::Column::WaitlistSeq.gt(seq));
         }
@@ -96,7 +96,7 @@ pub(crate) async fn promote(
                 ),
             );
         }
-        let waiting = page.all(db).await?;
+        let waiting = crate::db::limited(db, page, WAITLIST_PAGE).await?;
         let Some(last) = waiting.last() else {
             break;
         };
@@ -217,7 +217,7 @@ pub async fn settle_release_if_due(ctx: &Ctx, session_id: Uuid) -> ApiResult<()>
     let clock = &ctx.clock;
     let now = clock.now();
     let due = sessions::Entity::find_by_id(session_id)
-        .one(db)
+        .first(db)
         .await?
         .is_some_and(|s| !s.release_settled && s.reserved_release_at.is_some_and(|at| at <= now));
     if !due {
@@ -264,13 +264,13 @@ pub async fn give_place(ctx: &Ctx, booking_id: Uuid) -> ApiResult<Uuid> {
     let now = ctx.clock.now();
     let txn = ctx.begin().await?;
     let booking = bookings::Entity::find_by_id(booking_id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("Booking"))?;
     let mut session = lock(&txn, booking.session_id).await?;
     // Read again under the session's lock: a promotion may have just taken it.
     let booking = bookings::Entity::find_by_id(booking_id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .ok_or_else(|| crate::error::ApiError::not_found("Booking"))?;
     if booking.status != BookingStatus::Waitlisted {
@@ -286,7 +286,7 @@ pub async fn give_place(ctx: &Ctx, booking_id: Uuid) -> ApiResult<Uuid> {
         ));
     }
     let sector = organisations::Entity::find_by_id(booking.organisation_id)
-        .one(&txn)
+        .first(&txn)
         .await?
         .map_or(Sector::Other, |o| o.sector);
     if !clashing_people(&txn, session.id, &[booking.person_id])

@@ -2,6 +2,7 @@
 //! uses the default (Five to Thrive's).
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::versions::{self, Resource};
 use entities::pipeline_steps;
 use poem_openapi::Object;
@@ -106,7 +107,7 @@ pub async fn get(db: &impl ConnectionTrait, programme_id: Uuid) -> ApiResult<Pip
     programmes::find(db, programme_id).await?;
     let custom = pipeline_steps::Entity::find()
         .filter(pipeline_steps::Column::ProgrammeId.eq(programme_id))
-        .one(db)
+        .first(db)
         .await?
         .is_some();
     Ok(Pipeline {

@@ -1,6 +1,7 @@
 //! Recording steps: automatically from Cascade's data, or by hand with evidence, in order.
 
 use crate::ctx::Ctx;
+use crate::db::FirstRow as _;
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
@@ -73,7 +74,7 @@ pub async fn record_automatic(
         .filter(trainer_steps::Column::PersonId.eq(person_id))
         .filter(trainer_steps::Column::ProgrammeId.eq(programme_id))
         .filter(trainer_steps::Column::Code.eq(code))
-        .one(db)
+        .first(db)
         .await?
         .is_some();
     if exists {
@@ -115,7 +116,7 @@ pub async fn sync_automatic(
         .filter(trainer_steps::Column::ProgrammeId.eq(programme_id))
         .filter(trainer_steps::Column::Code.eq(code))
         .filter(trainer_steps::Column::Automatic.eq(true))
-        .one(db)
+        .first(db)
         .await?;
     match (existing, proven) {
         (Some(step), None) => {
@@ -222,7 +223,7 @@ pub async fn record(
     if who.signs_off_as_trainer() {
         // An accredited trainer may sign off anyone they observed, not only themselves.
         entities::people::Entity::find_by_id(person_id)
-            .one(&txn)
+            .first(&txn)
             .await?
             .ok_or_else(|| ApiError::not_found("Person"))?;
     } else {
@@ -358,7 +359,7 @@ pub async fn record(
                     input.programme_id,
                     financial_year(today),
                 ))
-                .one(&txn)
+                .first(&txn)
                 .await?
                 .and_then(|y| y.trainers_target);
                 let active = active_trainers(&txn, input.programme_id, today).await?;

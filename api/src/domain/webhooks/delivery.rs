@@ -83,19 +83,21 @@ pub(super) async fn serve_one(
     run: &mut Run,
 ) -> ApiResult<()> {
     let db = &ctx.db;
-    let Some(hook) = webhooks::Entity::find_by_id(id).one(db).await? else {
+    let Some(hook) = webhooks::Entity::find_by_id(id).first(db).await? else {
         return Ok(());
     };
     let types: Vec<String> = serde_json::from_str(&hook.event_types).unwrap_or_default();
     let kinds: Vec<&str> = types.iter().map(String::as_str).collect();
-    let new = visible_after(
-        db.get_database_backend(),
-        hook.organisation_id,
-        Some((hook.after_tx_id, hook.after_id)),
-        &kinds,
+    let new = crate::db::limited(
+        db,
+        visible_after(
+            db.get_database_backend(),
+            hook.organisation_id,
+            Some((hook.after_tx_id, hook.after_id)),
+            &kinds,
+        ),
+        BATCH,
     )
-    .limit(BATCH)
-    .all(db)
     .await?;
     if let Some(last) = new.last() {
         let txn = ctx.begin().await?;
@@ -136,7 +138,7 @@ pub(super) async fn serve_one(
             .filter(deliveries::Column::Status.eq(DeliveryStatus::Pending.as_str()))
             .order_by_asc(deliveries::Column::EventTxId)
             .order_by_asc(deliveries::Column::EventId)
-            .one(db)
+            .first(db)
             .await?
         else {
             break;
@@ -144,7 +146,7 @@ pub(super) async fn serve_one(
         if next.next_attempt_at > now {
             break; // later events wait for it, so the receiver sees them in order
         }
-        let Some(event) = events::Entity::find_by_id(next.event_id).one(db).await? else {
+        let Some(event) = events::Entity::find_by_id(next.event_id).first(db).await? else {
             break;
         };
         let outcome = match targets.check_before_sending(&hook.url) {
