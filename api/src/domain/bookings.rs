@@ -29,6 +29,22 @@ pub use create::{
     would_get_place,
 };
 
+/// `status IN (…)` of `bookings` with the statuses written into the statement, for the
+/// booking path's queries: `bookings` has partial indexes on status (`ux_bookings_active_person`:
+/// confirmed or waitlisted; `ux_bookings_waitlist_seq`: waitlisted), and a bound value compared
+/// with a partial index's condition makes SQLite plan the statement again every time it runs.
+pub(crate) fn status_among(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    statuses: &[BookingStatus],
+) -> SimpleExpr {
+    use sea_orm::ActiveEnum;
+    Expr::col(column).is_in(
+        statuses
+            .iter()
+            .map(|s| Expr::cust(format!("'{}'", s.to_value()))),
+    )
+}
+
 /// Where a booking stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(remote = "entities::enums::BookingStatus", rename_all = "snake_case")]

@@ -132,9 +132,10 @@ pub(crate) async fn future_places(
     Ok(bookings::Entity::find()
         .filter(bookings::Column::PersonId.is_in(people.iter().copied()))
         .filter(bookings::Column::SessionId.in_subquery(future))
-        .filter(
-            bookings::Column::Status.is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
-        )
+        .filter(super::status_among(
+            bookings::Column::Status,
+            &[BookingStatus::Confirmed, BookingStatus::Waitlisted],
+        ))
         .all(db)
         .await?)
 }

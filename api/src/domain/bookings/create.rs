@@ -418,10 +418,10 @@ impl Standing {
                 .from(bookings::Entity)
                 .and_where(bookings::Column::PersonId.eq(person.id))
                 .and_where(Expr::col(bookings::Column::CourseId).eq(course()))
-                .and_where(
-                    bookings::Column::Status
-                        .is_in([BookingStatus::Confirmed, BookingStatus::Waitlisted]),
-                )
+                .and_where(super::status_among(
+                    bookings::Column::Status,
+                    &[BookingStatus::Confirmed, BookingStatus::Waitlisted],
+                ))
                 .and_where(
                     bookings::Column::SessionId.in_subquery(
                         Query::select()

@@ -51,9 +51,10 @@ pub(crate) fn clashing(session_id: Uuid, people: &[Uuid]) -> SelectStatement {
         .and_where(
             Expr::col((bookings::Entity, bookings::Column::PersonId)).is_in(people.iter().copied()),
         )
-        .and_where(
-            Expr::col((bookings::Entity, bookings::Column::Status)).eq(BookingStatus::Confirmed),
-        )
+        .and_where(super::status_among(
+            (bookings::Entity, bookings::Column::Status),
+            &[BookingStatus::Confirmed],
+        ))
         .and_where(Expr::col((bookings::Entity, bookings::Column::SessionId)).ne(session_id))
         .to_owned()
 }

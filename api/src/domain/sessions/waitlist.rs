@@ -80,7 +80,10 @@ pub(crate) async fn promote(
     while Availability::of(session, now).free > 0 {
         let mut page = bookings::Entity::find()
             .filter(bookings::Column::SessionId.eq(session.id))
-            .filter(bookings::Column::Status.eq(BookingStatus::Waitlisted))
+            .filter(crate::domain::bookings::status_among(
+                bookings::Column::Status,
+                &[BookingStatus::Waitlisted],
+            ))
             .order_by_asc(bookings::Column::WaitlistSeq);
         if let Some(seq) = after {
             page = page.filter(bookings::Column::WaitlistSeq.gt(seq));
