@@ -76,8 +76,8 @@ impl<E: EntityTrait> FirstRow<E> for Select<E> {
 
 /// Writes every `LIMIT ?` of a SQLite statement as a number. SQLite's planner reads a bound
 /// `LIMIT` (sub-queries' too), so a prepared statement with one is parsed and planned again
-/// every time it runs (sea-query binds every limit, and `one` adds `LIMIT 1`): a third of a
-/// list page's time and a good part of a booking's, before this.
+/// every time it runs (sea-query binds every limit, and `one` adds `LIMIT 1`): a third of the
+/// server's time on a session list page, before this.
 pub fn sqlite_literal_limits(stmt: Statement) -> Statement {
     let Some(values) = stmt.values.as_ref() else {
         return stmt;
