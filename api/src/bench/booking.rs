@@ -329,6 +329,38 @@ fn record(collected: &Mutex<Collected>, backend: &'static str, scenario: String,
     }
 }
 
+/// The statements one call carried: SQLite's are separated by `;`, PostgreSQL's are the `WITH`
+/// clauses of the last (see `db::WriteTxn::later`).
+fn statements_of(sql: &str) -> Vec<&str> {
+    if !sql.starts_with("WITH w0 AS (") {
+        return sql.split(";\n").filter(|s| !s.trim().is_empty()).collect();
+    }
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find(" AS (") {
+        let body = &rest[open + 5..];
+        let mut depth = 1;
+        let end = body
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(body.len(), |(i, _)| i);
+        out.push(&body[..end]);
+        rest = &body[(end + 1).min(body.len())..];
+        if !rest.starts_with(", w") {
+            break;
+        }
+    }
+    out.push(rest.trim());
+    out
+}
+
 /// What one booking costs, in process on a connection that counts its statements: the
 /// statements by kind and table, and the median time of 100 bookings made one at a time with
 /// and without an Idempotency-Key (the idempotency middleware's cost).
@@ -376,7 +408,17 @@ async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Resu
     let one: Vec<(String, std::time::Duration)> =
         seen.lock().map(|s| s.clone()).unwrap_or_default();
     let mut by_kind: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
-    for (sql, elapsed) in &one {
+    // A call may carry several statements (`WriteTxn::later`): each is counted, sharing the
+    // call's time.
+    let parts: Vec<(&str, f64)> = one
+        .iter()
+        .flat_map(|(sql, elapsed)| {
+            let split = statements_of(sql);
+            let share = elapsed.as_secs_f64() * 1000.0 / split.len().max(1) as f64;
+            split.into_iter().map(move |s| (s, share))
+        })
+        .collect();
+    for (sql, ms) in &parts {
         let words: Vec<&str> = sql.split_whitespace().collect();
         let verb = words.first().copied().unwrap_or("?").to_uppercase();
         // The statement's own table: the first FROM, INTO or UPDATE outside parentheses (not
@@ -402,10 +444,12 @@ async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Resu
             .to_owned();
         let e = by_kind.entry(format!("{verb} {table}")).or_default();
         e.0 += 1;
-        e.1 += elapsed.as_secs_f64() * 1000.0;
+        e.1 += ms;
     }
     let mut out = format!(
-        "statements per booking (in process, one at a time): {} ({:.2} ms in the database)\n",
+        "statements per booking (in process, one at a time): {} in {} calls to the database \
+         ({:.2} ms in the database)\n",
+        parts.len(),
         one.len(),
         one.iter().map(|s| s.1.as_secs_f64() * 1000.0).sum::<f64>()
     );
@@ -607,4 +651,29 @@ async fn db_limit(
     conn.execute_unprepared(&format!("DROP TABLE {table}"))
         .await?;
     Ok(rate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements_of;
+
+    #[test]
+    fn a_call_is_counted_as_the_statements_it_carries() {
+        assert_eq!(
+            statements_of("INSERT INTO a VALUES (?);\nUPDATE b SET c = (1);\n"),
+            ["INSERT INTO a VALUES (?)", "UPDATE b SET c = (1)"]
+        );
+        assert_eq!(
+            statements_of(
+                "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), w1 AS (UPDATE b SET n = (($2))) \
+                 INSERT INTO e (t) VALUES ($3)"
+            ),
+            [
+                "INSERT INTO a (x) VALUES ($1)",
+                "UPDATE b SET n = (($2))",
+                "INSERT INTO e (t) VALUES ($3)"
+            ]
+        );
+        assert_eq!(statements_of("SELECT 1"), ["SELECT 1"]);
+    }
 }
