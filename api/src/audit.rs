@@ -15,7 +15,7 @@ use std::{cell::RefCell, future::Future};
 use chrono::{DateTime, Utc};
 use entities::audit_log;
 use poem_openapi::types::ToJSON;
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::Set;
 use uuid::Uuid;
 
 use crate::{db::WriteTxn, error::ApiResult};
@@ -118,7 +118,8 @@ pub async fn record(txn: &WriteTxn, change: Change) -> ApiResult<()> {
     };
     let at: DateTime<Utc> = author.clock.now();
     let (key_id, role) = (author.key_id, author.role);
-    audit_log::ActiveModel {
+    // Nothing reads the record back: it is written with the transaction's next statement.
+    txn.insert_later(audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         at: Set(at),
         key_id: Set(key_id),
@@ -128,8 +129,6 @@ pub async fn record(txn: &WriteTxn, change: Change) -> ApiResult<()> {
         action: Set(change.action.to_owned()),
         summary: Set(summary),
         person_id: Set(change.person_id),
-    }
-    .insert(txn)
-    .await?;
+    });
     Ok(())
 }

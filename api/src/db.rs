@@ -158,11 +158,18 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// writers queue here, in order, instead of polling SQLite's lock with the busy handler's sleeps
 /// (which made the slowest bookings wait for hundreds of milliseconds under load). Another
 /// process on the same file still waits through SQLite's busy timeout.
+///
+/// Statements whose outcome nobody reads — append-only records (audit, events, queued mail) and
+/// rows whose content the caller already holds — can be queued with [`WriteTxn::later`]: they
+/// are sent before the transaction's next statement or its commit, on SQLite all in one call
+/// (one hand-off to the connection's thread instead of one each, while the write turn is held).
+/// Anything the transaction runs afterwards sees them, and an error in one fails the commit.
 pub struct WriteTxn {
     // Declared first so it ends (commits or rolls back) before the turn is given up.
     txn: DatabaseTransaction,
     _turn: Option<OwnedMutexGuard<()>>,
     author: Author,
+    later: Mutex<Vec<Statement>>,
 }
 
 /// Whom the audit records written in a transaction name, and the clock that dates them: given
@@ -188,6 +195,8 @@ impl WriteTxn {
     /// case the transaction is handed to the idempotency middleware, which stores the answer in
     /// it and then commits: the change and its stored answer commit together or not at all.
     pub async fn commit(self) -> Result<(), DbErr> {
+        // What is queued is written now, so its errors are the handler's to answer.
+        self.flush().await?;
         match DEFERRED.try_with(Arc::clone) {
             Ok(slot) => {
                 let earlier = slot
@@ -205,7 +214,58 @@ impl WriteTxn {
 
     /// Commits now, whatever the request.
     pub async fn commit_now(self) -> Result<(), DbErr> {
+        self.flush().await?;
         self.txn.commit().await
+    }
+
+    /// Queues `stmt` to be sent with the transaction's next statement or its commit (see
+    /// [`WriteTxn`]): for statements whose result the caller does not read.
+    pub fn later(&self, stmt: Statement) {
+        self.later
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(stmt);
+    }
+
+    /// Queues the insert of a row whose every column the caller has set (see [`WriteTxn::later`]).
+    pub fn insert_later<A>(&self, row: A)
+    where
+        A: sea_orm::ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    {
+        let backend = self.txn.get_database_backend();
+        self.later(A::Entity::insert(row).build(backend));
+    }
+
+    /// Sends what [`WriteTxn::later`] queued: on SQLite as one call of several statements
+    /// (its placeholders are positional, so the values simply follow each other), elsewhere one
+    /// by one.
+    async fn flush(&self) -> Result<(), DbErr> {
+        let queued = std::mem::take(
+            &mut *self
+                .later
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let together = match self.txn.get_database_backend() {
+            _ if queued.len() == 1 => None,
+            DbBackend::Sqlite => sqlite_joined(&queued),
+            DbBackend::Postgres => postgres_chained(&queued),
+            _ => None,
+        };
+        match together {
+            Some(stmt) => {
+                self.txn.execute_raw(stmt).await?;
+            }
+            None => {
+                for stmt in queued {
+                    self.txn.execute_raw(stmt).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
@@ -240,24 +300,139 @@ impl ConnectionTrait for WriteTxn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.flush().await?;
         self.txn.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.flush().await?;
         self.txn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.flush().await?;
         self.txn.query_one_raw(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.flush().await?;
         self.txn.query_all_raw(stmt).await
     }
 
     fn support_returning(&self) -> bool {
         self.txn.support_returning()
     }
+}
+
+/// SQLite statements as one call: their SQL one after another, their values in the same order
+/// (SQLite numbers `?` placeholders across the statements of a call). None if one numbers its
+/// placeholders itself (`?3`).
+fn sqlite_joined(statements: &[Statement]) -> Option<Statement> {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for stmt in statements {
+        let mut numbered = false;
+        let body = placeholders(&stmt.sql, |rest, out| {
+            // `?3` or `$name`: placeholders that do not simply follow each other.
+            numbered |=
+                rest.starts_with('$') || rest[1..].starts_with(|c: char| c.is_ascii_digit());
+            out.push_str(&rest[..1]);
+            1
+        });
+        if numbered {
+            return None;
+        }
+        sql.push_str(body.trim_end().trim_end_matches(';'));
+        sql.push_str(";\n");
+        values.extend(stmt.values.iter().flat_map(|v| v.0.iter().cloned()));
+    }
+    Some(Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        sql,
+        values,
+    ))
+}
+
+/// PostgreSQL statements as one: all but the last as data-modifying `WITH` clauses of the last,
+/// their `$n` placeholders renumbered to follow each other. Only inserts, and at most one other
+/// statement: PostgreSQL runs the parts on one snapshot, so two parts changing one row would
+/// not both take effect. None otherwise (they are then sent one by one).
+fn postgres_chained(statements: &[Statement]) -> Option<Statement> {
+    let not_inserts = statements
+        .iter()
+        .filter(|s| {
+            !s.sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("INSERT")
+        })
+        .count();
+    if not_inserts > 1 {
+        return None;
+    }
+    let mut sql = String::new();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let last = statements.len() - 1;
+    for (i, stmt) in statements.iter().enumerate() {
+        let offset = values.len();
+        let (mut taken, mut unknown) = (0, false);
+        let body = placeholders(&stmt.sql, |rest, out| {
+            let digits = rest[1..].bytes().take_while(u8::is_ascii_digit).count();
+            match rest[1..=digits].parse::<usize>() {
+                Ok(n) if rest.starts_with('$') => {
+                    taken = taken.max(n);
+                    out.push_str(&format!("${}", n + offset));
+                    1 + digits
+                }
+                _ => {
+                    // A `?` operator or a dollar quote: not written by sea-query.
+                    unknown = true;
+                    out.push_str(&rest[..1]);
+                    1
+                }
+            }
+        });
+        let own = stmt.values.as_ref().map_or(0, |v| v.0.len());
+        if unknown || taken != own {
+            return None;
+        }
+        values.extend(stmt.values.iter().flat_map(|v| v.0.iter().cloned()));
+        let body = body.trim_end().trim_end_matches(';');
+        match i {
+            0 if last > 0 => sql.push_str(&format!("WITH w0 AS ({body})")),
+            _ if i == last => sql.push_str(&format!(" {body}")),
+            _ => sql.push_str(&format!(", w{i} AS ({body})")),
+        }
+    }
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+}
+
+/// Copies `sql`, letting `at` write each placeholder (`?` or `$`) found outside quotes: it is
+/// given the text from the placeholder on, writes its replacement and says how many bytes it
+/// used.
+fn placeholders(sql: &str, mut at: impl FnMut(&str, &mut String) -> usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut quote = None::<char>;
+    let mut i = 0;
+    while let Some(c) = sql[i..].chars().next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '?' | '$') => {
+                i += at(&sql[i..], &mut out);
+                continue;
+            }
+            (None, _) => {}
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
 }
 
 /// The write turn of each SQLite file this process has open.
@@ -310,6 +485,7 @@ pub(crate) async fn begin_write(
         txn,
         _turn: turn,
         author,
+        later: Mutex::default(),
     })
 }
 
@@ -342,6 +518,107 @@ pub async fn backup(db: &DatabaseConnection, file: &std::path::Path) -> anyhow::
 mod tests {
     use super::*;
     use sea_orm::Value;
+
+    fn insert(id: i64, v: Option<&str>) -> Statement {
+        Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO t (id, v) VALUES (?, ?)",
+            [Value::from(id), Value::from(v.map(str::to_owned))],
+        )
+    }
+
+    async fn values(db: &impl ConnectionTrait) -> Vec<String> {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT v FROM t ORDER BY id",
+            ))
+            .await
+            .expect("read");
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "v").expect("v"))
+            .collect()
+    }
+
+    #[test]
+    fn postgres_statements_chain_with_placeholders_renumbered() {
+        let pg = |sql: &str, values: Vec<Value>| {
+            Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+        };
+        let chained = postgres_chained(&[
+            pg(
+                "INSERT INTO \"a\" (\"x\", \"y\") VALUES ($1, $2)",
+                vec![Value::from(1), Value::from("$1 '")],
+            ),
+            pg(
+                "UPDATE \"b\" SET \"n\" = $1 WHERE \"note\" = '$2' AND \"id\" = $2",
+                vec![Value::from(3), Value::from(4)],
+            ),
+            pg(
+                "INSERT INTO e (t) VALUES (pg_current_xact_id()::text::bigint + $1)",
+                vec![Value::from(5)],
+            ),
+        ])
+        .expect("chained");
+        assert_eq!(
+            chained.sql,
+            "WITH w0 AS (INSERT INTO \"a\" (\"x\", \"y\") VALUES ($1, $2)), \
+             w1 AS (UPDATE \"b\" SET \"n\" = $3 WHERE \"note\" = '$2' AND \"id\" = $4) \
+             INSERT INTO e (t) VALUES (pg_current_xact_id()::text::bigint + $5)"
+        );
+        assert_eq!(chained.values.map(|v| v.0.len()), Some(5));
+        // Two statements that are not inserts might change one row: sent one by one.
+        let update = pg("UPDATE \"b\" SET \"n\" = $1", vec![Value::from(1)]);
+        assert!(postgres_chained(&[update.clone(), update]).is_none());
+        // Placeholders that do not match the values: left alone.
+        let unbound = pg("INSERT INTO a VALUES ($1)", vec![]);
+        assert!(postgres_chained(&[unbound.clone(), unbound]).is_none());
+    }
+
+    #[test]
+    fn sqlite_statements_join_unless_they_number_their_placeholders() {
+        let lite =
+            |sql: &str| Statement::from_sql_and_values(DbBackend::Sqlite, sql, [Value::from(1)]);
+        let joined = sqlite_joined(&[
+            lite("INSERT INTO a VALUES (?);"),
+            lite("UPDATE b SET c = ?"),
+        ])
+        .expect("joined");
+        assert_eq!(
+            joined.sql,
+            "INSERT INTO a VALUES (?);\nUPDATE b SET c = ?;\n"
+        );
+        assert_eq!(joined.values.map(|v| v.0.len()), Some(2));
+        assert!(sqlite_joined(&[lite("INSERT INTO a VALUES (?1)"), lite("SELECT ?")]).is_none());
+    }
+
+    #[tokio::test]
+    async fn queued_statements_go_before_the_next_and_their_errors_fail_the_commit() {
+        let db = connect("sqlite::memory:").await.expect("connect");
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .await
+            .expect("create");
+        let author = || Author {
+            key_id: None,
+            role: "system",
+            clock: Clock::system(),
+            after_the_fact: false,
+        };
+        // Queued statements are written, in order and with their own values, before a read.
+        let txn = begin_write(&db, author()).await.expect("begin");
+        txn.later(insert(2, Some("b")));
+        txn.later(insert(1, Some("a?")));
+        assert_eq!(values(&txn).await, ["a?", "b"]);
+        txn.later(insert(3, Some("c")));
+        txn.commit_now().await.expect("commit");
+        assert_eq!(values(&db).await, ["a?", "b", "c"]);
+        // One that fails (v may not be null) fails the commit, and nothing of it is kept.
+        let txn = begin_write(&db, author()).await.expect("begin");
+        txn.later(insert(4, Some("d")));
+        txn.later(insert(5, None));
+        assert!(txn.commit_now().await.is_err());
+        assert_eq!(values(&db).await, ["a?", "b", "c"]);
+    }
 
     fn limits(sql: &str, values: Vec<Value>) -> (String, Vec<Value>) {
         let stmt = sqlite_literal_limits(Statement::from_sql_and_values(

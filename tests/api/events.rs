@@ -3,7 +3,7 @@
 
 use cascade::domain::api_keys::KeyRole;
 use cascade_tests::{Reply, TestApp, id_of};
-use sea_orm::{DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -220,7 +220,10 @@ async fn postgres_only_an_event_committed_late_is_not_skipped_by_a_poller() {
     let course = app.course(programme, "mecc-skills").await;
     let session = id_of(&app.session(course, 20, 10).await);
 
-    let slow = app.db.begin().await.expect("begin");
+    let slow = cascade::ctx::Ctx::system(&app.db, &app.clock)
+        .begin()
+        .await
+        .expect("begin");
     let late_subject = Uuid::new_v4();
     cascade::domain::events::emit(
         &slow,
@@ -232,6 +235,8 @@ async fn postgres_only_an_event_committed_late_is_not_skipped_by_a_poller() {
     )
     .await
     .expect("emit");
+    // The event is queued (`WriteTxn::later`): the transaction's next statement writes it.
+    slow.execute_unprepared("SELECT 1").await.expect("flush");
     app.book(session, a, &app.admin).await.expect(201);
     let (early, cursor) = drain(&app, &app.admin, None, "", 50).await;
     assert!(

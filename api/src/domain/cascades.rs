@@ -137,7 +137,7 @@ pub struct CascadeSessionInput {
 
 /// Writes the attendance rows, and completion records for `newly_named` people.
 async fn write_attendance(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     config: &Config,
     id: Uuid,
     course: &courses::Model,
@@ -194,7 +194,7 @@ async fn write_attendance(
 /// Removes a session's attendance rows. The completions it gave people who are no longer named
 /// (all but `still_named`) are deleted and their certificates revoked.
 async fn clear_attendance(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     id: Uuid,
     still_named: &HashSet<Uuid>,
     now: DateTime<Utc>,

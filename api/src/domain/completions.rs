@@ -102,7 +102,7 @@ pub struct Origin {
 /// Records a completion inside the caller's transaction: creates it, or moves its date forward
 /// when the course is completed again. Then records the trainer steps it proves.
 pub async fn record(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     config: &Config,
     person_id: Uuid,
     course: &courses::Model,

@@ -32,7 +32,7 @@ pub const KINDS: &[&str] = &[
 
 /// Records an event in the caller's transaction.
 pub async fn emit(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     kind: &'static str,
     organisation_id: Option<Uuid>,
     subject_id: Uuid,
@@ -52,7 +52,8 @@ pub async fn emit(
              VALUES (?, ?, ?, ?, 0, ?)"
         }
     };
-    db.execute_raw(Statement::from_sql_and_values(
+    // Nothing reads it back: it is written with the transaction's next statement.
+    db.later(Statement::from_sql_and_values(
         backend,
         sql,
         [
@@ -62,8 +63,7 @@ pub async fn emit(
             data.to_string().into(),
             at.into(),
         ],
-    ))
-    .await?;
+    ));
     // The email it causes is queued in the same transaction.
     super::mail::on_event(db, kind, subject_id, &data, at).await
 }
@@ -251,7 +251,7 @@ pub async fn employer(db: &impl ConnectionTrait, person_id: Uuid) -> ApiResult<O
 
 /// The event of a booking's change.
 pub async fn booking(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     kind: &'static str,
     b: &entities::bookings::Model,
     at: DateTime<Utc>,

@@ -13,7 +13,9 @@ pub mod timed;
 
 use chrono::{DateTime, Utc};
 use entities::{bookings, enums::BookingStatus, messages};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -115,7 +117,7 @@ impl Outgoing {
 /// Queues messages in the caller's transaction; one already queued for the same person and
 /// event is left as it is.
 pub async fn enqueue(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     out: Vec<Outgoing>,
     at: DateTime<Utc>,
 ) -> ApiResult<()> {
@@ -141,10 +143,12 @@ pub async fn enqueue(
         unsubscribe_hash: Set(None),
         created_at: Set(at),
     });
-    messages::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([messages::Column::PersonId, messages::Column::DedupKey])
-        .exec_without_returning(db)
-        .await?;
+    // Nothing reads them back: they are written with the transaction's next statement.
+    db.later(
+        messages::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([messages::Column::PersonId, messages::Column::DedupKey])
+            .build(db.get_database_backend()),
+    );
     Ok(())
 }
 
@@ -154,7 +158,7 @@ fn uuid_at(data: &Value, field: &str) -> Option<Uuid> {
 
 /// The messages an event causes, queued in the transaction that emits it.
 pub async fn on_event(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     kind: &str,
     subject_id: Uuid,
     data: &Value,

@@ -11,9 +11,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use entities::{bookings, localities, memberships, organisations, people, staff_groups};
 use poem_openapi::{Enum, Object};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::{
@@ -470,7 +468,7 @@ pub async fn sync(
 /// their future places booked for this organisation (all their future places when deactivated)
 /// and offers each freed place to the waitlist.
 pub(crate) async fn leave(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     organisation_id: Uuid,
     leavers: &[&memberships::Model],
     now: chrono::DateTime<Utc>,

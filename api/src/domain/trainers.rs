@@ -246,7 +246,7 @@ pub async fn standing_of(
 /// Records the steps a completion proves: becoming a champion (champion course) or finishing
 /// the trainer course (trainer course) of the course's programme.
 pub async fn on_completion(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     person_id: Uuid,
     course: &courses::Model,
     completion: &entities::completions::Model,
@@ -280,7 +280,7 @@ pub async fn on_completion(
 /// Re-derives the co-delivery steps of the given people in a programme from its cascade
 /// sessions (after a cascade session is recorded, corrected or deleted).
 pub async fn refresh_co_delivery(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     programme_id: Uuid,
     people: &[Uuid],
     now: chrono::DateTime<chrono::Utc>,

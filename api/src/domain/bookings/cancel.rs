@@ -144,7 +144,7 @@ pub(crate) async fn future_places(
 /// session under its lock, and offers each freed place to the waitlist. The caller holds the
 /// people's rows (lock order person → session). Returns how many were cancelled.
 pub(crate) async fn cancel_places(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     places: Vec<bookings::Model>,
     reason: &str,
     now: DateTime<Utc>,

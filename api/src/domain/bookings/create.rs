@@ -14,8 +14,7 @@ use entities::{
 };
 use poem_openapi::Object;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QuerySelect,
-    QueryTrait, Select, Set,
+    ColumnTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QuerySelect, QueryTrait, Select,
     sea_query::{
         Alias, Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr,
     },
@@ -290,30 +289,30 @@ pub(crate) async fn create_in(
         }
         None => (BookingStatus::Waitlisted, Some(session.waitlist_next_seq)),
     };
-    let id = Uuid::now_v7();
-    let booking = bookings::ActiveModel {
-        id: Set(id),
-        session_id: Set(session.id),
-        course_id: Set(session.course_id),
-        person_id: Set(person.id),
-        organisation_id: Set(organisation.id),
-        status: Set(status),
-        place: Set(place),
-        waitlist_seq: Set(seq),
-        booked_by_key_id: Set(Some(who.key_id).filter(|k| !k.is_nil())),
-        booked_at: Set(now),
-        confirmed_at: Set(place.map(|_| now)),
-        promoted_at: Set(None),
-        cancelled_at: Set(None),
-        cancel_reason: Set(None),
-        late_cancellation: Set(false),
-        charge_waived_reason: Set(None),
-        charge_waived_at: Set(None),
-        charge_waived_by_key_id: Set(None),
-        updated_at: Set(now),
-    }
-    .insert(txn)
-    .await?;
+    let booking = bookings::Model {
+        id: Uuid::now_v7(),
+        session_id: session.id,
+        course_id: session.course_id,
+        person_id: person.id,
+        organisation_id: organisation.id,
+        status,
+        place,
+        waitlist_seq: seq,
+        booked_by_key_id: Some(who.key_id).filter(|k| !k.is_nil()),
+        booked_at: now,
+        confirmed_at: place.map(|_| now),
+        promoted_at: None,
+        cancelled_at: None,
+        cancel_reason: None,
+        late_cancellation: false,
+        charge_waived_reason: None,
+        charge_waived_at: None,
+        charge_waived_by_key_id: None,
+        updated_at: now,
+    };
+    // Every column is set here, so the row needs no reading back: it is written with the
+    // session's counts, the event, the email and the audit record in one go (see `WriteTxn`).
+    txn.insert_later(bookings::ActiveModel::from(booking.clone()));
     match place {
         Some(place) => {
             session.confirmed_count += 1;

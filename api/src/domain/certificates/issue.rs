@@ -43,7 +43,7 @@ pub(super) struct Details {
 }
 
 pub(crate) async fn certificate_event(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     kind: &'static str,
     c: &certificates::Model,
     now: DateTime<Utc>,
@@ -57,7 +57,7 @@ pub(crate) async fn certificate_event(
 }
 
 pub(super) async fn insert(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     config: &Config,
     d: Details,
     now: DateTime<Utc>,
@@ -118,7 +118,7 @@ pub(super) async fn exists(db: &impl ConnectionTrait, origin_key: &str) -> ApiRe
 /// Issues the certificate of a completion, once (an imported completion gets none: it was
 /// certified where it was done).
 pub async fn issue_for_completion(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     config: &Config,
     completion: &completions::Model,
     course: &courses::Model,
@@ -154,7 +154,7 @@ pub async fn issue_for_completion(
 
 /// Issues the licence certificate of an accreditation or renewal step, once.
 pub async fn issue_for_licence(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     config: &Config,
     step: &trainer_steps::Model,
     now: DateTime<Utc>,

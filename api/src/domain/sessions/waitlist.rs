@@ -12,8 +12,8 @@ use entities::{
     organisations, sessions,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QueryTrait, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use crate::{
 
 /// Gives a waiting booking its place (promoted now), with its `booking.promoted` event.
 async fn confirm_waiting(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     booking: bookings::Model,
     place: Place,
     now: DateTime<Utc>,
@@ -49,7 +49,7 @@ const WAITLIST_PAGE: u64 = 100;
 /// session row). Nobody is promoted once the first sitting has started. Returns the promoted
 /// booking ids.
 pub(crate) async fn promote(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     session: &mut sessions::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<Uuid>> {
@@ -156,7 +156,7 @@ pub(crate) async fn promote(
 /// Cancels every booking of a session that is in one of `statuses`, with `reason` (never late),
 /// inside the caller's transaction; the caller resets the session's counters.
 pub(crate) async fn cancel_all(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     session_id: Uuid,
     statuses: &[BookingStatus],
     reason: &str,
@@ -194,21 +194,33 @@ pub(crate) async fn cancel_all(
 
 /// Writes a session's counters (the caller holds its row).
 pub(crate) async fn save_counts(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     session: &sessions::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
-    sessions::ActiveModel {
-        id: Set(session.id),
-        confirmed_count: Set(session.confirmed_count),
-        reserved_confirmed: Set(session.reserved_confirmed),
-        waitlist_count: Set(session.waitlist_count),
-        waitlist_next_seq: Set(session.waitlist_next_seq),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .update(db)
-    .await?;
+    // The row is locked and the caller holds what it writes: sent with the next statement.
+    db.later(
+        sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::ConfirmedCount,
+                Expr::value(session.confirmed_count),
+            )
+            .col_expr(
+                sessions::Column::ReservedConfirmed,
+                Expr::value(session.reserved_confirmed),
+            )
+            .col_expr(
+                sessions::Column::WaitlistCount,
+                Expr::value(session.waitlist_count),
+            )
+            .col_expr(
+                sessions::Column::WaitlistNextSeq,
+                Expr::value(session.waitlist_next_seq),
+            )
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(session.id))
+            .build(db.get_database_backend()),
+    );
     Ok(())
 }
 

@@ -48,7 +48,7 @@ pub struct NewStep {
 
 /// The event of a step reached (automatic or recorded by hand).
 async fn step_event(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     step: &trainer_steps::Model,
     now: DateTime<Utc>,
 ) -> ApiResult<()> {
@@ -62,7 +62,7 @@ async fn step_event(
 
 /// Records a step Cascade's data proves, unless it is already recorded.
 pub async fn record_automatic(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     person_id: Uuid,
     programme_id: Uuid,
     code: &str,
@@ -104,7 +104,7 @@ pub async fn record_automatic(
 /// Makes an automatic step match what the data now proves: records it, moves its date, or
 /// withdraws it. A step that still holds is left as it is, so its history stays in order.
 pub async fn sync_automatic(
-    db: &impl ConnectionTrait,
+    db: &crate::db::WriteTxn,
     person_id: Uuid,
     programme_id: Uuid,
     code: &str,
