@@ -1,7 +1,6 @@
 //! The mail worker every replica runs: it leases due messages (one replica sends each), composes
 //! and sends them by SMTP or into the mail folder, retries with backoff and logs each attempt.
 
-use crate::db::FirstRow as _;
 use std::path::PathBuf;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -16,7 +15,8 @@ use lettre::{
 };
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, Set, Statement, sea_query::Value as SqlValue,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, Statement,
+    sea_query::Value as SqlValue,
 };
 use uuid::Uuid;
 
@@ -147,8 +147,14 @@ pub async fn deliver_due(ctx: &Ctx, config: &Config, transport: &Transport) -> A
         if ids.is_empty() {
             break;
         }
-        for id in ids {
-            send_one(ctx, config, transport, id, &mut run).await?;
+        // The claimed messages in one query, in the order they were claimed.
+        let claimed = messages::Entity::find()
+            .filter(messages::Column::Id.is_in(ids))
+            .order_by_asc(messages::Column::Id)
+            .all(&ctx.db)
+            .await?;
+        for m in claimed {
+            send_one(ctx, config, transport, m, &mut run).await?;
         }
     }
     Ok(run)
@@ -169,14 +175,11 @@ async fn send_one(
     ctx: &Ctx,
     config: &Config,
     transport: &Transport,
-    id: Uuid,
+    m: messages::Model,
     run: &mut Run,
 ) -> ApiResult<()> {
     let db = &ctx.db;
     let now = ctx.now();
-    let Some(m) = messages::Entity::find_by_id(id).first(db).await? else {
-        return Ok(());
-    };
     let token = new_token();
     let outcome = match compose(db, config, &ctx.clock, &m, &token).await? {
         Err(Skip::Because(why)) => Outcome::Skipped(why),
@@ -268,17 +271,20 @@ async fn record(
         }
         _ => {}
     }
+    // The message and its attempt are written in one call (see `WriteTxn::later`).
     let txn = ctx.begin().await?;
-    model.update(&txn).await?;
-    message_attempts::ActiveModel {
+    txn.later(
+        messages::Entity::update(model)
+            .validate()?
+            .build(txn.get_database_backend()),
+    );
+    txn.insert_later(message_attempts::ActiveModel {
         id: Set(Uuid::now_v7()),
         message_id: Set(id),
         attempted_at: Set(now),
         outcome: Set(label.to_owned()),
         error: Set(error),
-    }
-    .insert(&txn)
-    .await?;
+    });
     txn.commit().await?;
     Ok(())
 }
