@@ -411,6 +411,7 @@ impl Standing {
                     .to_owned(),
             )
         };
+        let upcoming = Alias::new("upcoming");
         let active = |here: bool| {
             Query::select()
                 .expr(Expr::col(bookings::Column::Id).count())
@@ -421,18 +422,25 @@ impl Standing {
                     bookings::Column::Status,
                     &[BookingStatus::Confirmed, BookingStatus::Waitlisted],
                 ))
-                .and_where(
-                    bookings::Column::SessionId.in_subquery(
-                        Query::select()
-                            .column(sessions::Column::Id)
-                            .from(sessions::Entity)
-                            .and_where(Expr::col(sessions::Column::StartsAt).gt(now))
-                            .and_where(
-                                Expr::col(sessions::Column::Status).eq(SessionStatus::Scheduled),
-                            )
-                            .to_owned(),
-                    ),
-                )
+                // Correlated, so only this person's few bookings are looked up: as `IN (the
+                // upcoming sessions)` both databases listed every scheduled session first.
+                .and_where(Expr::exists(
+                    Query::select()
+                        .expr(Expr::val(1))
+                        .from_as(sessions::Entity, upcoming.clone())
+                        .and_where(
+                            Expr::col((upcoming.clone(), sessions::Column::Id))
+                                .equals((bookings::Entity, bookings::Column::SessionId)),
+                        )
+                        .and_where(
+                            Expr::col((upcoming.clone(), sessions::Column::StartsAt)).gt(now),
+                        )
+                        .and_where(
+                            Expr::col((upcoming.clone(), sessions::Column::Status))
+                                .eq(SessionStatus::Scheduled),
+                        )
+                        .to_owned(),
+                ))
                 .and_where(if here {
                     bookings::Column::SessionId.eq(session_id)
                 } else {
