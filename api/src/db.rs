@@ -361,10 +361,9 @@ fn postgres_chained(statements: &[Statement]) -> Option<Statement> {
     let not_inserts = statements
         .iter()
         .filter(|s| {
-            !s.sql
-                .trim_start()
-                .to_ascii_uppercase()
-                .starts_with("INSERT")
+            let sql = s.sql.trim_start().to_ascii_uppercase();
+            // An upsert may change an existing row too.
+            !sql.starts_with("INSERT") || sql.contains(" DO UPDATE ")
         })
         .count();
     if not_inserts > 1 {
@@ -569,7 +568,12 @@ mod tests {
         assert_eq!(chained.values.map(|v| v.0.len()), Some(5));
         // Two statements that are not inserts might change one row: sent one by one.
         let update = pg("UPDATE \"b\" SET \"n\" = $1", vec![Value::from(1)]);
-        assert!(postgres_chained(&[update.clone(), update]).is_none());
+        assert!(postgres_chained(&[update.clone(), update.clone()]).is_none());
+        let upsert = pg(
+            "INSERT INTO b (n) VALUES ($1) ON CONFLICT (n) DO UPDATE SET n = 0",
+            vec![Value::from(1)],
+        );
+        assert!(postgres_chained(&[upsert, update]).is_none());
         // Placeholders that do not match the values: left alone.
         let unbound = pg("INSERT INTO a VALUES ($1)", vec![]);
         assert!(postgres_chained(&[unbound.clone(), unbound]).is_none());
