@@ -85,45 +85,36 @@ pub fn sqlite_literal_limits(stmt: Statement) -> Statement {
     if stmt.db_backend != DbBackend::Sqlite {
         return stmt;
     }
-    let mut sql = String::with_capacity(stmt.sql.len());
     let mut kept = Vec::with_capacity(values.0.len());
-    let (mut index, mut quote) = (0, None::<char>);
-    let mut chars = stmt.sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '?') if chars.peek().is_some_and(char::is_ascii_digit) => {
-                // Numbered placeholders (`?3`) are written by hand, never by sea-query.
-                return stmt;
-            }
-            (None, '?') => {
-                let value = values.0.get(index).cloned();
-                index += 1;
-                let number = match &value {
-                    Some(sea_orm::Value::BigUnsigned(Some(n))) => Some(n.to_string()),
-                    Some(sea_orm::Value::BigInt(Some(n))) => Some(n.to_string()),
-                    Some(sea_orm::Value::Unsigned(Some(n))) => Some(n.to_string()),
-                    Some(sea_orm::Value::Int(Some(n))) => Some(n.to_string()),
-                    _ => None,
-                };
-                let tail = sql.trim_end().as_bytes();
-                let after_limit =
-                    tail.len() >= 6 && tail[tail.len() - 6..].eq_ignore_ascii_case(b" LIMIT");
-                match number {
-                    Some(number) if after_limit => {
-                        sql.push_str(&number);
-                        continue;
-                    }
-                    _ => kept.extend(value),
-                }
-            }
-            (None, _) => {}
+    let (mut index, mut numbered) = (0, false);
+    let sql = placeholders(&stmt.sql, |rest, out| {
+        if !rest.starts_with('?') {
+            out.push_str(&rest[..1]);
+            return 1;
         }
-        sql.push(c);
-    }
-    if index != values.0.len() {
+        // Numbered placeholders (`?3`) are written by hand, never by sea-query.
+        numbered |= rest[1..].starts_with(|c: char| c.is_ascii_digit());
+        let value = values.0.get(index).cloned();
+        index += 1;
+        let number = match &value {
+            Some(sea_orm::Value::BigUnsigned(Some(n))) => Some(n.to_string()),
+            Some(sea_orm::Value::BigInt(Some(n))) => Some(n.to_string()),
+            Some(sea_orm::Value::Unsigned(Some(n))) => Some(n.to_string()),
+            Some(sea_orm::Value::Int(Some(n))) => Some(n.to_string()),
+            _ => None,
+        };
+        let tail = out.trim_end().as_bytes();
+        let after_limit = tail.len() >= 6 && tail[tail.len() - 6..].eq_ignore_ascii_case(b" LIMIT");
+        match number {
+            Some(number) if after_limit => out.push_str(&number),
+            _ => {
+                kept.extend(value);
+                out.push('?');
+            }
+        }
+        1
+    });
+    if numbered || index != values.0.len() {
         // Placeholders this scan could not count (never written by sea-query): leave it be.
         return stmt;
     }
@@ -324,6 +315,13 @@ impl ConnectionTrait for WriteTxn {
     }
 }
 
+/// An instant as the databases keep it (microseconds: PostgreSQL's precision), for a row that
+/// is written with [`WriteTxn::insert_later`] and answered without being read back.
+pub fn as_stored(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound as _;
+    at.trunc_subsecs(6)
+}
+
 /// SQLite statements as one call: their SQL one after another, their values in the same order
 /// (SQLite numbers `?` placeholders across the statements of a call). None if one numbers its
 /// placeholders itself (`?3`).
@@ -408,6 +406,39 @@ fn postgres_chained(statements: &[Statement]) -> Option<Statement> {
         sql,
         values,
     ))
+}
+
+/// The statements one call carried: SQLite's are separated by `;`, PostgreSQL's are the `WITH`
+/// clauses of the last: the parts [`sqlite_joined`] and [`postgres_chained`] put together
+/// (for the booking bench's count).
+pub fn statements_of(sql: &str) -> Vec<&str> {
+    if !sql.starts_with("WITH w0 AS (") {
+        return sql.split(";\n").filter(|s| !s.trim().is_empty()).collect();
+    }
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(open) = rest.find(" AS (") {
+        let body = &rest[open + 5..];
+        let mut depth = 1;
+        let end = body
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(body.len(), |(i, _)| i);
+        out.push(&body[..end]);
+        rest = &body[(end + 1).min(body.len())..];
+        if !rest.starts_with(", w") {
+            break;
+        }
+    }
+    out.push(rest.trim());
+    out
 }
 
 /// Copies `sql`, letting `at` write each placeholder (`?` or `$`) found outside quotes: it is
@@ -594,6 +625,26 @@ mod tests {
         );
         assert_eq!(joined.values.map(|v| v.0.len()), Some(2));
         assert!(sqlite_joined(&[lite("INSERT INTO a VALUES (?1)"), lite("SELECT ?")]).is_none());
+    }
+
+    #[test]
+    fn a_call_is_counted_as_the_statements_it_carries() {
+        assert_eq!(
+            statements_of("INSERT INTO a VALUES (?);\nUPDATE b SET c = (1);\n"),
+            ["INSERT INTO a VALUES (?)", "UPDATE b SET c = (1)"]
+        );
+        assert_eq!(
+            statements_of(
+                "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), w1 AS (UPDATE b SET n = (($2))) \
+                 INSERT INTO e (t) VALUES ($3)"
+            ),
+            [
+                "INSERT INTO a (x) VALUES ($1)",
+                "UPDATE b SET n = (($2))",
+                "INSERT INTO e (t) VALUES ($3)"
+            ]
+        );
+        assert_eq!(statements_of("SELECT 1"), ["SELECT 1"]);
     }
 
     #[tokio::test]

@@ -90,6 +90,28 @@ async fn a_booking_confirms_a_general_place_and_the_session_counts_it() {
     assert_eq!(listed.body["items"][0]["id"], booking.to_string());
 }
 
+/// The answer to a booking is the booking as stored: its instants read back alike, though the
+/// row is written without being read back and PostgreSQL keeps microseconds.
+#[tokio::test]
+async fn a_new_booking_reads_back_as_it_was_answered() {
+    let app = TestApp::spawn().await;
+    let w = world(&app, 1000).await;
+    let session = id_of(&app.session(w.course, 30, 20).await);
+    let person = app
+        .person("Ana Núñez", "ana@example.org", w.council, "C-9")
+        .await;
+    app.clock.advance(Duration::nanoseconds(123_456_789));
+    let created = app.book(session, person, &app.admin).await.expect(201).body;
+    let read = app
+        .get(&format!("/api/v1/bookings/{}", id_of(&created)), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    for field in ["booked_at", "confirmed_at", "updated_at"] {
+        assert_eq!(created[field], read[field], "{field}");
+    }
+}
+
 #[tokio::test]
 async fn reserved_places_go_only_to_the_reserved_sector_until_release_then_to_the_waitlist() {
     let app = TestApp::spawn().await;

@@ -329,38 +329,6 @@ fn record(collected: &Mutex<Collected>, backend: &'static str, scenario: String,
     }
 }
 
-/// The statements one call carried: SQLite's are separated by `;`, PostgreSQL's are the `WITH`
-/// clauses of the last (see `db::WriteTxn::later`).
-fn statements_of(sql: &str) -> Vec<&str> {
-    if !sql.starts_with("WITH w0 AS (") {
-        return sql.split(";\n").filter(|s| !s.trim().is_empty()).collect();
-    }
-    let mut out = Vec::new();
-    let mut rest = sql;
-    while let Some(open) = rest.find(" AS (") {
-        let body = &rest[open + 5..];
-        let mut depth = 1;
-        let end = body
-            .char_indices()
-            .find(|&(_, c)| {
-                depth += match c {
-                    '(' => 1,
-                    ')' => -1,
-                    _ => 0,
-                };
-                depth == 0
-            })
-            .map_or(body.len(), |(i, _)| i);
-        out.push(&body[..end]);
-        rest = &body[(end + 1).min(body.len())..];
-        if !rest.starts_with(", w") {
-            break;
-        }
-    }
-    out.push(rest.trim());
-    out
-}
-
 /// What one booking costs, in process on a connection that counts its statements: the
 /// statements by kind and table, and the median time of 100 bookings made one at a time with
 /// and without an Idempotency-Key (the idempotency middleware's cost).
@@ -413,7 +381,7 @@ async fn statements(url: &str, server: &Server, seeded: &Seeded) -> anyhow::Resu
     let parts: Vec<(&str, f64)> = one
         .iter()
         .flat_map(|(sql, elapsed)| {
-            let split = statements_of(sql);
+            let split = crate::db::statements_of(sql);
             let share = elapsed.as_secs_f64() * 1000.0 / split.len().max(1) as f64;
             split.into_iter().map(move |s| (s, share))
         })
@@ -651,29 +619,4 @@ async fn db_limit(
     conn.execute_unprepared(&format!("DROP TABLE {table}"))
         .await?;
     Ok(rate)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::statements_of;
-
-    #[test]
-    fn a_call_is_counted_as_the_statements_it_carries() {
-        assert_eq!(
-            statements_of("INSERT INTO a VALUES (?);\nUPDATE b SET c = (1);\n"),
-            ["INSERT INTO a VALUES (?)", "UPDATE b SET c = (1)"]
-        );
-        assert_eq!(
-            statements_of(
-                "WITH w0 AS (INSERT INTO a (x) VALUES ($1)), w1 AS (UPDATE b SET n = (($2))) \
-                 INSERT INTO e (t) VALUES ($3)"
-            ),
-            [
-                "INSERT INTO a (x) VALUES ($1)",
-                "UPDATE b SET n = (($2))",
-                "INSERT INTO e (t) VALUES ($3)"
-            ]
-        );
-        assert_eq!(statements_of("SELECT 1"), ["SELECT 1"]);
-    }
 }

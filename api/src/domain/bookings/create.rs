@@ -289,6 +289,8 @@ pub(crate) async fn create_in(
         }
         None => (BookingStatus::Waitlisted, Some(session.waitlist_next_seq)),
     };
+    // The row is answered as built, so its instants are what the database keeps.
+    let at = crate::db::as_stored(now);
     let booking = bookings::Model {
         id: Uuid::now_v7(),
         session_id: session.id,
@@ -299,8 +301,8 @@ pub(crate) async fn create_in(
         place,
         waitlist_seq: seq,
         booked_by_key_id: Some(who.key_id).filter(|k| !k.is_nil()),
-        booked_at: now,
-        confirmed_at: place.map(|_| now),
+        booked_at: at,
+        confirmed_at: place.map(|_| at),
         promoted_at: None,
         cancelled_at: None,
         cancel_reason: None,
@@ -308,7 +310,7 @@ pub(crate) async fn create_in(
         charge_waived_reason: None,
         charge_waived_at: None,
         charge_waived_by_key_id: None,
-        updated_at: now,
+        updated_at: at,
     };
     // Every column is set here, so the row needs no reading back: it is written with the
     // session's counts, the event, the email and the audit record in one go (see `WriteTxn`).
