@@ -74,6 +74,54 @@ impl<E: EntityTrait> FirstRow<E> for Select<E> {
     }
 }
 
+/// The statement of `select.first(db)` (see [`FirstRow`]), for [`first_of_each`].
+pub fn first_statement<E: EntityTrait>(backend: DbBackend, select: Select<E>) -> Statement {
+    sqlite_literal_limits(backend.build(QueryTrait::as_query(&select.limit(1))))
+}
+
+/// The first row of each read, in the order given. On SQLite they go in one call (one hand-off
+/// to the connection's thread instead of one each — inside a write transaction, while its write
+/// turn is held), each read wrapped as `SELECT i AS "read#", * FROM (read)` to tell its row
+/// apart; elsewhere one by one, in order, so the row locks they take are taken in that order.
+pub async fn first_of_each(
+    db: &impl ConnectionTrait,
+    reads: Vec<Statement>,
+) -> Result<Vec<Option<QueryResult>>, DbErr> {
+    let wrapped: Option<Vec<Statement>> =
+        (db.get_database_backend() == DbBackend::Sqlite && reads.len() > 1).then(|| {
+            reads
+                .iter()
+                .enumerate()
+                .map(|(i, read)| Statement {
+                    sql: format!(
+                        "SELECT {i} AS \"read#\", * FROM ({})",
+                        read.sql.trim_end().trim_end_matches(';')
+                    ),
+                    ..read.clone()
+                })
+                .collect()
+        });
+    if let Some(stmt) = wrapped.as_deref().and_then(sqlite_joined) {
+        let mut firsts: Vec<Option<QueryResult>> = reads.iter().map(|_| None).collect();
+        for row in db.query_all_raw(stmt).await? {
+            let i: i64 = row.try_get("", "read#")?;
+            let slot = usize::try_from(i)
+                .ok()
+                .and_then(|i| firsts.get_mut(i))
+                .ok_or_else(|| DbErr::Custom(format!("a row of read {i}, which was not sent")))?;
+            if slot.is_none() {
+                *slot = Some(row);
+            }
+        }
+        return Ok(firsts);
+    }
+    let mut firsts = Vec::with_capacity(reads.len());
+    for read in reads {
+        firsts.push(db.query_one_raw(read).await?);
+    }
+    Ok(firsts)
+}
+
 /// Writes every `LIMIT ?` of a SQLite statement as a number. SQLite's planner reads a bound
 /// `LIMIT` (sub-queries' too), so a prepared statement with one is parsed and planned again
 /// every time it runs (sea-query binds every limit, and `one` adds `LIMIT 1`): a third of the
@@ -673,6 +721,44 @@ mod tests {
         txn.later(insert(5, None));
         assert!(txn.commit_now().await.is_err());
         assert_eq!(values(&db).await, ["a?", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn reads_sent_together_give_each_its_own_first_row() {
+        let db = connect("sqlite::memory:").await.expect("connect");
+        db.execute_unprepared(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);
+             INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        )
+        .await
+        .expect("create");
+        let read = |sql: &str, values: Vec<Value>| {
+            Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+        };
+        let firsts = first_of_each(
+            &db,
+            vec![
+                read("SELECT v FROM t WHERE id = ?", vec![Value::from(3)]),
+                // Finds nothing: its place stays empty and the next keeps its own.
+                read("SELECT v FROM t WHERE id = ?", vec![Value::from(9)]),
+                read(
+                    "SELECT v, ? AS n FROM t WHERE id > ? ORDER BY id DESC LIMIT 2",
+                    vec![Value::from("x"), Value::from(0)],
+                ),
+            ],
+        )
+        .await
+        .expect("reads");
+        let v = |row: &Option<QueryResult>| {
+            row.as_ref()
+                .map(|r| r.try_get::<String>("", "v").expect("v"))
+        };
+        assert_eq!(firsts.len(), 3);
+        assert_eq!(v(&firsts[0]).as_deref(), Some("c"));
+        assert_eq!(v(&firsts[1]), None);
+        assert_eq!(v(&firsts[2]).as_deref(), Some("c"));
+        let n = firsts[2].as_ref().map(|r| r.try_get::<String>("", "n"));
+        assert_eq!(n.and_then(Result::ok).as_deref(), Some("x"));
     }
 
     fn limits(sql: &str, values: Vec<Value>) -> (String, Vec<Value>) {

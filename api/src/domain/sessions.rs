@@ -202,9 +202,13 @@ pub struct NewSession {
 /// Loads a session row for a write, holding it until the transaction ends: `FOR UPDATE` on
 /// PostgreSQL; on SQLite the IMMEDIATE transaction already holds the write lock.
 pub(crate) async fn lock(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<sessions::Model> {
-    sessions::Entity::find_by_id(id)
-        .lock_exclusive()
+    locked(id)
         .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))
+}
+
+/// The select of [`lock`] (for `db::first_of_each`).
+pub(crate) fn locked(id: Uuid) -> sea_orm::Select<sessions::Entity> {
+    sessions::Entity::find_by_id(id).lock_exclusive()
 }

@@ -3,7 +3,7 @@
 //! reserved place to the wrong sector.
 
 use crate::ctx::Ctx;
-use crate::db::FirstRow as _;
+use crate::db::{FirstRow as _, first_statement};
 use crate::error::refused;
 use crate::problem::ProblemKind;
 use chrono::Utc;
@@ -30,9 +30,9 @@ use crate::{
     auth::{PeopleScope, Principal},
     clock::Clock,
     domain::{
-        people::lock_visible,
+        people::visible_locked,
         sessions::{
-            Availability, lock,
+            Availability, locked,
             waitlist::{promote, save_counts},
         },
     },
@@ -50,12 +50,12 @@ pub struct NewBooking {
 
 /// The organisation a place is booked for, as a sub-query: a partner books for itself;
 /// otherwise the person's primary (else first) active membership.
-fn booking_membership(who: &Principal, person: &people::Model) -> SelectStatement {
+fn booking_membership(who: &Principal, person_id: Uuid) -> SelectStatement {
     let mut membership = Query::select();
     membership
         .column(memberships::Column::OrganisationId)
         .from(memberships::Entity)
-        .and_where(memberships::Column::PersonId.eq(person.id))
+        .and_where(memberships::Column::PersonId.eq(person_id))
         .and_where(memberships::Column::Active.eq(true));
     if let PeopleScope::Organisation(own) = who.people_scope() {
         membership.and_where(memberships::Column::OrganisationId.eq(own));
@@ -68,9 +68,9 @@ fn booking_membership(who: &Principal, person: &people::Model) -> SelectStatemen
 }
 
 /// The organisations that may book for `person` (none, or the one of [`booking_membership`]).
-fn booking_organisations(who: &Principal, person: &people::Model) -> Select<organisations::Entity> {
+fn booking_organisations(who: &Principal, person_id: Uuid) -> Select<organisations::Entity> {
     organisations::Entity::find()
-        .filter(organisations::Column::Id.in_subquery(booking_membership(who, person)))
+        .filter(organisations::Column::Id.in_subquery(booking_membership(who, person_id)))
 }
 
 /// Refuses when there is no organisation to book for, or it is inactive.
@@ -109,7 +109,10 @@ pub async fn would_get_place(
         .first(db)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
-    let organisation = usable(booking_organisations(who, person).first(db).await?, person)?;
+    let organisation = usable(
+        booking_organisations(who, person.id).first(db).await?,
+        person,
+    )?;
     Ok(place_for(
         &session,
         &Availability::of(&session, now),
@@ -159,16 +162,38 @@ pub(crate) async fn create_in(
     arrival: Arrival,
 ) -> ApiResult<Booking> {
     let now = clock.now();
+    let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
     // Person first, then session: every booking locks in this order, so two never deadlock.
-    let person = lock_visible(txn, who, input.person_id).await?;
-    // What the rules read about this person is read before the session's row is locked, so
-    // bookings of one session wait for each other only for the writes. It rests on the
-    // person's row (held) and on what a session never changes (its course) or what may change
-    // only as a concurrent edit of it would (its sittings, for a clash, which warns and never
-    // refuses); the cap per organisation, which counts the session's places, is read under
-    // the lock below.
-    let (organisation, standing) = Standing::read(txn, who, &person, session_id, now).await?;
-    let mut session = lock(txn, session_id).await?;
+    // What the rules read about this person is read between them, before the session's row is
+    // locked, so bookings of one session wait for each other only for the writes. It rests on
+    // the person's row (held) and on what a session never changes (its course) or what may
+    // change only as a concurrent edit of it would (its sittings, for a clash, which warns and
+    // never refuses); the cap per organisation, which counts the session's places, is read
+    // under the lock below. On SQLite the three reads are one call (`db::first_of_each`).
+    let mut rows = crate::db::first_of_each(
+        txn,
+        vec![
+            first_statement(backend, visible_locked(who, input.person_id)),
+            Standing::statement(backend, who, input.person_id, session_id, now),
+            first_statement(backend, locked(session_id)),
+        ],
+    )
+    .await?
+    .into_iter();
+    let (person, standing, session) = (
+        rows.next().flatten(),
+        rows.next().flatten(),
+        rows.next().flatten(),
+    );
+    let person = person
+        .map(|row| people::Model::from_query_result(&row, ""))
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found("Person"))?;
+    let (organisation, standing) = Standing::of(standing)?;
+    let mut session = session
+        .map(|row| sessions::Model::from_query_result(&row, ""))
+        .transpose()?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
 
     match session.status {
         SessionStatus::Cancelled => {
@@ -396,13 +421,15 @@ struct Standing {
 }
 
 impl Standing {
-    async fn read(
-        db: &impl sea_orm::ConnectionTrait,
+    /// The statement: the organisation's row with the rest as sub-queries (none when there is
+    /// no organisation to book for).
+    fn statement(
+        backend: sea_orm::DbBackend,
         who: &Principal,
-        person: &people::Model,
+        person_id: Uuid,
         session_id: Uuid,
         now: chrono::DateTime<Utc>,
-    ) -> ApiResult<(Option<organisations::Model>, Self)> {
+    ) -> sea_orm::Statement {
         // The session's course, as a sub-query (the session's row is not read yet).
         let course = || {
             scalar(
@@ -418,7 +445,7 @@ impl Standing {
             Query::select()
                 .expr(Expr::col(bookings::Column::Id).count())
                 .from(bookings::Entity)
-                .and_where(bookings::Column::PersonId.eq(person.id))
+                .and_where(bookings::Column::PersonId.eq(person_id))
                 .and_where(Expr::col(bookings::Column::CourseId).eq(course()))
                 .and_where(super::status_among(
                     bookings::Column::Status,
@@ -455,22 +482,26 @@ impl Standing {
             .from(courses::Entity)
             .and_where(Expr::col(courses::Column::Id).eq(course()))
             .to_owned();
-        let query = booking_organisations(who, person)
+        let query = booking_organisations(who, person_id)
             .expr_as(
-                scalar(count_of(not_completed(course(), person.id))),
+                scalar(count_of(not_completed(course(), person_id))),
                 "missing",
             )
             .expr_as(scalar(active(true)), "here")
             .expr_as(scalar(active(false)), "on_course")
             .expr_as(
-                scalar(count_of(clashing(session_id, &[person.id]))),
+                scalar(count_of(clashing(session_id, &[person_id]))),
                 "clashes",
             )
             .expr_as(scalar(cap), "cap")
-            .build(db.get_database_backend());
+            .build(backend);
         // The membership sub-query's `LIMIT 1` as a number (see `db::sqlite_literal_limits`).
-        let query = crate::db::sqlite_literal_limits(query);
-        let Some(row) = db.query_one_raw(query).await? else {
+        crate::db::sqlite_literal_limits(query)
+    }
+
+    /// The standing read by [`Standing::statement`], from its row.
+    fn of(row: Option<sea_orm::QueryResult>) -> ApiResult<(Option<organisations::Model>, Self)> {
+        let Some(row) = row else {
             return Ok((None, Self::default()));
         };
         Ok((

@@ -49,17 +49,10 @@ pub(crate) async fn find_visible(
 }
 
 /// [`find_visible`], holding the person's row for the rest of the write transaction (one
-/// statement: the scope and the lock together).
-pub(crate) async fn lock_visible(
-    db: &impl ConnectionTrait,
-    who: &Principal,
-    id: Uuid,
-) -> ApiResult<people::Model> {
-    visible(who, id)
-        .lock_exclusive()
-        .first(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Person"))
+/// statement: the scope and the lock together); its first row (see `db::first_of_each`), or none
+/// when the caller may not see the person (answer 404, as [`find_visible`] does).
+pub(crate) fn visible_locked(who: &Principal, id: Uuid) -> sea_orm::Select<people::Entity> {
+    visible(who, id).lock_exclusive()
 }
 
 /// The person's primary membership (current or ended): the organisation that employs, or last
