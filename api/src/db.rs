@@ -29,7 +29,11 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // The pool's default pings every connection each time it is taken: on SQLite a whole
+        // extra hand-off to the connection's thread per statement outside a transaction, and
+        // a file held open by this process cannot have gone away.
         options
+            .test_before_acquire(false)
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(1)
             .map_sqlx_sqlite_opts(|opts| {
@@ -39,7 +43,13 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                     .foreign_keys(true)
             });
     } else {
-        options.max_connections(16).min_connections(1);
+        // Only a connection idle long enough for a proxy or firewall to have dropped it is
+        // pinged before use; a busy one goes straight to its statement (the default pings
+        // every time: one more round trip to PostgreSQL per statement or transaction).
+        options
+            .max_connections(16)
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(Duration::from_secs(30));
     }
     Database::connect(options).await
 }
@@ -759,6 +769,14 @@ mod tests {
         assert_eq!(v(&firsts[2]).as_deref(), Some("c"));
         let n = firsts[2].as_ref().map(|r| r.try_get::<String>("", "n"));
         assert_eq!(n.and_then(Result::ok).as_deref(), Some("x"));
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_connection_is_not_pinged_each_time_it_is_taken() {
+        let db = connect("sqlite::memory:").await.expect("connect");
+        let options = db.get_sqlite_connection_pool().options();
+        assert!(!options.get_test_before_acquire());
+        assert_eq!(options.get_max_connections(), 1);
     }
 
     fn limits(sql: &str, values: Vec<Value>) -> (String, Vec<Value>) {
