@@ -325,6 +325,7 @@ fn record(collected: &Mutex<Collected>, backend: &'static str, scenario: String,
             errors: f.errors,
             alone_ms: None,
             server_cpu_ms: f.server_cpu.map(ms),
+            server_switches: f.server_switches,
         });
     }
 }

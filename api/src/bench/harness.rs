@@ -372,21 +372,27 @@ pub struct Figures {
     /// CPU time the Cascade server processes spent per request (user and system), set by
     /// [`with_server_cpu`]: steadier than throughput on a machine whose speed drifts.
     pub server_cpu: Option<Duration>,
+    /// Thread switches of the server processes per request (voluntary and not, every thread),
+    /// set by [`with_server_cpu`]: each hand-off between the HTTP tasks and a database
+    /// connection's thread shows here, whatever the machine's speed.
+    pub server_switches: Option<f64>,
 }
 
 impl Figures {
-    pub const HEADER: &str = "     req/s    p50 ms    p95 ms    p99 ms  errors  cpu ms";
+    pub const HEADER: &str = "     req/s    p50 ms    p95 ms    p99 ms  errors  cpu ms  cs/req";
 
     pub fn row(&self) -> String {
         format!(
-            "{:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
+            "{:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>7}",
             self.per_second,
             ms(self.p50),
             ms(self.p95),
             ms(self.p99),
             self.errors,
             self.server_cpu
-                .map_or_else(|| "-".to_owned(), |d| format!("{:.2}", ms(d)))
+                .map_or_else(|| "-".to_owned(), |d| format!("{:.2}", ms(d))),
+            self.server_switches
+                .map_or_else(|| "-".to_owned(), |n| format!("{n:.1}"))
         )
     }
 }
@@ -404,17 +410,42 @@ fn cpu_of(pid: u32) -> Duration {
         .map_or(Duration::ZERO, |ticks| Duration::from_millis(ticks * 10))
 }
 
-/// Runs a load and adds to its figures the CPU time the server processes `pids` spent on it
-/// per request.
+/// Thread switches of a process so far: `voluntary_ctxt_switches` and
+/// `nonvoluntary_ctxt_switches` of each of its threads (`/proc/<pid>/task/*/status`; a thread
+/// that has ended is no longer counted, which the long-lived runtime and connection threads
+/// are not).
+fn switches_of(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .map(|status| {
+            status
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .filter(|(name, _)| name.ends_with("ctxt_switches"))
+                .filter_map(|(_, n)| n.trim().parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Runs a load and adds to its figures the CPU time and thread switches the server processes
+/// `pids` spent on it per request.
 pub async fn with_server_cpu(
     pids: &[u32],
     load: impl std::future::Future<Output = Figures>,
 ) -> Figures {
     let used = || pids.iter().map(|&p| cpu_of(p)).sum::<Duration>();
-    let before = used();
+    let switched = || pids.iter().map(|&p| switches_of(p)).sum::<u64>();
+    let (before, switches_before) = (used(), switched());
     let mut f = load.await;
     let requests = u32::try_from(f.requests).unwrap_or(u32::MAX).max(1);
     f.server_cpu = Some(used().saturating_sub(before) / requests);
+    f.server_switches =
+        Some(switched().saturating_sub(switches_before) as f64 / f64::from(requests));
     f
 }
 
@@ -475,6 +506,7 @@ where
     Figures {
         requests: all.len(),
         server_cpu: None,
+        server_switches: None,
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.50),
         p95: percentile(&all, 0.95),

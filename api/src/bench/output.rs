@@ -22,6 +22,8 @@ pub struct Record {
     pub alone_ms: Option<f64>,
     /// The server's CPU time per request under the load.
     pub server_cpu_ms: Option<f64>,
+    /// The server's thread switches per request under the load.
+    pub server_switches: Option<f64>,
 }
 
 /// A target: its figure beside its goal.
@@ -63,12 +65,13 @@ pub fn targets(list: &[Target]) -> String {
 /// The records as CSV, one line per scenario and backend.
 pub fn csv(records: &[Record]) -> String {
     let mut out = String::from(
-        "backend,rows,scenario,req_per_s,p50_ms,p95_ms,p99_ms,errors,alone_ms,server_cpu_ms\n",
+        "backend,rows,scenario,req_per_s,p50_ms,p95_ms,p99_ms,errors,alone_ms,server_cpu_ms,\
+         server_switches_per_request\n",
     );
     for r in records {
         let _ = writeln!(
             out,
-            "{},{},\"{}\",{:.1},{:.2},{:.2},{:.2},{},{},{}",
+            "{},{},\"{}\",{:.1},{:.2},{:.2},{:.2},{},{},{},{}",
             r.backend,
             r.rows,
             r.scenario.replace('"', "'"),
@@ -79,7 +82,9 @@ pub fn csv(records: &[Record]) -> String {
             r.errors,
             r.alone_ms.map_or_else(String::new, |v| format!("{v:.2}")),
             r.server_cpu_ms
-                .map_or_else(String::new, |v| format!("{v:.3}"))
+                .map_or_else(String::new, |v| format!("{v:.3}")),
+            r.server_switches
+                .map_or_else(String::new, |v| format!("{v:.1}"))
         );
     }
     out

@@ -350,6 +350,7 @@ async fn backend(
                     errors: f.errors,
                     alone_ms: Some(ms(alone[2])),
                     server_cpu_ms: f.server_cpu.map(ms),
+                    server_switches: f.server_switches,
                 });
             }
         }
