@@ -54,6 +54,28 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// The build setting that keeps SQLite from counting its memory under one process-wide mutex.
+pub const SQLITE_MEMSTATUS_FLAGS: &str = "SQLITE_DEFAULT_MEMSTATUS=0";
+
+/// Whether the SQLite library this binary was built with keeps no memory statistics
+/// (`SQLITE_DEFAULT_MEMSTATUS=0`, set at build time through
+/// `LIBSQLITE3_FLAGS=SQLITE_DEFAULT_MEMSTATUS=0`); `None` on PostgreSQL. With the statistics on,
+/// every allocation SQLite makes — one per column of every row sqlx reads — takes one mutex
+/// shared by all connections, which they queue for under load.
+pub async fn sqlite_memstatus_off(db: &DatabaseConnection) -> Result<Option<bool>, DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let found = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT 1 AS found FROM pragma_compile_options \
+             WHERE compile_options = 'DEFAULT_MEMSTATUS=0'",
+        ))
+        .await?;
+    Ok(Some(found.is_some()))
+}
+
 /// The rows of `select`, at most `n` (`LIMIT` written into the statement on SQLite: see
 /// [`sqlite_literal_limits`]).
 pub async fn limited<E: EntityTrait>(
@@ -777,6 +799,15 @@ mod tests {
         let options = db.get_sqlite_connection_pool().options();
         assert!(!options.get_test_before_acquire());
         assert_eq!(options.get_max_connections(), 1);
+    }
+
+    #[tokio::test]
+    async fn says_whether_sqlite_was_built_without_memory_statistics() {
+        let db = connect("sqlite::memory:").await.expect("connect");
+        // The same cargo run built SQLite and this crate, with the same environment.
+        let asked =
+            option_env!("LIBSQLITE3_FLAGS").is_some_and(|f| f.contains(SQLITE_MEMSTATUS_FLAGS));
+        assert_eq!(sqlite_memstatus_off(&db).await.expect("read"), Some(asked));
     }
 
     fn limits(sql: &str, values: Vec<Value>) -> (String, Vec<Value>) {

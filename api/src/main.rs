@@ -489,6 +489,13 @@ async fn load_demo(db: &DatabaseConnection, config: &Config) -> anyhow::Result<(
 }
 
 async fn serve(db: DatabaseConnection, config: Config, bind: &str) -> anyhow::Result<()> {
+    if let Ok(Some(false)) = db::sqlite_memstatus_off(&db).await {
+        tracing::warn!(
+            "this build's SQLite counts its memory under one mutex all connections share; \
+             build with LIBSQLITE3_FLAGS={} for a busy server (see the README)",
+            db::SQLITE_MEMSTATUS_FLAGS
+        );
+    }
     let state = AppState::new(db, config);
     tokio::spawn(housekeeping(state.clone()));
     tokio::spawn(webhook_worker(state.clone()));

@@ -192,9 +192,10 @@ async fn backend(
     .await?;
 
     let mut out = format!(
-        "\n{}: {} booking requests per scenario over HTTP/1.1 on 127.0.0.1\n{:<34}{}\n",
+        "\n{}: {} booking requests per scenario over HTTP/1.1 on 127.0.0.1\n{}{:<34}{}\n",
         label,
         options.requests,
+        super::harness::sqlite_build(&server.conn).await,
         "scenario",
         Figures::HEADER
     );

@@ -109,6 +109,22 @@ where
     Ok(report)
 }
 
+/// A line saying how this binary's SQLite was built, for a bench's header ("" on PostgreSQL).
+pub async fn sqlite_build(conn: &DatabaseConnection) -> String {
+    match crate::db::sqlite_memstatus_off(conn).await {
+        Ok(Some(true)) => format!(
+            "(SQLite built with {})\n",
+            crate::db::SQLITE_MEMSTATUS_FLAGS
+        ),
+        Ok(Some(false)) => format!(
+            "(SQLite built with its memory statistics on: build with LIBSQLITE3_FLAGS={} \
+             for the figures of the README)\n",
+            crate::db::SQLITE_MEMSTATUS_FLAGS
+        ),
+        Ok(None) | Err(_) => String::new(),
+    }
+}
+
 /// Cascade serving a scratch database from a child process, with an admin key.
 pub struct Server {
     child: Child,

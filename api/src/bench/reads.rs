@@ -232,9 +232,10 @@ async fn backend(
         - i32::from(london_today(crate::clock::Clock::system().now()).month() < 4);
     let mut out = format!(
         "\n{}: read paths at concurrency 32 over HTTP/1.1 on 127.0.0.1 \
-         ({STAFF} staff, 200 sessions, {} bookings)\n{:<44}{}   c1 ms\n",
+         ({STAFF} staff, 200 sessions, {} bookings)\n{}{:<44}{}   c1 ms\n",
         label,
         seeded.booked.len(),
+        super::harness::sqlite_build(&server.conn).await,
         "scenario",
         Figures::HEADER
     );
