@@ -794,11 +794,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_sqlite_connection_is_not_pinged_each_time_it_is_taken() {
+    async fn connections_are_not_pinged_each_time_they_are_taken() {
         let db = connect("sqlite::memory:").await.expect("connect");
         let options = db.get_sqlite_connection_pool().options();
         assert!(!options.get_test_before_acquire());
         assert_eq!(options.get_max_connections(), 1);
+        // PostgreSQL (when the suite runs on it): pinged only after an idle spell, through the
+        // pool's `before_acquire`, never on every checkout.
+        if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+            let pg = connect(&url).await.expect("connect to PostgreSQL");
+            assert!(
+                !pg.get_postgres_connection_pool()
+                    .options()
+                    .get_test_before_acquire()
+            );
+            pg.close().await.expect("close");
+        }
     }
 
     #[tokio::test]
