@@ -9,11 +9,14 @@ use std::{
 };
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::{self, Postgres, Sqlite, pool::PoolConnection};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, ExecResult, QueryResult, QuerySelect, QueryTrait, Select,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, ExecResult, QueryResult, QuerySelect,
+    QueryTrait, RuntimeErr, Select, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
+use sea_query_sqlx::SqlxValues;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
@@ -392,6 +395,189 @@ impl ConnectionTrait for WriteTxn {
 
     fn support_returning(&self) -> bool {
         self.txn.support_returning()
+    }
+}
+
+/// Reads on one connection of the pool, taken at the first statement and given back when the
+/// `Reader` is dropped — for a request that reads in several statements (its key, a page, the
+/// page's related rows). Through the pool each statement takes a connection and gives it back,
+/// and sqlx pings every connection given back (a hand-off to the SQLite connection's thread, a
+/// round trip to PostgreSQL) in a task of its own; here that happens once. Not a transaction:
+/// each statement sees what is committed when it runs, as through the pool.
+///
+/// A request that holds a `Reader` and also uses the pool (a write transaction, a read not
+/// converted) needs a second connection while holding the first; so a `Reader` kept across a
+/// handler ([`crate::auth::reads`]) holds one of [`Reader::share_limit`] permits, leaving at
+/// least half the pool to everything else, and no request can wait on a pool that holders fill.
+pub struct Reader {
+    db: DatabaseConnection,
+    held: tokio::sync::Mutex<Option<Held>>,
+    _share: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+enum Held {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Reader {
+    /// Reads that end with the caller's scope (a handler's own statements).
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            db: db.clone(),
+            held: tokio::sync::Mutex::default(),
+            _share: None,
+        }
+    }
+
+    /// Reads that may be kept across a request, holding `share` (see [`Reader::share_limit`]).
+    pub fn kept(db: &DatabaseConnection, share: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self {
+            _share: Some(share),
+            ..Self::new(db)
+        }
+    }
+
+    /// How many `Reader`s may be kept across requests at once: half the pool's connections
+    /// (none for a pool of one, such as an in-memory SQLite database).
+    pub fn share_limit(db: &DatabaseConnection) -> usize {
+        let max = match db.get_database_backend() {
+            DbBackend::Sqlite => db
+                .get_sqlite_connection_pool()
+                .options()
+                .get_max_connections(),
+            DbBackend::Postgres => db
+                .get_postgres_connection_pool()
+                .options()
+                .get_max_connections(),
+            _ => 0,
+        };
+        usize::try_from(max / 2).unwrap_or(0)
+    }
+
+    /// The held connection, taken from the pool the first time.
+    async fn connection<'g>(&self, held: &'g mut Option<Held>) -> Result<&'g mut Held, DbErr> {
+        if let Some(conn) = held {
+            return Ok(conn);
+        }
+        let conn = match self.db.get_database_backend() {
+            DbBackend::Sqlite => Held::Sqlite(
+                self.db
+                    .get_sqlite_connection_pool()
+                    .acquire()
+                    .await
+                    .map_err(acquire_error)?,
+            ),
+            DbBackend::Postgres => Held::Postgres(
+                self.db
+                    .get_postgres_connection_pool()
+                    .acquire()
+                    .await
+                    .map_err(acquire_error)?,
+            ),
+            other => {
+                return Err(DbErr::BackendNotSupported {
+                    db: other.as_str(),
+                    ctx: "Reader",
+                });
+            }
+        };
+        Ok(held.insert(conn))
+    }
+}
+
+/// A failure to take a connection, as sea-orm reports one from its pool.
+fn acquire_error(err: sqlx::Error) -> DbErr {
+    match err {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+        err => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err))),
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the held connection, whichever the backend (the body is
+/// the same text; its types differ).
+macro_rules! on_held {
+    ($held:expr, |$conn:ident| $body:expr) => {
+        match $held {
+            Held::Sqlite($conn) => $body,
+            Held::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// A statement's values, as sqlx binds them for sea-orm.
+fn bound(stmt: &Statement) -> SqlxValues {
+    SqlxValues(
+        stmt.values
+            .clone()
+            .unwrap_or(sea_orm::sea_query::Values(Vec::new())),
+    )
+}
+
+fn exec_error(err: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+fn query_error(err: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut held = self.held.lock().await;
+        let sql = sqlx::AssertSqlSafe(stmt.sql.as_str());
+        on_held!(self.connection(&mut held).await?, |conn| {
+            sqlx::query_with(sql, bound(&stmt))
+                .execute(&mut **conn)
+                .await
+                .map(Into::into)
+        })
+        .map_err(exec_error)
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut held = self.held.lock().await;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        on_held!(self.connection(&mut held).await?, |conn| {
+            sqlx::Executor::execute(&mut **conn, sql)
+                .await
+                .map(Into::into)
+        })
+        .map_err(exec_error)
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut held = self.held.lock().await;
+        let sql = sqlx::AssertSqlSafe(stmt.sql.as_str());
+        on_held!(self.connection(&mut held).await?, |conn| {
+            sqlx::query_with(sql, bound(&stmt))
+                .fetch_optional(&mut **conn)
+                .await
+                .map(|row| row.map(Into::into))
+        })
+        .map_err(query_error)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut held = self.held.lock().await;
+        let sql = sqlx::AssertSqlSafe(stmt.sql.as_str());
+        on_held!(self.connection(&mut held).await?, |conn| {
+            sqlx::query_with(sql, bound(&stmt))
+                .fetch_all(&mut **conn)
+                .await
+                .map(|rows| rows.into_iter().map(Into::into).collect())
+        })
+        .map_err(query_error)
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.support_returning()
     }
 }
 
@@ -810,6 +996,92 @@ mod tests {
             );
             pg.close().await.expect("close");
         }
+    }
+
+    #[tokio::test]
+    async fn a_reader_holds_one_connection_until_dropped() {
+        let dir = std::env::temp_dir().join(format!("cascade-reader-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("r.db").display());
+        let db = connect(&url).await.expect("connect");
+        assert_eq!(Reader::share_limit(&db), 4, "half of the pool's eight");
+        let pool = db.get_sqlite_connection_pool();
+        let sql = |s: &str| Statement::from_string(DbBackend::Sqlite, s);
+        {
+            let reader = Reader::new(&db);
+            // A temporary table lives on one connection: the second statement finds it only
+            // if it runs on the same one, whatever else took connections in between.
+            reader
+                .execute_unprepared("CREATE TEMP TABLE mine (x INTEGER)")
+                .await
+                .expect("create");
+            let mut others = Vec::new();
+            for _ in 0..3 {
+                others.push(pool.acquire().await.expect("another connection"));
+            }
+            reader
+                .execute_raw(sql("INSERT INTO mine VALUES (1)"))
+                .await
+                .expect("same connection");
+            drop(others);
+            let row = reader
+                .query_one_raw(sql("SELECT count(*) AS n FROM mine"))
+                .await
+                .expect("read")
+                .expect("a row");
+            assert_eq!(row.try_get::<i64>("", "n").expect("n"), 1);
+            assert_eq!(
+                reader
+                    .query_all_raw(sql("SELECT x FROM mine"))
+                    .await
+                    .expect("all")
+                    .len(),
+                1
+            );
+            // Errors come back as the pool's do.
+            assert!(matches!(
+                reader
+                    .query_one_raw(sql("SELECT nothing FROM nowhere"))
+                    .await,
+                Err(DbErr::Query(RuntimeErr::SqlxError(_)))
+            ));
+            assert!(matches!(
+                reader
+                    .execute_raw(sql("INSERT INTO nowhere VALUES (1)"))
+                    .await,
+                Err(DbErr::Exec(RuntimeErr::SqlxError(_)))
+            ));
+            // The others go back after the pool's ping, in tasks of their own; the reader's
+            // stays out.
+            let in_use = || pool.size() - u32::try_from(pool.num_idle()).expect("idle");
+            for _ in 0..100 {
+                if in_use() <= 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(
+                in_use(),
+                1,
+                "the reader's connection stays out while it is held"
+            );
+        }
+        // Given back (after the pool's ping, in a task of its own).
+        for _ in 0..100 {
+            if u32::try_from(pool.num_idle()).expect("idle") == pool.size() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(u32::try_from(pool.num_idle()).expect("idle"), pool.size());
+        let memory = connect("sqlite::memory:").await.expect("connect");
+        assert_eq!(
+            Reader::share_limit(&memory),
+            0,
+            "a pool of one keeps none across requests"
+        );
+        db.close().await.expect("close");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[tokio::test]
