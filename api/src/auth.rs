@@ -26,7 +26,9 @@
 //! A person outside the caller's scope is reported as not found (404), never as forbidden, so a
 //! partner cannot learn who works elsewhere.
 
-use crate::db::FirstRow as _;
+use std::sync::Arc;
+
+use crate::db::{FirstRow as _, Reader};
 use entities::enums::Role;
 use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
@@ -82,6 +84,19 @@ struct Authenticated {
     principal: Principal,
 }
 
+/// The connection a read's key was checked on, kept for its handler (see [`reads`]).
+#[derive(Clone)]
+struct KeptReads(Arc<Reader>);
+
+/// Where a handler reads: the connection its request's key was checked on, when
+/// [`authenticate_first`] could keep it, or else one of its own (see [`Reader`]).
+pub fn reads(req: &Request, state: &AppState) -> Arc<Reader> {
+    req.extensions().get::<KeptReads>().map_or_else(
+        || Arc::new(Reader::new(&state.db)),
+        |kept| Arc::clone(&kept.0),
+    )
+}
+
 /// The caller of a request whose key [`authenticate_first`] has checked.
 pub fn caller(req: &Request) -> Option<Principal> {
     req.extensions()
@@ -113,13 +128,28 @@ pub async fn authenticate_first<E: poem::Endpoint>(
     };
     let refuse = |req: &Request, err: ApiError| ErrorFormat::of(req).answer(err);
     match bearer_token(&req).map(str::to_owned) {
-        Some(secret) => match authenticate(&state, &req, &secret).await {
-            Ok(principal) => {
-                req.extensions_mut()
-                    .insert(Authenticated { secret, principal });
+        Some(secret) => {
+            // A read's key is checked on the connection its handler's reads will use, when a
+            // permit to keep one is free (see `Reader`); a change takes its own connection.
+            let kept = matches!(*req.method(), Method::GET | Method::HEAD)
+                .then(|| Arc::clone(&state.kept_reads).try_acquire_owned().ok())
+                .flatten()
+                .map(|share| Arc::new(Reader::kept(&state.db, share)));
+            let checked = match &kept {
+                Some(reads) => authenticate_on(&**reads, &state, &req, &secret).await,
+                None => authenticate_on(&state.db, &state, &req, &secret).await,
+            };
+            match checked {
+                Ok(principal) => {
+                    req.extensions_mut()
+                        .insert(Authenticated { secret, principal });
+                    if let Some(reads) = kept {
+                        req.extensions_mut().insert(KeptReads(reads));
+                    }
+                }
+                Err(err) => return Ok(refuse(&req, err)),
             }
-            Err(err) => return Ok(refuse(&req, err)),
-        },
+        }
         None if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
             && req.extensions().get::<PageForm>().is_none() =>
         {
@@ -141,13 +171,23 @@ pub async fn authenticate_first<E: poem::Endpoint>(
 /// while valid keys from the same address (partners behind one proxy or NAT) carry on. A good
 /// key then counts against its own per-key limit. The caller is remembered for the audit log.
 pub async fn authenticate(state: &AppState, req: &Request, secret: &str) -> ApiResult<Principal> {
+    authenticate_on(&state.db, state, req, secret).await
+}
+
+/// [`authenticate`], reading the key through `db`.
+async fn authenticate_on(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    req: &Request,
+    secret: &str,
+) -> ApiResult<Principal> {
     let secret = secret.trim();
     if let Some(done) = req.extensions().get::<Authenticated>()
         && done.secret == secret
     {
         return Ok(done.principal.clone());
     }
-    let principal = match find_key(&state.db, secret).await {
+    let principal = match find_key(db, secret).await {
         Ok(principal) => principal,
         Err(ApiError::Unauthorized(detail)) => {
             let client = crate::ratelimit::client_address(req, &state.config.trusted_proxies);

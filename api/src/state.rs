@@ -25,6 +25,9 @@ pub struct AppState {
     /// Request bodies held in memory at once, in KiB (see `guard::limit_body`).
     pub body_budget: Arc<tokio::sync::Semaphore>,
     pub metrics: Arc<Metrics>,
+    /// Permits for a request's reads to keep their connection across its handler (see
+    /// [`crate::db::Reader`]).
+    pub kept_reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -36,7 +39,11 @@ impl AppState {
         let body_budget = Arc::new(tokio::sync::Semaphore::new(
             (config.max_body_memory / 1024).max(1),
         ));
+        let kept_reads = Arc::new(tokio::sync::Semaphore::new(crate::db::Reader::share_limit(
+            &db,
+        )));
         Self {
+            kept_reads,
             sign_in_per_address: Arc::new(RateLimiter::per_minute(
                 crate::config::SIGN_IN_PER_ADDRESS_PER_MINUTE,
             )),

@@ -288,3 +288,34 @@ async fn two_servers_with_their_own_pools_over_real_sockets_never_overbook() {
         (1..=80).collect::<Vec<i64>>()
     );
 }
+
+/// A read's key is checked on a connection kept for its handler's reads; a handler that also
+/// reads through the pool (or writes) needs a second connection meanwhile. Many such reads at
+/// once must not take every connection and then wait for each other: only half the pool is
+/// ever kept (the pool gives up waiting after 30 s, so a deadlock answers 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_reads_never_wait_on_each_others_connections() {
+    let app = Arc::new(TestApp::spawn().await);
+    let s = scenario(&app, 1, 1).await;
+    let person = s.staff[0];
+    let session = s.session;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let app = app.clone();
+        tasks.spawn(async move {
+            // Handlers that read through the pool beside the kept connection (with every
+            // connection keepable, this deadlocks within the first few hundred).
+            let path = if i % 2 == 0 {
+                format!("/api/v1/people/{person}")
+            } else {
+                format!("/api/v1/sessions/{session}")
+            };
+            let reply = app.get(&path, &app.admin).await;
+            (path, reply.status.as_u16(), reply.text)
+        });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        let (path, status, text) = outcome.expect("task");
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+}

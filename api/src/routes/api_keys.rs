@@ -26,6 +26,7 @@ impl ApiKeysApi {
     #[oai(path = "/", method = "get", operation_id = "list_api_keys")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only keys of this role.
@@ -43,7 +44,9 @@ impl ApiKeysApi {
             role: role.0.map(Into::into),
             revoked: revoked.0,
         };
-        Ok(Page::json(api_keys::list(&state.db, filter, page).await?))
+        Ok(Page::json(
+            api_keys::list(&*crate::auth::reads(req, &state), filter, page).await?,
+        ))
     }
 
     /// Create an API key (admin only)
@@ -72,12 +75,15 @@ impl ApiKeysApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_api_key")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<ApiKeyView>> {
         auth.0.require(Action::ManageKeys)?;
-        Ok(Json(api_keys::get(&state.db, id.0).await?))
+        Ok(Json(
+            api_keys::get(&*crate::auth::reads(req, &state), id.0).await?,
+        ))
     }
 
     /// Revoke an API key (admin only)

@@ -140,6 +140,7 @@ impl BookingsApi {
     )]
     async fn list_for_session(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The session.
@@ -158,8 +159,15 @@ impl BookingsApi {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let status = status.0.map(Into::into);
         Ok(Page::json(
-            bookings::list_for_session(&state.db, &auth.0, id.0, status, updated_since.0, page)
-                .await?,
+            bookings::list_for_session(
+                &*crate::auth::reads(req, &state),
+                &auth.0,
+                id.0,
+                status,
+                updated_since.0,
+                page,
+            )
+            .await?,
         ))
     }
 
@@ -171,12 +179,15 @@ impl BookingsApi {
     #[oai(path = "/bookings/:id", method = "get", operation_id = "get_booking")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<Booking>> {
         auth.0.require(Action::Book)?;
-        Ok(Json(bookings::get(&state.db, &auth.0, id.0).await?))
+        Ok(Json(
+            bookings::get(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
+        ))
     }
 
     /// Cancel a booking
@@ -237,6 +248,7 @@ impl BookingsApi {
     )]
     async fn list_for_person(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The person.
@@ -255,8 +267,15 @@ impl BookingsApi {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let status = status.0.map(Into::into);
         Ok(Page::json(
-            bookings::list_for_person(&state.db, &auth.0, id.0, status, updated_since.0, page)
-                .await?,
+            bookings::list_for_person(
+                &*crate::auth::reads(req, &state),
+                &auth.0,
+                id.0,
+                status,
+                updated_since.0,
+                page,
+            )
+            .await?,
         ))
     }
 }

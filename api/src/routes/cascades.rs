@@ -35,6 +35,7 @@ impl CascadesApi {
     #[oai(path = "/", method = "get", operation_id = "list_cascade_sessions")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only sessions of this programme.
@@ -62,7 +63,7 @@ impl CascadesApi {
             to: to.0,
         };
         Ok(Page::json(
-            cascades::list(&state.db, &auth.0, filter, page).await?,
+            cascades::list(&*crate::auth::reads(req, &state), &auth.0, filter, page).await?,
         ))
     }
 
@@ -96,14 +97,19 @@ impl CascadesApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_cascade_session")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<CascadeSession>>> {
         auth.0.require(Action::Cascades)?;
-        let version = versions::version(&state.db, Resource::CascadeSession(id.0)).await?;
+        let version = versions::version(
+            &*crate::auth::reads(req, &state),
+            Resource::CascadeSession(id.0),
+        )
+        .await?;
         Ok(versioned(
-            cascades::get(&state.db, &auth.0, id.0).await?,
+            cascades::get(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
             version,
         ))
     }

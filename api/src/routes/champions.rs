@@ -26,6 +26,7 @@ impl ChampionsApi {
     #[oai(path = "/", method = "get", operation_id = "list_champions")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only champions of this programme.
@@ -62,7 +63,14 @@ impl ChampionsApi {
             person_id: person_id.0,
         };
         Ok(Json(
-            champions::list(&state.db, &state.clock, &auth.0, filter, page).await?,
+            champions::list(
+                &*crate::auth::reads(req, &state),
+                &state.clock,
+                &auth.0,
+                filter,
+                page,
+            )
+            .await?,
         ))
     }
 }

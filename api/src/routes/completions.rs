@@ -27,6 +27,7 @@ impl CompletionsApi {
     #[oai(path = "/", method = "get", operation_id = "list_completions")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only this person's.
@@ -51,7 +52,7 @@ impl CompletionsApi {
             source: source.0.map(Into::into),
         };
         Ok(Page::json(
-            completions::list(&state.db, &auth.0, filter, page).await?,
+            completions::list(&*crate::auth::reads(req, &state), &auth.0, filter, page).await?,
         ))
     }
 

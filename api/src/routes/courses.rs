@@ -27,6 +27,7 @@ impl CoursesApi {
     #[oai(path = "/", method = "get", operation_id = "list_courses")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only courses of this programme.
@@ -50,7 +51,9 @@ impl CoursesApi {
             audience_staff_group_id: audience_staff_group_id.0,
             active: active.0,
         };
-        Ok(Page::json(courses::list(&state.db, filter, page).await?))
+        Ok(Page::json(
+            courses::list(&*crate::auth::reads(req, &state), filter, page).await?,
+        ))
     }
 
     /// Add a course (coordinators and admins)
@@ -77,13 +80,18 @@ impl CoursesApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_course")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<Course>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        let version = versions::version(&state.db, Resource::Course(id.0)).await?;
-        Ok(versioned(courses::get(&state.db, id.0).await?, version))
+        let version =
+            versions::version(&*crate::auth::reads(req, &state), Resource::Course(id.0)).await?;
+        Ok(versioned(
+            courses::get(&*crate::auth::reads(req, &state), id.0).await?,
+            version,
+        ))
     }
 
     /// Change or retire a course (coordinators and admins)

@@ -28,6 +28,7 @@ impl OrganisationsApi {
     #[oai(path = "/", method = "get", operation_id = "list_organisations")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only organisations of this sector.
@@ -49,7 +50,7 @@ impl OrganisationsApi {
             active: active.0,
         };
         Ok(Page::json(
-            organisations::list(&state.db, filter, page).await?,
+            organisations::list(&*crate::auth::reads(req, &state), filter, page).await?,
         ))
     }
 
@@ -78,14 +79,19 @@ impl OrganisationsApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_organisation")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<Organisation>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        let version = versions::version(&state.db, Resource::Organisation(id.0)).await?;
+        let version = versions::version(
+            &*crate::auth::reads(req, &state),
+            Resource::Organisation(id.0),
+        )
+        .await?;
         Ok(versioned(
-            organisations::get(&state.db, id.0).await?,
+            organisations::get(&*crate::auth::reads(req, &state), id.0).await?,
             version,
         ))
     }

@@ -31,6 +31,7 @@ impl ProgrammesApi {
     #[oai(path = "/", method = "get", operation_id = "list_programmes")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only running (true) or only retired (false) programmes.
@@ -43,7 +44,7 @@ impl ProgrammesApi {
         auth.0.require(Action::ReadCatalogue)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         Ok(Page::json(
-            programmes::list(&state.db, active.0, page).await?,
+            programmes::list(&*crate::auth::reads(req, &state), active.0, page).await?,
         ))
     }
 
@@ -72,13 +73,17 @@ impl ProgrammesApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_programme")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<Programme>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        let version = versions::version(&state.db, Resource::Programme(id.0)).await?;
-        let programme: Programme = programmes::find(&state.db, id.0).await?.into();
+        let version =
+            versions::version(&*crate::auth::reads(req, &state), Resource::Programme(id.0)).await?;
+        let programme: Programme = programmes::find(&*crate::auth::reads(req, &state), id.0)
+            .await?
+            .into();
         Ok(versioned(programme, version))
     }
 
@@ -114,12 +119,15 @@ impl ProgrammesApi {
     )]
     async fn list_years(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<Vec<ProgrammeYear>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        Ok(Json(programme_years::list(&state.db, id.0).await?))
+        Ok(Json(
+            programme_years::list(&*crate::auth::reads(req, &state), id.0).await?,
+        ))
     }
 
     /// Get a programme year's targets
@@ -133,6 +141,7 @@ impl ProgrammesApi {
     )]
     async fn get_year(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -140,9 +149,13 @@ impl ProgrammesApi {
         year: Path<i32>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<ProgrammeYear>>> {
         auth.0.require(Action::ReadCatalogue)?;
-        let version = versions::version(&state.db, Resource::ProgrammeYear(id.0, year.0)).await?;
+        let version = versions::version(
+            &*crate::auth::reads(req, &state),
+            Resource::ProgrammeYear(id.0, year.0),
+        )
+        .await?;
         Ok(versioned(
-            programme_years::get(&state.db, id.0, year.0).await?,
+            programme_years::get(&*crate::auth::reads(req, &state), id.0, year.0).await?,
             version,
         ))
     }

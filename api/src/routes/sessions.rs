@@ -35,6 +35,7 @@ impl SessionsApi {
     #[oai(path = "/", method = "get", operation_id = "list_sessions")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only sessions of this programme.
@@ -71,8 +72,9 @@ impl SessionsApi {
             has_free_places: has_free_places.0,
             facilitator_id: facilitator_id.0,
         };
+        let reads = crate::auth::reads(req, &state);
         Ok(Page::json(
-            sessions::list(&state.db, &state.clock, filter, page).await?,
+            sessions::list(&*reads, &state.clock, filter, page).await?,
         ))
     }
 

@@ -33,6 +33,7 @@ impl TrainersApi {
     #[oai(path = "/", method = "get", operation_id = "list_trainers")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -52,7 +53,7 @@ impl TrainersApi {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         Ok(Json(
             views::list(
-                &state.db,
+                &*crate::auth::reads(req, &state),
                 &state.clock,
                 &auth.0,
                 programme_id.0,
@@ -70,13 +71,20 @@ impl TrainersApi {
     #[oai(path = "/:person_id", method = "get", operation_id = "get_trainer")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         person_id: Path<Uuid>,
     ) -> ApiResult<Json<Vec<TrainerProgress>>> {
         auth.0.require(Action::ReadRecords)?;
         Ok(Json(
-            views::get(&state.db, &state.clock, &auth.0, person_id.0).await?,
+            views::get(
+                &*crate::auth::reads(req, &state),
+                &state.clock,
+                &auth.0,
+                person_id.0,
+            )
+            .await?,
         ))
     }
 

@@ -29,6 +29,7 @@ impl WebhooksApi {
     #[oai(path = "/", method = "get", operation_id = "list_webhooks")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Page size, 1–200 (default 50).
@@ -37,7 +38,9 @@ impl WebhooksApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<Page<WebhookView>>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
-        Ok(Page::json(webhooks::list(&state.db, &auth.0, page).await?))
+        Ok(Page::json(
+            webhooks::list(&*crate::auth::reads(req, &state), &auth.0, page).await?,
+        ))
     }
 
     /// Register a webhook
@@ -71,13 +74,15 @@ impl WebhooksApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<WebhookView>>> {
-        let version = versions::version(&state.db, Resource::Webhook(id.0)).await?;
+        let version =
+            versions::version(&*crate::auth::reads(req, &state), Resource::Webhook(id.0)).await?;
         Ok(versioned(
-            webhooks::get(&state.db, &auth.0, id.0).await?,
+            webhooks::get(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
             version,
         ))
     }
@@ -112,6 +117,7 @@ impl WebhooksApi {
     )]
     async fn deliveries(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -124,7 +130,14 @@ impl WebhooksApi {
     ) -> ApiResult<Json<Page<DeliveryView>>> {
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         Ok(Page::json(
-            webhooks::list_deliveries(&state.db, &auth.0, id.0, status.0, page).await?,
+            webhooks::list_deliveries(
+                &*crate::auth::reads(req, &state),
+                &auth.0,
+                id.0,
+                status.0,
+                page,
+            )
+            .await?,
         ))
     }
 
