@@ -29,14 +29,16 @@ impl AttendanceApi {
     )]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<Register>>> {
         auth.0.require(Action::KeepRegister)?;
-        let version = versions::version(&state.db, Resource::Session(id.0)).await?;
+        let version =
+            versions::version(&*crate::auth::reads(req, &state), Resource::Session(id.0)).await?;
         Ok(versioned(
-            attendance::register(&state.db, &auth.0, id.0).await?,
+            attendance::register(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
             version,
         ))
     }

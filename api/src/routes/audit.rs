@@ -24,6 +24,7 @@ impl AuditApi {
     #[oai(path = "/", method = "get", operation_id = "list_audit")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only changes to this kind of resource, e.g. `person`, `booking`, `session`.
@@ -56,6 +57,8 @@ impl AuditApi {
             from: from.0,
             to: to.0,
         };
-        Ok(Page::json(audit_log::list(&state.db, filter, page).await?))
+        Ok(Page::json(
+            audit_log::list(&*crate::auth::reads(req, &state), filter, page).await?,
+        ))
     }
 }

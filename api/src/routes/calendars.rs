@@ -56,6 +56,7 @@ impl CalendarsApi {
     )]
     async fn session(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -64,7 +65,9 @@ impl CalendarsApi {
         if_none_match: Header<Option<String>>,
     ) -> ApiResult<IcsResponse> {
         auth.0.require(Action::ReadCatalogue)?;
-        let body = calendars::session_calendar(&state.db, &state.clock, id.0).await?;
+        let body =
+            calendars::session_calendar(&*crate::auth::reads(req, &state), &state.clock, id.0)
+                .await?;
         Ok(IcsResponse::of(
             body,
             if_none_match.0.as_deref(),
@@ -85,6 +88,7 @@ impl CalendarsApi {
     )]
     async fn invite(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -93,7 +97,14 @@ impl CalendarsApi {
         if_none_match: Header<Option<String>>,
     ) -> ApiResult<IcsResponse> {
         auth.0.require(Action::Book)?;
-        let body = calendars::invite(&state.db, &state.config, &state.clock, &auth.0, id.0).await?;
+        let body = calendars::invite(
+            &*crate::auth::reads(req, &state),
+            &state.config,
+            &state.clock,
+            &auth.0,
+            id.0,
+        )
+        .await?;
         Ok(IcsResponse::of(
             body,
             if_none_match.0.as_deref(),
@@ -112,6 +123,7 @@ impl CalendarsApi {
     )]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Page size, 1–200 (default 50).
@@ -122,7 +134,13 @@ impl CalendarsApi {
         auth.0.require(Action::ReadCatalogue)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         Ok(Page::json(
-            calendars::list_feeds(&state.db, &state.config, &auth.0, page).await?,
+            calendars::list_feeds(
+                &*crate::auth::reads(req, &state),
+                &state.config,
+                &auth.0,
+                page,
+            )
+            .await?,
         ))
     }
 
@@ -199,6 +217,7 @@ impl CalendarsApi {
     )]
     async fn feed(
         &self,
+        req: &poem::Request,
         state: poem::web::Data<&AppState>,
         /// The feed's secret token.
         token: Path<String>,
@@ -206,7 +225,9 @@ impl CalendarsApi {
         #[oai(name = "If-None-Match")]
         if_none_match: Header<Option<String>>,
     ) -> ApiResult<IcsResponse> {
-        let body = calendars::feed_calendar(&state.db, &state.clock, &token.0).await?;
+        let body =
+            calendars::feed_calendar(&*crate::auth::reads(req, &state), &state.clock, &token.0)
+                .await?;
         Ok(IcsResponse::of(
             body,
             if_none_match.0.as_deref(),

@@ -42,6 +42,7 @@ impl CertificatesApi {
     )]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only this person's.
@@ -74,7 +75,7 @@ impl CertificatesApi {
         };
         Ok(Page::json(
             certificates::list(
-                &state.db,
+                &*crate::auth::reads(req, &state),
                 &state.config,
                 &state.clock,
                 &auth.0,
@@ -97,13 +98,21 @@ impl CertificatesApi {
     )]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<Certificate>> {
         auth.0.require(Action::ReadRecords)?;
         Ok(Json(
-            certificates::get(&state.db, &state.config, &state.clock, &auth.0, id.0).await?,
+            certificates::get(
+                &*crate::auth::reads(req, &state),
+                &state.config,
+                &state.clock,
+                &auth.0,
+                id.0,
+            )
+            .await?,
         ))
     }
 
@@ -120,12 +129,19 @@ impl CertificatesApi {
     )]
     async fn pdf(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<PdfResponse> {
         auth.0.require(Action::ReadRecords)?;
-        let (bytes, number) = certificates::pdf(&state.db, &state.config, &auth.0, id.0).await?;
+        let (bytes, number) = certificates::pdf(
+            &*crate::auth::reads(req, &state),
+            &state.config,
+            &auth.0,
+            id.0,
+        )
+        .await?;
         Ok(PdfResponse::Pdf(
             Binary(bytes),
             format!("inline; filename=\"{number}.pdf\""),
@@ -187,12 +203,15 @@ impl CertificatesApi {
     )]
     async fn session_pdf(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<PdfResponse> {
         auth.0.require(Action::ManageCertificates)?;
-        let bytes = certificates::session_pdf(&state.db, &state.config, id.0).await?;
+        let bytes =
+            certificates::session_pdf(&*crate::auth::reads(req, &state), &state.config, id.0)
+                .await?;
         Ok(PdfResponse::Pdf(
             Binary(bytes),
             format!("inline; filename=\"session-{}-certificates.pdf\"", id.0),

@@ -28,6 +28,7 @@ impl EventsApi {
     #[oai(path = "/", method = "get", operation_id = "list_events")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The cursor of the last event you processed (`next_after` of the previous page);
@@ -48,7 +49,7 @@ impl EventsApi {
         }
         Ok(Json(
             events::feed(
-                &state.db,
+                &*crate::auth::reads(req, &state),
                 &auth.0,
                 after.0.as_deref(),
                 limit,

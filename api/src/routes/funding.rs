@@ -83,6 +83,7 @@ impl FundingApi {
     )]
     async fn contributions(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -90,7 +91,8 @@ impl FundingApi {
         year: Path<i32>,
     ) -> ApiResult<Json<Vec<Contribution>>> {
         auth.0.require(Action::ReadReports)?;
-        let mut all = funding::list_contributions(&state.db, id.0, year.0).await?;
+        let mut all =
+            funding::list_contributions(&*crate::auth::reads(req, &state), id.0, year.0).await?;
         if let PeopleScope::Organisation(org) = auth.0.people_scope() {
             all.retain(|c| c.organisation_id == org);
         }
@@ -142,13 +144,16 @@ impl FundingApi {
     )]
     async fn costs(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
         year: Path<i32>,
     ) -> ApiResult<Json<Vec<Cost>>> {
         auth.0.require(Action::ManageCatalogue)?;
-        Ok(Json(funding::list_costs(&state.db, id.0, year.0).await?))
+        Ok(Json(
+            funding::list_costs(&*crate::auth::reads(req, &state), id.0, year.0).await?,
+        ))
     }
 
     /// Record a cost (coordinators and admins)
@@ -213,6 +218,7 @@ impl FundingApi {
     )]
     async fn charges(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
@@ -236,7 +242,15 @@ impl FundingApi {
             waived: waived.0,
         };
         Ok(Page::json(
-            funding::list_charges(&state.db, &auth.0, id.0, year.0, filter, page).await?,
+            funding::list_charges(
+                &*crate::auth::reads(req, &state),
+                &auth.0,
+                id.0,
+                year.0,
+                filter,
+                page,
+            )
+            .await?,
         ))
     }
 
@@ -276,6 +290,7 @@ impl FundingApi {
     )]
     async fn partners(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -287,7 +302,13 @@ impl FundingApi {
         accept: Header<Option<String>>,
     ) -> ApiResult<ReportResponse<PartnerReport>> {
         auth.0.require(Action::ReadReports)?;
-        let report = partners_report::report(&state.db, &auth.0, programme_id.0, year.0).await?;
+        let report = partners_report::report(
+            &*crate::auth::reads(req, &state),
+            &auth.0,
+            programme_id.0,
+            year.0,
+        )
+        .await?;
         Ok(if wants_csv(accept.0.as_deref()) {
             ReportResponse::Csv(partner_csv(&report))
         } else {

@@ -52,6 +52,7 @@ impl PeopleApi {
     #[oai(path = "/", method = "get", operation_id = "list_people")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only people whose name or surname starts with this (case and accents ignored:
@@ -90,7 +91,7 @@ impl PeopleApi {
             updated_since: updated_since.0,
         };
         Ok(Page::json(
-            people::list(&state.db, &auth.0, filter, page).await?,
+            people::list(&*crate::auth::reads(req, &state), &auth.0, filter, page).await?,
         ))
     }
 
@@ -129,14 +130,16 @@ impl PeopleApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_person")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<poem_openapi::payload::Response<Json<Person>>> {
         auth.0.require(Action::ReadPeople)?;
-        let version = versions::version(&state.db, Resource::Person(id.0)).await?;
+        let version =
+            versions::version(&*crate::auth::reads(req, &state), Resource::Person(id.0)).await?;
         Ok(versioned(
-            people::get(&state.db, &auth.0, id.0).await?,
+            people::get(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
             version,
         ))
     }
@@ -342,6 +345,7 @@ impl MembershipRequestsApi {
     #[oai(path = "/", method = "get", operation_id = "list_membership_requests")]
     async fn list(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// Only requests in this state.
@@ -361,7 +365,8 @@ impl MembershipRequestsApi {
             mine: mine.0,
         };
         Ok(Page::json(
-            membership_requests::list(&state.db, &auth.0, filter, page).await?,
+            membership_requests::list(&*crate::auth::reads(req, &state), &auth.0, filter, page)
+                .await?,
         ))
     }
 
@@ -373,13 +378,14 @@ impl MembershipRequestsApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_membership_request")]
     async fn get(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<Json<MembershipRequest>> {
         auth.0.require(Action::ReadPeople)?;
         Ok(Json(
-            membership_requests::get(&state.db, &auth.0, id.0).await?,
+            membership_requests::get(&*crate::auth::reads(req, &state), &auth.0, id.0).await?,
         ))
     }
 

@@ -34,6 +34,7 @@ macro_rules! reference_api {
             #[oai(path = "/", method = "get", operation_id = $list_id)]
             async fn list(
                 &self,
+                req: &poem::Request,
                 auth: ApiKey,
                 state: poem::web::Data<&AppState>,
                 /// Only entries in use (true) or only retired ones (false).
@@ -46,7 +47,8 @@ macro_rules! reference_api {
                 auth.0.require(Action::ReadCatalogue)?;
                 let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
                 Ok(Page::json(
-                    reference::list::<$entity>(&state.db, active.0, page).await?,
+                    reference::list::<$entity>(&*crate::auth::reads(req, &state), active.0, page)
+                        .await?,
                 ))
             }
 
@@ -70,14 +72,16 @@ macro_rules! reference_api {
             #[oai(path = "/:id", method = "get", operation_id = $get_id)]
             async fn get(
                 &self,
+                req: &poem::Request,
                 auth: ApiKey,
                 state: poem::web::Data<&AppState>,
                 id: Path<Uuid>,
             ) -> ApiResult<poem_openapi::payload::Response<Json<ReferenceItem>>> {
                 auth.0.require(Action::ReadCatalogue)?;
-                let version = versions::version(&state.db, $resource(id.0)).await?;
+                let version =
+                    versions::version(&*crate::auth::reads(req, &state), $resource(id.0)).await?;
                 Ok(versioned(
-                    reference::get::<$entity>(&state.db, id.0).await?,
+                    reference::get::<$entity>(&*crate::auth::reads(req, &state), id.0).await?,
                     version,
                 ))
             }

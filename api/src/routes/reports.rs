@@ -136,6 +136,7 @@ impl ReportsApi {
     #[oai(path = "/reach", method = "get", operation_id = "get_reach_report")]
     async fn reach(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -148,7 +149,7 @@ impl ReportsApi {
         auth.0.require(Action::ReadReports)?;
         Ok(Json(
             reach::report(
-                &state.db,
+                &*crate::auth::reads(req, &state),
                 &state.clock,
                 &auth.0,
                 programme_id.0,
@@ -173,6 +174,7 @@ impl ReportsApi {
     )]
     async fn progress(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -184,8 +186,13 @@ impl ReportsApi {
         accept: Header<Option<String>>,
     ) -> ApiResult<ReportResponse<ProgressReport>> {
         auth.0.require(Action::ReadReports)?;
-        let report =
-            progress_report::progress(&state.db, &state.clock, programme_id.0, year.0).await?;
+        let report = progress_report::progress(
+            &*crate::auth::reads(req, &state),
+            &state.clock,
+            programme_id.0,
+            year.0,
+        )
+        .await?;
         Ok(if wants_csv(accept.0.as_deref()) {
             ReportResponse::Csv(progress_csv(&report))
         } else {
@@ -203,6 +210,7 @@ impl ReportsApi {
     )]
     async fn progress_pdf(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -211,9 +219,14 @@ impl ReportsApi {
         year: Query<i32>,
     ) -> ApiResult<PdfResponse> {
         auth.0.require(Action::ReadReports)?;
-        let board =
-            progress_report::board(&state.db, &state.clock, &auth.0, programme_id.0, year.0)
-                .await?;
+        let board = progress_report::board(
+            &*crate::auth::reads(req, &state),
+            &state.clock,
+            &auth.0,
+            programme_id.0,
+            year.0,
+        )
+        .await?;
         Ok(PdfResponse::Pdf(
             Binary(board_pdf::render(&board)?),
             format!("inline; filename=\"board-summary-{}.pdf\"", year.0),
@@ -232,6 +245,7 @@ impl ReportsApi {
     )]
     async fn reserved(
         &self,
+        req: &poem::Request,
         auth: ApiKey,
         state: poem::web::Data<&AppState>,
         /// The programme.
@@ -243,9 +257,13 @@ impl ReportsApi {
         accept: Header<Option<String>>,
     ) -> ApiResult<ReportResponse<ReservedReport>> {
         auth.0.require(Action::ReadReports)?;
-        let report =
-            progress_report::reserved_places(&state.db, programme_id.0, year.0, state.clock.now())
-                .await?;
+        let report = progress_report::reserved_places(
+            &*crate::auth::reads(req, &state),
+            programme_id.0,
+            year.0,
+            state.clock.now(),
+        )
+        .await?;
         Ok(if wants_csv(accept.0.as_deref()) {
             ReportResponse::Csv(reserved_csv(&report))
         } else {
