@@ -421,7 +421,7 @@ enum Held {
 }
 
 impl Reader {
-    /// Reads that end with the caller's scope (a handler's own statements).
+    /// Reads held until this `Reader` is dropped (a handler's own statements).
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
             db: db.clone(),
