@@ -343,3 +343,58 @@ async fn two_replicas_send_each_message_once() {
     let attempts = app.count(entities::message_attempts::Entity).await;
     assert_eq!(attempts, 12, "one attempt per message");
 }
+
+#[tokio::test]
+async fn a_batch_that_cannot_be_sent_is_recorded_and_sent_when_it_is_due_again() {
+    use sea_orm::EntityTrait as _;
+    let app = TestApp::spawn().await;
+    let org = app.organisation("Wiltshire Council", "council").await;
+    let people = app.people(org, "staff", 3).await;
+    let programme = app.programme("ftt").await;
+    let course = app.course(programme, "ftt-ch").await;
+    let session = id_of(&app.session(course, 20, 20).await);
+    for p in &people {
+        app.book(session, *p, &app.admin).await.expect(201);
+    }
+    // A mail folder that cannot be made: a file stands where it should be.
+    let blocked = std::env::temp_dir().join(format!("cascade-blocked-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&blocked, "not a folder").expect("a file");
+    let mut config = (*app.state.config).clone();
+    config.mail_dir = blocked.join("mail");
+    let broken =
+        cascade::state::AppState::new(app.state.db.clone(), config).with_clock(app.clock.clone());
+
+    let run = cascade::domain::mail::send::run_worker(&broken)
+        .await
+        .expect("a run");
+    assert_eq!((run.sent, run.failed_attempts), (0, 3), "{run:?}");
+    assert_eq!(app.count(entities::message_attempts::Entity).await, 3);
+    let pending = entities::messages::Entity::find()
+        .all(&app.state.db)
+        .await
+        .expect("messages");
+    assert_eq!(pending.len(), 3);
+    for m in &pending {
+        assert_eq!(m.status, "pending", "{m:?}");
+        assert_eq!(m.attempts, 1);
+        assert_eq!(
+            m.lease_until, None,
+            "the lease is given back with the outcome"
+        );
+        assert!(
+            m.next_attempt_at > app.clock.now(),
+            "retried later, not now"
+        );
+        assert!(m.last_error.as_deref().unwrap_or("").contains("writing to"));
+    }
+    // Not due yet: nothing is sent, nothing more is recorded.
+    assert_eq!(app.send_mail().await.sent, 0);
+    assert_eq!(app.count(entities::message_attempts::Entity).await, 3);
+
+    app.clock.advance(chrono::Duration::minutes(2));
+    let run = app.send_mail().await;
+    assert_eq!((run.sent, run.failed_attempts), (3, 0), "{run:?}");
+    assert_eq!(app.mailbox().len(), 3);
+    assert_eq!(app.count(entities::message_attempts::Entity).await, 6);
+    std::fs::remove_file(&blocked).ok();
+}

@@ -31,6 +31,8 @@ use crate::{
 const LEASE_SECONDS: i64 = 300;
 /// Messages a replica takes at a time.
 const BATCH: i64 = 20;
+/// An outcome sent is written at the latest this long after, or with the rest of its batch.
+const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// A message that could not be sent for this long is given up.
 const RETRY_HOURS: i64 = 24;
 
@@ -139,11 +141,21 @@ async fn claim(db: &impl ConnectionTrait, now: DateTime<Utc>) -> ApiResult<Vec<U
 }
 
 /// Sends what is due. Safe on every replica at once: each message is leased to one.
+///
+/// Outcomes are written together — those of a claimed batch in one transaction, or sooner when
+/// [`RECORD_WITHIN`] has passed since the first unwritten one was sent — so the worker takes a
+/// write transaction (on SQLite, the process's write turn, which bookings wait for) once a batch
+/// instead of once a message. A replica that stops between sending and writing sends those
+/// messages again when their lease ends, as it would a message sent just before it stopped.
 pub async fn deliver_due(ctx: &Ctx, config: &Config, transport: &Transport) -> ApiResult<Run> {
     let mut run = Run::default();
     loop {
         let now = ctx.now();
-        let ids = claim(&ctx.db, now).await?;
+        // Through a write transaction, so on SQLite the lease waits for the write turn as every
+        // write does instead of for SQLite's lock.
+        let txn = ctx.begin().await?;
+        let ids = claim(&txn, now).await?;
+        txn.commit().await?;
         if ids.is_empty() {
             break;
         }
@@ -153,9 +165,23 @@ pub async fn deliver_due(ctx: &Ctx, config: &Config, transport: &Transport) -> A
             .order_by_asc(messages::Column::Id)
             .all(&ctx.db)
             .await?;
+        let mut unwritten = Vec::with_capacity(claimed.len());
+        let mut first_sent = None;
         for m in claimed {
-            send_one(ctx, config, transport, m, &mut run).await?;
+            match send_one(ctx, config, transport, m, &mut run).await {
+                Ok(done) => unwritten.push(done),
+                Err(err) => {
+                    record(ctx, std::mem::take(&mut unwritten)).await?;
+                    return Err(err);
+                }
+            }
+            let since = *first_sent.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= RECORD_WITHIN {
+                record(ctx, std::mem::take(&mut unwritten)).await?;
+                first_sent = None;
+            }
         }
+        record(ctx, unwritten).await?;
     }
     Ok(run)
 }
@@ -171,13 +197,15 @@ pub fn token_hash(token: &str) -> String {
     crate::digest::sha256_hex(token.as_bytes())
 }
 
+/// Composes and sends one message; its outcome is written later, with others (see
+/// [`deliver_due`]).
 async fn send_one(
     ctx: &Ctx,
     config: &Config,
     transport: &Transport,
     m: messages::Model,
     run: &mut Run,
-) -> ApiResult<()> {
+) -> ApiResult<Attempted> {
     let db = &ctx.db;
     let now = ctx.now();
     let token = new_token();
@@ -199,7 +227,7 @@ async fn send_one(
             }
         },
     };
-    record(ctx, m, outcome, &token, now, run).await
+    Ok(outcome_of(m, outcome, &token, now, run))
 }
 
 enum Outcome {
@@ -215,14 +243,21 @@ fn backoff(attempts: i32) -> Duration {
     Duration::seconds((60_i64 << doublings).min(6 * 3600))
 }
 
-async fn record(
-    ctx: &Ctx,
+/// A message sent (or given up) whose outcome is still to be written: its changed row and the
+/// attempt to log.
+struct Attempted {
+    message: messages::ActiveModel,
+    attempt: message_attempts::ActiveModel,
+}
+
+/// What an attempt changes in its message's row, and the attempt's own row.
+fn outcome_of(
     m: messages::Model,
     outcome: Outcome,
     token: &str,
     now: DateTime<Utc>,
     run: &mut Run,
-) -> ApiResult<()> {
+) -> Attempted {
     let attempts = m.attempts + 1;
     let (id, created_at, kind) = (m.id, m.created_at, m.kind.clone());
     let mut model: messages::ActiveModel = m.into();
@@ -271,20 +306,33 @@ async fn record(
         }
         _ => {}
     }
-    // The message and its attempt are written in one call (see `WriteTxn::later`).
+    Attempted {
+        message: model,
+        attempt: message_attempts::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            message_id: Set(id),
+            attempted_at: Set(now),
+            outcome: Set(label.to_owned()),
+            error: Set(error),
+        },
+    }
+}
+
+/// Writes the outcomes of attempts in one transaction (on SQLite, one call: see
+/// `WriteTxn::later`).
+async fn record(ctx: &Ctx, attempted: Vec<Attempted>) -> ApiResult<()> {
+    if attempted.is_empty() {
+        return Ok(());
+    }
     let txn = ctx.begin().await?;
-    txn.later(
-        messages::Entity::update(model)
-            .validate()?
-            .build(txn.get_database_backend()),
-    );
-    txn.insert_later(message_attempts::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        message_id: Set(id),
-        attempted_at: Set(now),
-        outcome: Set(label.to_owned()),
-        error: Set(error),
-    });
+    for done in attempted {
+        txn.later(
+            messages::Entity::update(done.message)
+                .validate()?
+                .build(txn.get_database_backend()),
+        );
+        txn.insert_later(done.attempt);
+    }
     txn.commit().await?;
     Ok(())
 }
