@@ -24,6 +24,7 @@ use super::compose::{Composed, Skip, compose};
 use crate::{
     config::Config,
     ctx::Ctx,
+    db::Reader,
     error::{ApiError, ApiResult},
 };
 
@@ -159,28 +160,35 @@ pub async fn deliver_due(ctx: &Ctx, config: &Config, transport: &Transport) -> A
         if ids.is_empty() {
             break;
         }
+        // Composing reads about ten rows a message: on one connection for the batch (see
+        // `Reader`), given back before each write so the write never waits for it.
+        let mut reads = Reader::new(&ctx.db);
         // The claimed messages in one query, in the order they were claimed.
         let claimed = messages::Entity::find()
             .filter(messages::Column::Id.is_in(ids))
             .order_by_asc(messages::Column::Id)
-            .all(&ctx.db)
+            .all(&reads)
             .await?;
         let mut unwritten = Vec::with_capacity(claimed.len());
         let mut first_sent = None;
         for m in claimed {
-            match send_one(ctx, config, transport, m, &mut run).await {
+            match send_one(ctx, &reads, config, transport, m, &mut run).await {
                 Ok(done) => unwritten.push(done),
                 Err(err) => {
-                    record(ctx, std::mem::take(&mut unwritten)).await?;
+                    drop(reads);
+                    record(ctx, unwritten).await?;
                     return Err(err);
                 }
             }
             let since = *first_sent.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() >= RECORD_WITHIN {
+                drop(reads);
                 record(ctx, std::mem::take(&mut unwritten)).await?;
+                reads = Reader::new(&ctx.db);
                 first_sent = None;
             }
         }
+        drop(reads);
         record(ctx, unwritten).await?;
     }
     Ok(run)
@@ -201,12 +209,12 @@ pub fn token_hash(token: &str) -> String {
 /// [`deliver_due`]).
 async fn send_one(
     ctx: &Ctx,
+    db: &impl ConnectionTrait,
     config: &Config,
     transport: &Transport,
     m: messages::Model,
     run: &mut Run,
 ) -> ApiResult<Attempted> {
-    let db = &ctx.db;
     let now = ctx.now();
     let token = new_token();
     let outcome = match compose(db, config, &ctx.clock, &m, &token).await? {
