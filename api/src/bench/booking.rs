@@ -201,6 +201,7 @@ async fn backend(
     );
     let mut people = seeded.people.chunks(options.requests);
     let mut ours = Vec::new();
+    let mut mail_lag = Vec::new();
     for concurrency in [8, 32] {
         for (shape, sessions) in [
             ("one hot session", vec![seeded.hot]),
@@ -226,10 +227,29 @@ async fn backend(
             let f = with_server_cpu(&[server.pid()], load).await;
             let scenario = format!("{shape}, concurrency {concurrency}");
             let _ = writeln!(out, "{scenario:<34}{}", f.row());
+            // How far the confirmations lag: a rate that leaves them behind is not one the
+            // service keeps up for long.
+            let unsent = server.unsent_mail(true).await?;
+            let caught_up = Instant::now();
+            server.wait_for_mail(true).await?;
+            let later = caught_up.elapsed().as_secs_f64();
+            let window = f.requests as f64 / f.per_second.max(f64::MIN_POSITIVE);
+            mail_lag.push(format!(
+                "  {scenario:<34}{unsent:>6} of {} unsent, all sent {later:.1} s later: {:.0} \
+                 bookings/s with their confirmations sent",
+                f.requests,
+                f.requests as f64 / (window + later)
+            ));
             record(collected, label, scenario, &f);
             ours.push((shape, concurrency, f.per_second));
         }
     }
+    let _ = writeln!(
+        out,
+        "confirmations still to send when each run ended (the mail worker sends them as \
+         bookings come in):\n{}",
+        mail_lag.join("\n")
+    );
     // Scale-out: the same total concurrency spread round-robin over N replicas on one database,
     // each step on sessions of its own.
     let mut fresh = seeded.spread.chunks(options.sessions).skip(1);

@@ -225,29 +225,42 @@ impl Server {
     /// measured. Messages leased by a replica that has been stopped wait for their lease to run
     /// out (five minutes) and are not waited for.
     pub async fn settle_outbox(&self) -> anyhow::Result<()> {
-        use entities::messages;
-        use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+        self.wait_for_mail(false).await
+    }
+
+    /// Waits until no due message is left unsent: with `leased`, including those a worker is
+    /// sending now (see [`Server::unsent_mail`]).
+    pub async fn wait_for_mail(&self, leased: bool) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            let now = crate::clock::Clock::system().now();
-            let pending = messages::Entity::find()
-                .filter(messages::Column::Status.eq("pending"))
-                .filter(messages::Column::NextAttemptAt.lte(now))
-                .filter(
-                    Condition::any()
-                        .add(messages::Column::LeaseUntil.is_null())
-                        .add(messages::Column::LeaseUntil.lte(now)),
-                )
-                .count(&self.conn)
-                .await?;
+            let pending = self.unsent_mail(leased).await?;
             if pending == 0 {
                 return Ok(());
             }
             if started.elapsed() > Duration::from_secs(120) {
                 bail!("{pending} messages still unsent after two minutes");
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Messages due and not sent yet: with `leased`, those a worker has taken and is sending
+    /// too; without, only those no worker holds (see [`Server::settle_outbox`]).
+    pub async fn unsent_mail(&self, leased: bool) -> anyhow::Result<u64> {
+        use entities::messages;
+        use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter};
+        let now = crate::clock::Clock::system().now();
+        let mut due = messages::Entity::find()
+            .filter(messages::Column::Status.eq("pending"))
+            .filter(messages::Column::NextAttemptAt.lte(now));
+        if !leased {
+            due = due.filter(
+                Condition::any()
+                    .add(messages::Column::LeaseUntil.is_null())
+                    .add(messages::Column::LeaseUntil.lte(now)),
+            );
+        }
+        Ok(due.count(&self.conn).await?)
     }
 
     pub fn stop(&mut self) {
