@@ -217,14 +217,34 @@ pub(crate) async fn invitation(
     clock: &Clock,
     booking: &bookings::Model,
 ) -> ApiResult<(String, Method)> {
-    let session = sessions::Entity::find_by_id(booking.session_id)
-        .first(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Session"))?;
-    let person = people::Entity::find_by_id(booking.person_id)
-        .first(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Person"))?;
+    invitation_of(db, config, clock, booking, None, None).await
+}
+
+/// [`invitation`], for a caller that may already hold the booking's session and holder (the mail
+/// worker composing a letter about them): a row given is used when it is the booking's, read
+/// otherwise.
+pub(crate) async fn invitation_of(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    clock: &Clock,
+    booking: &bookings::Model,
+    session: Option<&sessions::Model>,
+    person: Option<&people::Model>,
+) -> ApiResult<(String, Method)> {
+    let session = match session.filter(|s| s.id == booking.session_id) {
+        Some(session) => session.clone(),
+        None => sessions::Entity::find_by_id(booking.session_id)
+            .first(db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Session"))?,
+    };
+    let person = match person.filter(|p| p.id == booking.person_id) {
+        Some(person) => person.clone(),
+        None => people::Entity::find_by_id(booking.person_id)
+            .first(db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Person"))?,
+    };
     let session_cancelled = session.status == SessionStatus::Cancelled;
     let booking_cancelled = booking.status == BookingStatus::Cancelled;
     let earlier = bookings::Entity::find()

@@ -280,7 +280,10 @@ pub async fn compose(
                     ),
                 ),
             };
-            let calendar = Some(calendars::invitation(db, config, clock, b).await?);
+            let calendar = Some(
+                calendars::invitation_of(db, config, clock, b, Some(&f.session), Some(&person))
+                    .await?,
+            );
             let mut letter = Letter::new(subject).say(opening);
             letter.details = f.details();
             if kind != Kind::Reminder {
@@ -379,7 +382,10 @@ pub async fn compose(
                 l
             };
             if had_place {
-                let calendar = Some(calendars::invitation(db, config, clock, b).await?);
+                let calendar = Some(
+                    calendars::invitation_of(db, config, clock, b, Some(&f.session), Some(&person))
+                        .await?,
+                );
                 letter =
                     letter.say("The attached cancellation removes the session from your calendar.");
                 letter.attachments = invitation_files(&calendar);
