@@ -34,3 +34,29 @@ impl Clock {
         }
     }
 }
+
+/// Instants as poem-openapi writes them (`to_rfc3339`: `+00:00`, not serde's `Z`), for
+/// bodies written by serde (`routes::Serialized`):
+/// `#[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]`.
+pub mod serde_rfc3339 {
+    use chrono::{DateTime, Utc};
+
+    pub fn serialize<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&at.to_rfc3339())
+    }
+
+    /// The same for an optional instant (with `skip_serializing_if = "Option::is_none"`).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+
+        pub fn serialize<S: serde::Serializer>(
+            at: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match at {
+                Some(at) => super::serialize(at, s),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}

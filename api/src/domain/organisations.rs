@@ -21,8 +21,9 @@ use crate::{
 };
 
 /// The sector a partner belongs to. Reserved places and reports are expressed per sector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(remote = "entities::enums::Sector", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SectorCode {
     Council,
     Health,

@@ -51,8 +51,9 @@ const DEFAULT_CLOSE_DAYS: i64 = 3;
 const DEFAULT_LATE_DAYS: i32 = 3;
 
 /// Where a session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(remote = "entities::enums::SessionStatus", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SessionStatusCode {
     /// Planned; open for booking within its booking window.
     Scheduled,
@@ -75,7 +76,7 @@ pub struct SittingInput {
 }
 
 /// One sitting of a session, as both the instant and the wall-clock time people read.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Sitting {
     /// 1-based order within the session.
@@ -87,25 +88,29 @@ pub struct Sitting {
     /// Local end time in Europe/London, `HH:MM`.
     pub end: String,
     /// The start as an instant (UTC).
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub starts_at: DateTime<Utc>,
     /// The end as an instant (UTC).
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub ends_at: DateTime<Utc>,
 }
 
 /// Where an in-person session takes place.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none, deny_unknown_fields)]
 pub struct Venue {
     /// The venue's name, 1–200 characters.
     pub name: String,
     /// Its postal address, up to 500 characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// The locality (community area) it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub locality_id: Option<Uuid>,
 }
 
 /// The ring-fence of a session, fixed from the course's policy when it was scheduled.
-#[derive(Debug, Clone, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct SessionReservedPlaces {
     /// The sector the places are held for.
@@ -113,13 +118,14 @@ pub struct SessionReservedPlaces {
     /// Places held: ceil(capacity × the course's share).
     pub places: i32,
     /// When unused reserved places become general.
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub release_at: DateTime<Utc>,
     /// Whether that moment has passed.
     pub released: bool,
 }
 
 /// A scheduled run of a course.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Session {
     /// The session's id.
@@ -134,34 +140,51 @@ pub struct Session {
     /// The sittings in order.
     pub sittings: Vec<Sitting>,
     /// Start of the first sitting.
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub starts_at: DateTime<Utc>,
     /// End of the last sitting.
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub ends_at: DateTime<Utc>,
     /// Where it takes place, for in-person sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub venue: Option<Venue>,
     /// The joining link, for online sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub online_url: Option<String>,
     /// Trainers delivering the session (people).
     pub facilitator_ids: Vec<Uuid>,
     /// Staff groups this edition is tailored to; empty means everyone.
     pub audience_staff_group_ids: Vec<Uuid>,
     /// Booking opens at this instant; none means open now.
+    #[serde(
+        serialize_with = "crate::clock::serde_rfc3339::option::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub booking_opens_at: Option<DateTime<Utc>>,
     /// Booking closes at this instant (default 3 days before the first sitting).
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub booking_closes_at: DateTime<Utc>,
     /// Cancelling a confirmed place within this many days of the first sitting is late.
     pub late_cancellation_days: i32,
     /// Places held for one sector, if the course reserves any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reserved_places: Option<SessionReservedPlaces>,
     /// Places now: confirmed, held, free and waiting.
     pub availability: Availability,
     /// Why the session was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_reason: Option<String>,
     /// When it was cancelled.
+    #[serde(
+        serialize_with = "crate::clock::serde_rfc3339::option::serialize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cancelled_at: Option<DateTime<Utc>>,
     /// When the session was scheduled.
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
     /// When the session last changed.
+    #[serde(serialize_with = "crate::clock::serde_rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

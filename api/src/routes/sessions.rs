@@ -8,7 +8,7 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
-use super::{ApiTags, Created, Page};
+use super::{ApiTags, Created, Page, Serialized};
 use crate::{
     auth::{Action, ApiKey},
     domain::mail,
@@ -59,7 +59,7 @@ impl SessionsApi {
         limit: Query<Option<u64>>,
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<Page<Session>>> {
+    ) -> ApiResult<Serialized<Page<Session>>> {
         auth.0.require(Action::ReadCatalogue)?;
         let page = PageRequest::parse(limit.0, cursor.0.as_deref())?;
         let filter = SessionFilter {
@@ -73,7 +73,7 @@ impl SessionsApi {
             facilitator_id: facilitator_id.0,
         };
         let reads = crate::auth::reads(req, &state);
-        Ok(Page::json(
+        Ok(Page::serialized(
             sessions::list(&*reads, &state.clock, filter, page).await?,
         ))
     }

@@ -7,7 +7,7 @@ use poem_openapi::Object;
 use super::reserved_places_for;
 
 /// A session's places at this moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Object)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Availability {
     /// Places in total.
