@@ -71,11 +71,17 @@ where
         .into_iter()
         .map(map)
         .collect();
-    let next = if rows.len() as u64 > page.limit {
-        rows.truncate(page.limit as usize);
+    let next = page_cursor(&mut rows, page.limit, id_of);
+    Ok((rows, next))
+}
+
+/// For rows read with a limit of `limit + 1`: drops the row past the page and returns the
+/// cursor of the next page (none on the last page).
+pub fn page_cursor<T>(rows: &mut Vec<T>, limit: u64, id_of: impl Fn(&T) -> Uuid) -> Option<String> {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
         rows.last().map(|row| encode_cursor(id_of(row)))
     } else {
         None
-    };
-    Ok((rows, next))
+    }
 }

@@ -86,6 +86,7 @@ async fn sittings_in_london_time_are_stored_as_instants_across_daylight_saving()
         json!({ "sector": "voluntary", "places": 3, "release_at": "2027-01-01T09:30:00+00:00", "released": false }),
         "ceil(25 × 10%) = 3 places, released 14 days before the first sitting"
     );
+    listed_as_read_alone(&app, s).await;
 }
 
 fn is_utc(s: &str) -> bool {
@@ -252,6 +253,48 @@ async fn an_online_session_with_facilitators_and_an_audience() {
         "ceil(12 × 10%) = 2"
     );
     assert!(is_utc(created["starts_at"].as_str().unwrap_or("")));
+
+    // Two of each, over two sittings: the list (one statement on SQLite) shows each session as
+    // reading it alone does.
+    let second = app.person("Zoë Ng", "zoe@example.org", org, "T2").await;
+    let other_group = app.reference("staff-groups", "Social care").await;
+    let both = app
+        .post(
+            "/api/v1/sessions",
+            &app.admin,
+            json!({
+                "course_id": course,
+                "sittings": [
+                    { "date": "2027-02-17", "start": "13:00", "end": "15:00" },
+                    { "date": "2027-02-12", "start": "09:00", "end": "11:00" },
+                ],
+                "online_url": "https://meet.example.org/ftt",
+                "facilitator_ids": [second, trainer],
+                "audience_staff_group_ids": [other_group, group],
+            }),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(both["facilitator_ids"].as_array().map(Vec::len), Some(2));
+    assert_eq!(both["sittings"][0]["date"], "2027-02-12");
+    for session in [&created, &both] {
+        listed_as_read_alone(&app, session).await;
+    }
+}
+
+/// The session list shows `session` exactly as `GET /sessions/{id}` does.
+async fn listed_as_read_alone(app: &TestApp, session: &Value) {
+    let id = id_of(session);
+    let alone = app
+        .get(&format!("/api/v1/sessions/{id}"), &app.admin)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(&alone, session);
+    let listed = collect_all(app, "/api/v1/sessions", &app.admin, 1).await;
+    let found: Vec<&Value> = listed.iter().filter(|s| id_of(s) == id).collect();
+    assert_eq!(found, [&alone]);
 }
 
 #[tokio::test]

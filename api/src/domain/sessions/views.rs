@@ -1,8 +1,13 @@
 //! Reading sessions: one, or a filtered page, each with its sittings, facilitators and
-//! availability built in one query per kind for the whole page.
+//! availability: two queries whatever the page's size (the rows, then what they hold), or on
+//! SQLite one for a listed page ([`list`]).
 
 use super::*;
-use sea_orm::sea_query::{DynIden, IntoIden, Query, UnionType};
+use crate::pagination::page_cursor;
+use sea_orm::{
+    DbBackend, FromQueryResult, QueryTrait,
+    sea_query::{DynIden, IntoIden, Query, UnionType},
+};
 
 /// Reads a session. Settles a reserved-place release that has come due first, so the waitlist is
 /// offered the released places as soon as anyone looks.
@@ -96,20 +101,12 @@ async fn related(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> ApiResult<Related
     for row in db.query_all(&query).await? {
         let session: Uuid = row.try_get("", "session_id")?;
         match row.try_get::<i32>("", "kind")? {
-            SITTING => {
-                let (starts_at, ends_at): (DateTime<Utc>, DateTime<Utc>) =
-                    (row.try_get("", "starts_at")?, row.try_get("", "ends_at")?);
-                let (date, start) = local(starts_at);
-                let (_, end) = local(ends_at);
-                out.sittings.entry(session).or_default().push(Sitting {
-                    position: row.try_get("", "position")?,
-                    date,
-                    start,
-                    end,
-                    starts_at,
-                    ends_at,
-                });
-            }
+            SITTING => out.add_sitting(
+                session,
+                row.try_get("", "position")?,
+                row.try_get("", "starts_at")?,
+                row.try_get("", "ends_at")?,
+            ),
             FACILITATOR => out
                 .facilitators
                 .entry(session)
@@ -122,10 +119,36 @@ async fn related(db: &impl ConnectionTrait, ids: Vec<Uuid>) -> ApiResult<Related
                 .push(row.try_get("", "other_id")?),
         }
     }
-    for sittings in out.sittings.values_mut() {
-        sittings.sort_by_key(|s| s.position);
+    Ok(out.sorted())
+}
+
+impl Related {
+    fn add_sitting(
+        &mut self,
+        session: Uuid,
+        position: i32,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) {
+        let (date, start) = local(starts_at);
+        let (_, end) = local(ends_at);
+        self.sittings.entry(session).or_default().push(Sitting {
+            position,
+            date,
+            start,
+            end,
+            starts_at,
+            ends_at,
+        });
     }
-    Ok(out)
+
+    /// Sittings in order of position.
+    fn sorted(mut self) -> Self {
+        for sittings in self.sittings.values_mut() {
+            sittings.sort_by_key(|s| s.position);
+        }
+        self
+    }
 }
 
 /// Builds session views for a page of rows: the rows, and one query for what they hold.
@@ -134,14 +157,19 @@ pub(crate) async fn views(
     clock: &Clock,
     rows: Vec<sessions::Model>,
 ) -> ApiResult<Vec<Session>> {
+    let related = related(db, rows.iter().map(|s| s.id).collect()).await?;
+    Ok(assemble(clock, rows, related))
+}
+
+/// Session views of `rows` with what they hold.
+fn assemble(clock: &Clock, rows: Vec<sessions::Model>, related: Related) -> Vec<Session> {
     let Related {
         sittings: mut sittings_by,
         mut facilitators,
         mut audiences,
-    } = related(db, rows.iter().map(|s| s.id).collect()).await?;
+    } = related;
     let now = clock.now();
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|m| {
             let mut facilitator_ids = facilitators.remove(&m.id).unwrap_or_default();
             facilitator_ids.sort();
@@ -184,7 +212,7 @@ pub(crate) async fn views(
                 updated_at: m.updated_at,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// Filters of the session list.
@@ -275,6 +303,9 @@ pub async fn list(
         }
         None => {}
     }
+    if db.get_database_backend() == DbBackend::Sqlite {
+        return list_sqlite(db, clock, select, page).await;
+    }
     let (rows, next) = fetch_page(
         db,
         select,
@@ -285,6 +316,85 @@ pub async fn list(
     )
     .await?;
     Ok((views(db, clock, rows).await?, next))
+}
+
+/// [`list`] on SQLite: one statement instead of two. Each session row carries its sittings,
+/// facilitators and audience as text (`group_concat` in correlated sub-queries, each a search
+/// of its table's index on the session), read back into what [`related`] would have read: a
+/// statement fewer is a hand-off to the connection's thread and back fewer on every page.
+async fn list_sqlite(
+    db: &impl ConnectionTrait,
+    clock: &Clock,
+    select: sea_orm::Select<sessions::Entity>,
+    page: PageRequest,
+) -> ApiResult<(Vec<Session>, Option<String>)> {
+    let mut select = select
+        .order_by_asc(sessions::Column::Id)
+        .expr_as(
+            Expr::cust(
+                "(SELECT group_concat(position || ' ' || starts_at || ' ' || ends_at, ',') \
+                 FROM sittings WHERE sittings.session_id = sessions.id)",
+            ),
+            "sittings#",
+        )
+        .expr_as(
+            Expr::cust(
+                "(SELECT group_concat(hex(person_id), ',') FROM session_facilitators \
+                 WHERE session_facilitators.session_id = sessions.id)",
+            ),
+            "facilitators#",
+        )
+        .expr_as(
+            Expr::cust(
+                "(SELECT group_concat(hex(staff_group_id), ',') FROM session_audiences \
+                 WHERE session_audiences.session_id = sessions.id)",
+            ),
+            "audiences#",
+        );
+    if let Some(after) = page.after {
+        select = select.filter(sessions::Column::Id.gt(after));
+    }
+    let stmt = crate::db::sqlite_literal_limits(
+        DbBackend::Sqlite.build(QueryTrait::as_query(&select.limit(page.limit + 1))),
+    );
+    let (mut rows, mut related) = (Vec::new(), Related::default());
+    for row in db.query_all_raw(stmt).await? {
+        let model = sessions::Model::from_query_result(&row, "")?;
+        let text = |column: &str| -> ApiResult<String> {
+            Ok(row
+                .try_get::<Option<String>>("", column)?
+                .unwrap_or_default())
+        };
+        let bad =
+            |what: &str| ApiError::Internal(anyhow::anyhow!("unreadable {what} of a session row"));
+        let ids = |list: String| -> ApiResult<Vec<Uuid>> {
+            list.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|hex| Uuid::parse_str(hex).map_err(|_| bad("id")))
+                .collect()
+        };
+        for sitting in text("sittings#")?.split(',').filter(|s| !s.is_empty()) {
+            let mut parts = sitting.split(' ');
+            let mut next = || parts.next().ok_or_else(|| bad("sitting"));
+            let position: i32 = next()?.parse().map_err(|_| bad("sitting"))?;
+            let instant = |s: &str| {
+                DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| bad("sitting"))
+            };
+            let (starts_at, ends_at) = (instant(next()?)?, instant(next()?)?);
+            related.add_sitting(model.id, position, starts_at, ends_at);
+        }
+        related
+            .facilitators
+            .insert(model.id, ids(text("facilitators#")?)?);
+        related
+            .audiences
+            .insert(model.id, ids(text("audiences#")?)?);
+        rows.push(model);
+    }
+    let next = page_cursor(&mut rows, page.limit, |m| m.id);
+    Ok((assemble(clock, rows, related.sorted()), next))
 }
 
 /// Sessions by id, with one query per related table whatever their number.
