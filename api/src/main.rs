@@ -26,8 +26,6 @@ use uuid::Uuid;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small values
 /// (rows, JSON), and glibc spent a quarter of the server's time on them (see README, Performance).
-/// Built with mimalloc's `override`, it also serves C's `malloc` and `free` — SQLite's copy of
-/// every column value sqlx reads, and its page buffers.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
